@@ -593,3 +593,47 @@ fn path_and_message_id_parsing() {
         None
     );
 }
+
+#[tokio::test]
+async fn positive_overrides_keep_normal_semantics() {
+    let server = SmtpServer::start(
+        Script::new()
+            .reply_to(Command::Mail, 250, "2.1.0 sender fine")
+            .reply_to(Command::DataEnd, 250, "2.0.0 custom ok"),
+    )
+    .await;
+    let t = transport(&server);
+    let resp = send(
+        &t,
+        &envelope("s@example.jp", &["a@example.jp"]),
+        &message("p@x", "hi\r\n"),
+    )
+    .await
+    .expect("send");
+    assert_eq!(resp.first_line(), Some("2.0.0 custom ok"));
+    assert_eq!(server.received_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sends_over_several_connections() {
+    let server = SmtpServer::start(Script::new()).await;
+    let t = transport(&server);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let t = t.clone();
+        tasks.spawn(async move {
+            let env = envelope("s@example.jp", &[&format!("r{i}@example.jp")]);
+            send(&t, &env, &message(&format!("c{i}@x"), "hi\r\n")).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("task").expect("send");
+    }
+    assert!(server.wait_for_messages(20, STEP).await);
+    let per_conn = server.messages_per_connection();
+    assert_eq!(per_conn.iter().sum::<u64>(), 20);
+    assert_eq!(per_conn.len() as u64, server.connections());
+    for m in server.received() {
+        assert!(per_conn[m.connection as usize] > 0);
+    }
+}

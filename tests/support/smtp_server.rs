@@ -604,6 +604,30 @@ enum Flow {
     Close,
 }
 
+/// The outcome of applying the script to one event (delays already waited).
+enum Override {
+    /// No rule fired: normal behaviour.
+    Default,
+    /// Reply with this instead. 2xx (354 for DATA) keeps normal semantics
+    /// with the custom text; anything else refuses the command.
+    Reply(u16, String),
+    /// Close without replying.
+    Close,
+    /// DATA only: send 354, then close after this many data bytes.
+    CutData(usize),
+    /// DataEnd only: read everything, close without the final reply.
+    HangUp,
+}
+
+const GREETING: &str = "localhost ESMTP tsuchi-test-smtp";
+const EHLO_REPLY: &str = "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n";
+const OUTAGE_TEXT: &str = "4.3.2 Service not available";
+const GO_AHEAD: &str = "End data with <CR><LF>.<CR><LF>";
+
+fn positive(code: u16) -> bool {
+    (200..300).contains(&code)
+}
+
 impl<'a> Session<'a> {
     fn new(stream: TcpStream, conn: u64, shared: &'a Shared) -> Self {
         Session {
@@ -615,10 +639,14 @@ impl<'a> Session<'a> {
         }
     }
 
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes).await?;
+        self.reader.get_mut().flush().await
+    }
+
+    /// Send a one-line reply. A 421 reply closes the connection.
     async fn send(&mut self, code: u16, text: &str) -> std::io::Result<Flow> {
-        let line = format!("{code} {text}\r\n");
-        self.reader.get_mut().write_all(line.as_bytes()).await?;
-        self.reader.get_mut().flush().await?;
+        self.write(format!("{code} {text}\r\n").as_bytes()).await?;
         Ok(if code == 421 {
             Flow::Close
         } else {
@@ -626,78 +654,65 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// Send the override's reply if it has one, else the default reply.
+    async fn send_or(&mut self, ov: Override, code: u16, text: &str) -> std::io::Result<Flow> {
+        match ov {
+            Override::Reply(c, t) => self.send(c, &t).await,
+            Override::Default => self.send(code, text).await,
+            Override::Close | Override::CutData(_) | Override::HangUp => Ok(Flow::Close),
+        }
+    }
+
     async fn close(&mut self) {
         let _ = self.reader.get_mut().shutdown().await;
     }
 
-    /// Apply rules for `cmd`; returns `Err(flow)` if a rule took over.
-    async fn scripted(
-        &mut self,
-        cmd: Command,
-        arg: Option<&str>,
-    ) -> std::io::Result<Result<(), Flow>> {
+    /// Apply the script to an event: wait for delay rules, pick the override.
+    async fn rule_for(&self, cmd: Command, arg: Option<&str>) -> Override {
         let (delay, action) = self.shared.decide(cmd, arg);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
         match action {
-            None => Ok(Ok(())),
-            Some(Action::Reply(code, text)) => {
-                // Allow the normal path to run for 2xx/354 overrides handled
-                // by callers; here we only send it.
-                Ok(Err(self.send(code, &text).await?))
-            }
-            Some(Action::Disconnect) => Ok(Err(Flow::Close)),
-            // These two are interpreted by the DATA handling; here they only
-            // reach us for commands they do not apply to.
-            Some(Action::DisconnectMidData(_)) | Some(Action::HangUpAfterData) => {
-                Ok(Err(Flow::Close))
-            }
-            Some(Action::Delay(_)) => Ok(Ok(())),
+            None | Some(Action::Delay(_)) => Override::Default,
+            Some(Action::Reply(code, text)) => Override::Reply(code, text),
+            Some(Action::Disconnect) => Override::Close,
+            Some(Action::DisconnectMidData(n)) => Override::CutData(n),
+            Some(Action::HangUpAfterData) => Override::HangUp,
         }
     }
 
     async fn run(mut self) -> std::io::Result<()> {
         if self.shared.in_outage() {
-            self.send(421, "4.3.2 Service not available").await?;
+            self.send(421, OUTAGE_TEXT).await?;
             self.close().await;
             return Ok(());
         }
-        match self.scripted(Command::Greeting, None).await? {
-            Ok(()) => {
-                self.send(220, "localhost ESMTP tsuchi-test-smtp").await?;
-            }
-            Err(Flow::Close) => {
-                self.close().await;
-                return Ok(());
-            }
-            Err(Flow::Continue) => {}
-        }
-        loop {
+        let ov = self.rule_for(Command::Greeting, None).await;
+        let mut flow = self.send_or(ov, 220, GREETING).await?;
+        while let Flow::Continue = flow {
             let Some((line, _)) = read_line(&mut self.reader, MAX_COMMAND_LINE).await? else {
                 return Ok(());
             };
-            let flow = match line {
+            flow = match line {
                 None => self.send(500, "5.5.6 Line too long").await?,
                 Some(line) => {
                     let line = String::from_utf8_lossy(strip_eol(&line)).into_owned();
-                    {
-                        let mut st = self.shared.lock();
-                        st.transcript.push((self.conn, line.clone()));
-                    }
+                    self.shared
+                        .lock()
+                        .transcript
+                        .push((self.conn, line.clone()));
                     self.shared.bump();
                     if self.shared.in_outage() {
-                        self.send(421, "4.3.2 Service not available").await?
+                        self.send(421, OUTAGE_TEXT).await?
                     } else {
                         self.command(&line).await?
                     }
                 }
             };
-            if let Flow::Close = flow {
-                self.close().await;
-                return Ok(());
-            }
         }
+        self.close().await;
+        Ok(())
     }
 
     async fn command(&mut self, line: &str) -> std::io::Result<Flow> {
@@ -707,78 +722,63 @@ impl<'a> Session<'a> {
         };
         match verb.as_str() {
             "EHLO" | "HELO" => {
-                if let Err(flow) = self.scripted(Command::Ehlo, Some(rest)).await? {
-                    return Ok(flow);
+                let ov = self.rule_for(Command::Ehlo, Some(rest)).await;
+                if let Override::Default = ov {
+                    self.reset();
+                    if verb == "HELO" {
+                        return self.send(250, "localhost").await;
+                    }
+                    self.write(EHLO_REPLY.as_bytes()).await?;
+                    return Ok(Flow::Continue);
                 }
-                self.reset();
-                if verb == "HELO" {
-                    return self.send(250, "localhost").await;
+                if matches!(&ov, Override::Reply(c, _) if positive(*c)) {
+                    self.reset();
                 }
-                let ehlo = "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n";
-                self.reader.get_mut().write_all(ehlo.as_bytes()).await?;
-                self.reader.get_mut().flush().await?;
-                Ok(Flow::Continue)
+                self.send_or(ov, 250, "localhost").await
             }
             "MAIL" => {
-                let path = strip_prefix_ci(rest, "FROM:").and_then(parse_path);
-                let Some(path) = path else {
+                let Some(path) = strip_prefix_ci(rest, "FROM:").and_then(parse_path) else {
                     return self.send(501, "5.5.4 Syntax: MAIL FROM:<address>").await;
                 };
-                if let Err(flow) = self.scripted(Command::Mail, Some(&path)).await? {
-                    return Ok(flow);
-                }
                 if self.from.is_some() {
                     return self.send(503, "5.5.1 Error: nested MAIL command").await;
                 }
-                self.from = Some(path);
-                self.send(250, "2.1.0 Ok").await
+                let ov = self.rule_for(Command::Mail, Some(&path)).await;
+                if matches!(&ov, Override::Default)
+                    || matches!(&ov, Override::Reply(c, _) if positive(*c))
+                {
+                    self.from = Some(path);
+                }
+                self.send_or(ov, 250, "2.1.0 Ok").await
             }
             "RCPT" => {
-                let path = strip_prefix_ci(rest, "TO:").and_then(parse_path);
-                let Some(path) = path else {
+                let Some(path) = strip_prefix_ci(rest, "TO:").and_then(parse_path) else {
                     return self.send(501, "5.5.4 Syntax: RCPT TO:<address>").await;
                 };
                 if self.from.is_none() {
                     return self.send(503, "5.5.1 Error: need MAIL command").await;
                 }
-                let (delay, action) = self.shared.decide(Command::Rcpt, Some(&path));
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+                let ov = self.rule_for(Command::Rcpt, Some(&path)).await;
+                if matches!(&ov, Override::Default)
+                    || matches!(&ov, Override::Reply(c, _) if positive(*c))
+                {
+                    self.rcpts.push(path);
                 }
-                match action {
-                    Some(Action::Reply(code, text)) => {
-                        if (200..300).contains(&code) {
-                            self.rcpts.push(path);
-                        }
-                        self.send(code, &text).await
-                    }
-                    Some(Action::Delay(_)) | None => {
-                        self.rcpts.push(path);
-                        self.send(250, "2.1.5 Ok").await
-                    }
-                    Some(_) => Ok(Flow::Close),
-                }
+                self.send_or(ov, 250, "2.1.5 Ok").await
             }
             "DATA" => self.data().await,
             "RSET" => {
-                if let Err(flow) = self.scripted(Command::Rset, None).await? {
-                    return Ok(flow);
-                }
+                let ov = self.rule_for(Command::Rset, None).await;
                 self.reset();
-                self.send(250, "2.0.0 Ok").await
+                self.send_or(ov, 250, "2.0.0 Ok").await
             }
             "NOOP" => {
-                if let Err(flow) = self.scripted(Command::Noop, None).await? {
-                    return Ok(flow);
-                }
-                self.send(250, "2.0.0 Ok").await
+                let ov = self.rule_for(Command::Noop, None).await;
+                self.send_or(ov, 250, "2.0.0 Ok").await
             }
             "QUIT" => {
-                if let Err(flow) = self.scripted(Command::Quit, None).await? {
-                    let _ = flow;
-                    return Ok(Flow::Close);
-                }
-                self.send(221, "2.0.0 Bye").await?;
+                let ov = self.rule_for(Command::Quit, None).await;
+                self.send_or(ov, 221, "2.0.0 Bye").await?;
                 Ok(Flow::Close)
             }
             "VRFY" => self.send(252, "2.0.0 Cannot VRFY user").await,
@@ -798,23 +798,19 @@ impl<'a> Session<'a> {
         if self.rcpts.is_empty() {
             return self.send(554, "5.5.1 Error: no valid recipients").await;
         }
-        let (delay, action) = self.shared.decide(Command::Data, None);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
         let mut cut_after = None;
-        match action {
-            Some(Action::Reply(354, text)) => {
+        match self.rule_for(Command::Data, None).await {
+            Override::Default => {
+                self.send(354, GO_AHEAD).await?;
+            }
+            Override::Reply(354, text) => {
                 self.send(354, &text).await?;
             }
-            Some(Action::Reply(code, text)) => return self.send(code, &text).await,
-            Some(Action::Disconnect) | Some(Action::HangUpAfterData) => return Ok(Flow::Close),
-            Some(Action::DisconnectMidData(n)) => {
+            Override::Reply(code, text) => return self.send(code, &text).await,
+            Override::Close | Override::HangUp => return Ok(Flow::Close),
+            Override::CutData(n) => {
                 cut_after = Some(n);
-                self.send(354, "End data with <CR><LF>.<CR><LF>").await?;
-            }
-            Some(Action::Delay(_)) | None => {
-                self.send(354, "End data with <CR><LF>.<CR><LF>").await?;
+                self.send(354, GO_AHEAD).await?;
             }
         }
 
@@ -844,19 +840,16 @@ impl<'a> Session<'a> {
                 data.extend_from_slice(line);
             }
         }
+        let from = self.from.take().unwrap_or_default();
+        let recipients = std::mem::take(&mut self.rcpts);
         if cut_after.is_some() {
             return Ok(Flow::Close);
         }
-        let from = self.from.take().unwrap_or_default();
-        let recipients = std::mem::take(&mut self.rcpts);
         if too_big {
             return self.send(552, "5.3.4 Message too big").await;
         }
 
-        let (delay, action) = self.shared.decide(Command::DataEnd, None);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
+        let ov = self.rule_for(Command::DataEnd, None).await;
         let queue_id = {
             let mut st = self.shared.lock();
             st.queue_seq += 1;
@@ -871,19 +864,17 @@ impl<'a> Session<'a> {
             connection: self.conn,
             queue_id,
         };
-        let (code, text) = match action {
-            Some(Action::Reply(code, text)) => (code, text),
-            Some(Action::HangUpAfterData) | Some(Action::Disconnect) => {
+        let (code, text) = match ov {
+            Override::Reply(code, text) => (code, text),
+            Override::HangUp | Override::Close => {
                 self.shared.lock().hung_up.push(message);
                 self.shared.bump();
                 return Ok(Flow::Close);
             }
-            Some(Action::DisconnectMidData(_)) => return Ok(Flow::Close),
-            Some(Action::Delay(_)) | None => {
-                (250, format!("2.0.0 Ok: queued as {}", message.queue_id))
-            }
+            Override::CutData(_) => return Ok(Flow::Close),
+            Override::Default => (250, format!("2.0.0 Ok: queued as {}", message.queue_id)),
         };
-        if (200..300).contains(&code) {
+        if positive(code) {
             // Record before replying so a client that saw the 250 always
             // finds the message in `received()`.
             let mut st = self.shared.lock();

@@ -37,6 +37,12 @@
 //! * Message-IDs are returned without the surrounding `<>`.
 //! * Lettre never sends RSET; it checks a pooled connection with NOOP, and
 //!   it drops (QUIT) a connection after any negative reply.
+//! * lettre (0.11, tokio) returns a pooled connection from a *spawned*
+//!   task, so back-to-back sends may open extra connections; yield a few
+//!   times between sends when asserting exact connection counts.
+//! * lettre's `.timeout()` only bounds the TCP connect on the tokio
+//!   transport: a `delay` on any reply makes `send_raw` wait for it, so a
+//!   client timeout must come from an outer `tokio::time::timeout`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

@@ -456,6 +456,13 @@ impl RecipientReader {
             .read_to_end(&mut head)
             .with_context(|| format!("cannot read recipients file {}", path.display()))?;
         let whole_file = head.len() < SNIFF_BYTES;
+        if head.contains(&b'\r') && !head.contains(&b'\n') {
+            bail!(
+                "{}: lines end in CR only (classic Mac format); save the file with CRLF or LF \
+                 line ends",
+                path.display()
+            );
+        }
         let bom = head.starts_with(b"\xEF\xBB\xBF");
         let utf8 = match encoding {
             Encoding::Utf8 => true,
@@ -487,6 +494,10 @@ impl RecipientReader {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            // Only LF ends a record; the CR of a CRLF is cut from the last cell (see `cell`).
+            // With csv's default terminator a CRLF record ends at the CR, and the next record's
+            // position then points at the LF, one line too early.
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(source);
 
         let mut header = csv::ByteRecord::new();
@@ -568,7 +579,7 @@ impl RecipientReader {
             errors.push(format!("invalid {} byte sequence", self.encoding_name));
         }
         let field = |i: usize| -> String {
-            rec.get(i)
+            cell(rec, i)
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
@@ -830,8 +841,8 @@ impl Iterator for RecipientReader {
             let bad_bytes = source.take_malformed(start, end);
             // Spreadsheets leave rows of empty cells at the end: nothing to send, nothing wrong.
             if !bad_bytes
-                && rec
-                    .iter()
+                && (0..rec.len())
+                    .filter_map(|i| cell(&rec, i))
                     .all(|f| f.iter().all(|&b| b == b' ' || b == b'\t'))
             {
                 self.record = rec;
@@ -842,6 +853,16 @@ impl Iterator for RecipientReader {
             return Some(Ok(out));
         }
         None
+    }
+}
+
+/// Cell `i` of a record, without the CR of a CRLF line end on the last cell.
+fn cell(rec: &csv::ByteRecord, i: usize) -> Option<&[u8]> {
+    let value = rec.get(i)?;
+    if i + 1 == rec.len() {
+        Some(value.strip_suffix(b"\r").unwrap_or(value))
+    } else {
+        Some(value)
     }
 }
 
@@ -876,7 +897,10 @@ fn map_columns(
         locale: None,
         flags: Vec::new(),
     };
-    for (i, raw) in header.iter().enumerate() {
+    for (i, raw) in (0..header.len())
+        .filter_map(|i| cell(header, i))
+        .enumerate()
+    {
         let text = String::from_utf8_lossy(raw);
         let name = text
             .trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}')

@@ -41,6 +41,9 @@ pub struct Campaign {
     pub id: String,
     /// The company's name as it signs the notice.
     pub company: String,
+    /// The company's name in English notices (defaults to `company`).
+    #[serde(default)]
+    pub company_en: Option<String>,
     /// Recipients CSV (relative to the config file).
     pub recipients: PathBuf,
     /// Directory holding `<locale>/subject.tera` and `<locale>/body.tera`.
@@ -139,6 +142,8 @@ pub struct Hotline {
     pub number: String,
     pub hours: String,
     pub days: String,
+    /// `days` for English notices.
+    pub days_en: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for Hotline {
@@ -151,6 +156,8 @@ impl<'de> Deserialize<'de> for Hotline {
             hours: String,
             #[serde(default)]
             days: String,
+            #[serde(default)]
+            days_en: Option<String>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -159,8 +166,18 @@ impl<'de> Deserialize<'de> for Hotline {
             Table(Table),
         }
         Ok(match Form::deserialize(d)? {
-            Form::Number(number) => Hotline { number, hours: String::new(), days: String::new() },
-            Form::Table(t) => Hotline { number: t.number, hours: t.hours, days: t.days },
+            Form::Number(number) => Hotline {
+                number,
+                hours: String::new(),
+                days: String::new(),
+                days_en: None,
+            },
+            Form::Table(t) => Hotline {
+                number: t.number,
+                hours: t.hours,
+                days: t.days,
+                days_en: t.days_en,
+            },
         })
     }
 }
@@ -427,6 +444,7 @@ impl Config {
             out.insert(key, sha256_hex(value.json().as_bytes()));
         };
         put("campaign.company".into(), &self.campaign.company);
+        put("campaign.company_en".into(), &self.campaign.company_en);
         put("campaign.default_locale".into(), &self.campaign.default_locale);
         put("sender".into(), &self.sender);
         put("mail".into(), &self.mail);

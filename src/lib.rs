@@ -1,8 +1,29 @@
 //! tsuchi (通知) — data-breach notification campaigns by e-mail, for Japan.
 //!
 //! The pipeline points one way: [`config`] and [`recipients`] feed [`notice`] (rendering, the
-//! no-link lint, line breaking), which feeds [`message`] (the MIME message), which the sender
-//! hands to a transport.
+//! no-link lint, line breaking), which feeds [`message`] (the MIME message), which the
+//! [`campaign`] hands to a [`transport`] — the outbox of a dry run or the [`smtp`] relay —
+//! recording every attempt and outcome in the [`journal`], which knows nothing of SMTP.
 
+pub mod campaign;
+pub mod check;
+pub mod journal;
+pub mod cli;
 pub mod config;
+pub mod lint;
+pub mod message;
+pub mod notice;
+pub mod outage;
+pub mod progress;
 pub mod recipients;
+pub mod reference;
+pub mod report;
+pub mod review;
+pub mod scan;
+pub mod shutdown;
+pub mod signals;
+pub mod smtp;
+pub mod throttle;
+pub mod transport;
+pub mod variant;
+pub mod wrap;

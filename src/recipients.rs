@@ -93,7 +93,7 @@ impl FieldSet {
 /// One affected person, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recipient {
-    /// 0-based index of the data record in the file (header excluded); the journal keys on it.
+    /// 1-based number of the data record in the file (header excluded; 1 = first record); the journal keys on it.
     pub row: u64,
     /// 1-based physical line where the record starts.
     pub line: u64,
@@ -155,7 +155,7 @@ pub enum Row {
 }
 
 impl Row {
-    /// 0-based index of the data record.
+    /// 1-based number of the data record.
     pub fn row(&self) -> u64 {
         match self {
             Row::Valid { recipient, .. } => recipient.row,
@@ -531,7 +531,7 @@ impl RecipientReader {
             encoding_name,
             columns,
             record: csv::ByteRecord::new(),
-            next_row: 0,
+            next_row: 1,
             done: false,
             brands,
             only_brand,

@@ -86,7 +86,7 @@ fn utf8_plain_lf() {
     assert_eq!(rs.len(), 2);
     let (a, w) = valid(&rs[0]);
     assert!(w.is_empty());
-    assert_eq!((a.row, a.line), (0, 2));
+    assert_eq!((a.row, a.line), (1, 2));
     assert_eq!(a.id, "A001");
     assert_eq!(a.email, "taro@kaede.example");
     assert!(!a.legacy_email);
@@ -95,7 +95,7 @@ fn utf8_plain_lf() {
     assert_eq!(a.locale, "ja");
     assert_eq!(a.leaked, fields(&["name"]));
     let (b, _) = valid(&rs[1]);
-    assert_eq!((b.row, b.line), (1, 3));
+    assert_eq!((b.row, b.line), (2, 3));
     assert_eq!(b.name, "髙橋 花子 様");
     assert_eq!(b.locale, "en");
     assert_eq!(b.leaked, fields(&["name", "passport_number"]));
@@ -577,7 +577,7 @@ fn line_numbers_after_a_multi_line_field() {
     // The empty line is skipped by the CSV reader, the row of empty cells by us (but it keeps
     // its row index).
     let (d, _) = valid(&rs[3]);
-    assert_eq!((d.line, d.row), (10, 4));
+    assert_eq!((d.line, d.row), (10, 5));
 }
 
 #[test]

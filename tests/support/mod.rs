@@ -1,3 +1,4 @@
 //! Shared helpers for integration tests.
 
+pub mod campaign;
 pub mod smtp_server;

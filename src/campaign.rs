@@ -1,0 +1,680 @@
+//! The sending pipeline: the list streams from disk through a bounded channel to N workers;
+//! each worker rate-limits, builds, journals the attempt durably, sends, and journals the
+//! outcome. Resuming is the default: the journal is replayed first and only rows that still
+//! need a message are sent.
+//!
+//! ```text
+//! list ─▶ producer (validate, skip done rows, render) ─▶ channel ─▶ worker × N
+//!                                                                   │ throttle (global, domain)
+//!                                                                   │ journal: attempt (fsync)
+//!                                                                   │ transport: send
+//!                                                                   ▼ journal: outcome
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::config::{Config, SendSettings};
+use crate::journal::{self, Attempt, Header, JournalWriter, Outcome, Replay, RunMarker, State};
+use crate::message::{MessageBuilder, OutgoingMessage};
+use crate::notice::{Notice, Renderer};
+use crate::outage::RelayHealth;
+use crate::progress::Progress;
+use crate::recipients::{Encoding, RecipientReader, Row};
+use crate::scan::{Scanned, Scanner};
+use crate::shutdown::Shutdown;
+use crate::throttle::Throttle;
+use crate::transport::{FailureKind, Session, Transport, file_name_for};
+
+/// The stop reason when `--limit` messages have been sent.
+pub const LIMIT_REACHED: &str = "--limit reached";
+
+/// What a `send` run is asked to do.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub recipients: PathBuf,
+    pub encoding: Encoding,
+    /// Where the journal and its lock live.
+    pub state_dir: PathBuf,
+    pub settings: SendSettings,
+    /// Stop after this many messages sent in this run.
+    pub limit: Option<u64>,
+    /// Send again to recipients that failed permanently in earlier runs.
+    pub retry_failed: bool,
+    /// Continue a journal although the list, templates or notice settings changed.
+    pub accept_changes: bool,
+    /// Show a progress bar (a terminal) or plain lines (a log).
+    pub progress: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// Messages accepted by the transport in this run.
+    pub sent: u64,
+    /// Permanent failures in this run.
+    pub failed: u64,
+    /// Recipients left deferred after their attempts in this run.
+    pub deferred: u64,
+    /// Rows refused by validation (never sent).
+    pub refused: u64,
+    /// Recipients already done before this run (sent in an earlier run).
+    pub already_done: u64,
+    /// Recipients re-sent because an earlier run died mid-transaction with them.
+    pub possible_duplicates: Vec<String>,
+    /// Why the run stopped early (signal, outage, limit), if it did.
+    pub stopped: Option<String>,
+    /// Rows still needing a message when the run ended.
+    pub remaining: u64,
+    /// Recipients whose address was refused permanently, in this or earlier runs.
+    pub failed_total: u64,
+    /// Where the journal is.
+    pub journal: PathBuf,
+}
+
+impl RunReport {
+    /// True when nobody is left to send to (apart from permanent failures).
+    pub fn complete(&self) -> bool {
+        self.stopped.is_none() && self.deferred == 0 && self.remaining == 0
+    }
+}
+
+/// A recipient on its way to a worker.
+struct Job {
+    row: u64,
+    id: String,
+    email: String,
+    domain: String,
+    notice: Notice,
+    attempts_before: u32,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    deferred: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// The digest of the list file and its number of data records, in one read.
+pub fn list_identity(path: &Path) -> Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read recipients {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    // Count records with the csv parser over raw bytes (delimiters and quotes are ASCII in both
+    // UTF-8 and Shift_JIS, so no decoding is needed), hashing the same bytes as they pass.
+    struct Tee<R: std::io::Read, W: Write>(R, W);
+    impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.write_all(&buf[..n])?;
+            Ok(n)
+        }
+    }
+    struct HashWriter<'a>(&'a mut Sha256);
+    impl Write for HashWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut rows = 0u64;
+    {
+        let tee = Tee(std::io::BufReader::with_capacity(1 << 20, file), HashWriter(&mut hasher));
+        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(tee);
+        let mut record = csv::ByteRecord::new();
+        while reader
+            .read_byte_record(&mut record)
+            .with_context(|| format!("cannot read recipients {}", path.display()))?
+        {
+            rows += 1;
+        }
+        // Drain whatever the parser did not need so the digest covers the whole file.
+        let mut rest = reader.into_inner();
+        std::io::copy(&mut rest, &mut std::io::sink())?;
+    }
+    Ok((hex::encode(hasher.finalize()), rows))
+}
+
+/// A digest of every notice-relevant setting, for the journal header.
+pub fn notice_settings_digest(config: &Config) -> String {
+    let joined: String =
+        config.notice_digests().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    crate::config::sha256_hex(joined.as_bytes())
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+/// Opens (resuming) or creates the campaign journal in `state_dir`, refusing one that was
+/// started with other inputs unless `accept_changes`.
+pub fn open_journal(
+    config: &Config,
+    renderer: &Renderer,
+    opts: &SendOptions,
+) -> Result<(JournalWriter, Option<Replay>, PathBuf)> {
+    let (list_digest, list_rows) = list_identity(&opts.recipients)?;
+    let header = Header::new(
+        &config.campaign.id,
+        &list_digest,
+        list_rows,
+        &renderer.templates_digest(),
+        &notice_settings_digest(config),
+    );
+    let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
+    if path.exists() {
+        let replay = journal::replay(&path)?;
+        if replay.header.list_digest != header.list_digest || replay.header.list_rows != header.list_rows {
+            return Err(crate::cli::Failure::new(
+                crate::cli::EXIT_REFUSED,
+                format!(
+                    "{}: the recipients list changed since this journal began (list_digest {} → {}, \
+                     {} → {} rows). The journal identifies people by their row in the list, so it \
+                     cannot continue with another list: restore the original list, or send the \
+                     new one as a campaign of its own (another campaign.id or --state-dir)",
+                    path.display(),
+                    short(&replay.header.list_digest),
+                    short(&header.list_digest),
+                    replay.header.list_rows,
+                    header.list_rows
+                ),
+            )
+            .into());
+        }
+        if let Err(e) = replay.header.check_matches(&header) {
+            if !opts.accept_changes {
+                return Err(crate::cli::Failure::new(
+                    crate::cli::EXIT_REFUSED,
+                    format!(
+                        "{}: {e:#}. The templates or notice settings changed since this journal \
+                         began: sending on would mix two versions of the notice; if the change is \
+                         deliberate (and approved), run again with --accept-changes",
+                        path.display()
+                    ),
+                )
+                .into());
+            }
+        }
+        let writer = JournalWriter::open_append(&path, &replay)?;
+        Ok((writer, Some(replay), path))
+    } else {
+        let writer = JournalWriter::create(&path, &header)?;
+        Ok((writer, None, path))
+    }
+}
+
+/// Runs the campaign through `transport`. Progress and the summary go to `out`.
+pub async fn send<T: Transport>(
+    config: &Config,
+    opts: &SendOptions,
+    transport: T,
+    shutdown: Shutdown,
+    out: &mut (dyn Write + Send),
+) -> Result<RunReport> {
+    let renderer = Arc::new(Renderer::new(config)?);
+    let builder = Arc::new(MessageBuilder::new(config)?);
+    let (journal, replay, journal_path) = open_journal(config, &renderer, opts)?;
+    let journal = Arc::new(journal);
+    if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {
+        writeln!(
+            out,
+            "journal: the last line ({} bytes at line {}) was cut short by a crash and was set aside: {}",
+            torn.len, torn.line, torn.reason
+        )?;
+    }
+    journal.run_marker(&RunMarker::start())?;
+    {
+        let journal = journal.clone();
+        shutdown.on_immediate_exit(move || {
+            let _ = journal.flush();
+        });
+    }
+
+    let settings = &opts.settings;
+    let (tx, rx) = mpsc::channel::<Job>(settings.concurrency * 4);
+    let rx = Arc::new(Mutex::new(rx));
+    let counters = Arc::new(Counters::default());
+    let health = Arc::new(RelayHealth::new(
+        settings.outage_threshold,
+        Duration::from_secs(settings.outage_max_secs),
+    ));
+    let throttle = Throttle::new(settings.rate, settings.burst, &settings.domain_rates);
+    let replay = Arc::new(replay);
+
+    // The producer reads the list on a blocking thread and feeds the channel.
+    let producer = {
+        let config = config.clone();
+        let opts = opts.clone();
+        let renderer = renderer.clone();
+        let journal = journal.clone();
+        let replay = replay.clone();
+        let shutdown = shutdown.clone();
+        tokio::task::spawn_blocking(move || {
+            produce(&config, &opts, &renderer, &journal, replay.as_ref().as_ref(), tx, &shutdown)
+        })
+    };
+
+    let progress = Progress::start(opts.progress, None, counters_view(&counters));
+    let mut workers = Vec::new();
+    for _ in 0..settings.concurrency {
+        let worker = Worker {
+            session: transport.session(),
+            rx: rx.clone(),
+            journal: journal.clone(),
+            builder: builder.clone(),
+            throttle: throttle.clone(),
+            health: health.clone(),
+            counters: counters.clone(),
+            shutdown: shutdown.clone(),
+            settings: settings.clone(),
+            sent_limit: opts.limit,
+        };
+        workers.push(tokio::spawn(worker.run()));
+    }
+    // Only the workers hold the receiver now: when they have all stopped, the producer's next
+    // send fails and it stops reading the list.
+    drop(rx);
+
+    let produced = producer.await.context("the list reader stopped unexpectedly")?;
+    for w in workers {
+        match w.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                shutdown.trigger(format!("{e:#}"));
+            }
+            Err(e) => shutdown.trigger(format!("a worker stopped unexpectedly: {e}")),
+        }
+    }
+    progress.finish().await;
+    let produced = produced?;
+
+    let mut report = RunReport {
+        sent: counters.sent.load(Ordering::Relaxed),
+        failed: counters.failed.load(Ordering::Relaxed),
+        deferred: counters.deferred.load(Ordering::Relaxed),
+        refused: produced.refused,
+        already_done: produced.already_done,
+        possible_duplicates: produced.possible_duplicates,
+        stopped: shutdown.reason(),
+        remaining: 0,
+        failed_total: 0,
+        journal: journal_path.clone(),
+    };
+    journal.flush()?;
+    // What is left is whatever the journal now says still needs a message.
+    let after = journal::replay(&journal_path)?;
+    report.remaining = (1..=produced.rows)
+        .filter(|&row| {
+            matches!(after.states.get(row), State::Pending | State::Attempting | State::Deferred)
+                && !produced.refused_rows.contains(&row)
+        })
+        .count() as u64;
+    report.failed_total = after.states.counts().get(&State::Failed).copied().unwrap_or(0);
+    let stop = RunMarker::stop(report.stopped.as_deref().unwrap_or("finished"))
+        .with("sent", report.sent)
+        .with("failed", report.failed)
+        .with("deferred", report.deferred)
+        .with("retries", counters.retries.load(Ordering::Relaxed));
+    journal.run_marker(&stop)?;
+    journal.flush()?;
+    Ok(report)
+}
+
+fn counters_view(c: &Arc<Counters>) -> impl Fn() -> (u64, u64, u64) + Send + Sync + 'static {
+    let c = c.clone();
+    move || {
+        (
+            c.sent.load(Ordering::Relaxed),
+            c.deferred.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What the producer saw of the list.
+struct Produced {
+    rows: u64,
+    refused: u64,
+    refused_rows: std::collections::HashSet<u64>,
+    already_done: u64,
+    possible_duplicates: Vec<String>,
+}
+
+fn row_index(row: &Row) -> u64 {
+    match row {
+        Row::Valid { recipient, .. } => recipient.row,
+        Row::Invalid { row, .. } => *row,
+    }
+}
+
+/// Whether a row in `state` needs a message in this run.
+fn needs_message(state: State, retry_failed: bool) -> bool {
+    match state {
+        State::Pending | State::Attempting | State::Deferred => true,
+        State::Failed => retry_failed,
+        State::Sent | State::Delayed | State::Bounced | State::Skipped => false,
+    }
+}
+
+fn produce(
+    config: &Config,
+    opts: &SendOptions,
+    renderer: &Renderer,
+    journal: &JournalWriter,
+    replay: Option<&Replay>,
+    tx: mpsc::Sender<Job>,
+    shutdown: &Shutdown,
+) -> Result<Produced> {
+    let reader = RecipientReader::open(&opts.recipients, config, opts.encoding)?;
+    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer);
+    let mut produced = Produced {
+        rows: 0,
+        refused: 0,
+        refused_rows: Default::default(),
+        already_done: 0,
+        possible_duplicates: Vec::new(),
+    };
+    let mut queued = 0u64;
+    let mut reader = scanner;
+    while let Some(row) = reader.next_row() {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let row = row?;
+        produced.rows += 1;
+        let (state, attempts) = match replay {
+            Some(r) => (r.states.get(row_index(&row)), r.attempts.get(row_index(&row))),
+            None => (State::Pending, 0),
+        };
+        match row {
+            Row::Invalid { row, id, errors, .. } => {
+                produced.refused += 1;
+                produced.refused_rows.insert(row);
+                if state != State::Skipped {
+                    let problems: Vec<String> = errors.iter().map(|e| e.problem.clone()).collect();
+                    journal.outcome(&Outcome {
+                        row,
+                        id: id.unwrap_or_default(),
+                        state: State::Skipped,
+                        attempt: 0,
+                        code: None,
+                        enhanced: None,
+                        reply: Some(format!("invalid row: {}", problems.join("; "))),
+                        message_id: None,
+                        at: String::new(),
+                    })?;
+                }
+            }
+            Row::Valid { recipient, warnings } => {
+                if !needs_message(state, opts.retry_failed) {
+                    if state.is_delivered() {
+                        produced.already_done += 1;
+                    }
+                    continue;
+                }
+                if opts.limit.is_some_and(|l| queued >= l) {
+                    continue;
+                }
+                if state == State::Attempting {
+                    produced.possible_duplicates.push(recipient.id.clone());
+                }
+                match reader.render(recipient, warnings) {
+                    Scanned::Ready { recipient, notice, .. } => {
+                        let domain = recipient
+                            .email
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_ascii_lowercase())
+                            .unwrap_or_default();
+                        let job = Job {
+                            row: recipient.row,
+                            id: recipient.id,
+                            email: recipient.email,
+                            domain,
+                            notice,
+                            attempts_before: attempts,
+                        };
+                        queued += 1;
+                        if tx.blocking_send(job).is_err() {
+                            break; // every worker has stopped
+                        }
+                    }
+                    Scanned::Refused { row, id, errors, .. } => {
+                        produced.refused += 1;
+                        produced.refused_rows.insert(row);
+                        if state != State::Skipped {
+                            let problems: Vec<String> =
+                                errors.iter().map(|e| e.problem.clone()).collect();
+                            journal.outcome(&Outcome {
+                                row,
+                                id: id.unwrap_or_default(),
+                                state: State::Skipped,
+                                attempt: 0,
+                                code: None,
+                                enhanced: None,
+                                reply: Some(format!("refused: {}", problems.join("; "))),
+                                message_id: None,
+                                at: String::new(),
+                            })?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(produced)
+}
+
+struct Worker<S: Session> {
+    session: S,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    journal: Arc<JournalWriter>,
+    builder: Arc<MessageBuilder>,
+    throttle: Throttle,
+    health: Arc<RelayHealth>,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+    settings: SendSettings,
+    sent_limit: Option<u64>,
+}
+
+impl<S: Session> Worker<S> {
+    async fn run(mut self) -> Result<()> {
+        let result = self.run_inner().await;
+        self.session.close().await;
+        if let Err(e) = &result {
+            self.shutdown.trigger(format!("{e:#}"));
+        }
+        result
+    }
+
+    async fn run_inner(&mut self) -> Result<()> {
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            let job = {
+                let mut rx = self.rx.lock().await;
+                tokio::select! {
+                    job = rx.recv() => job,
+                    _ = self.shutdown.triggered() => None,
+                }
+            };
+            let Some(job) = job else { return Ok(()) };
+            self.deliver(job).await?;
+        }
+    }
+
+    /// Sends one recipient's message, retrying temporary failures with backoff.
+    async fn deliver(&mut self, job: Job) -> Result<()> {
+        let message_id = self.builder.message_id(&job.id);
+        let mut attempt = job.attempts_before;
+        let mut tries = 0u32;
+        loop {
+            // During a relay outage one worker probes; the others wait here.
+            let probing = match self.health.wait_turn(&self.shutdown).await {
+                Some(probing) => probing,
+                None => return Ok(()), // stopping: the row stays as the journal has it
+            };
+            self.throttle.acquire(&job.domain).await;
+            if self.shutdown.is_triggered() && tries == 0 {
+                return Ok(());
+            }
+            let message: OutgoingMessage = self
+                .builder
+                .build(&job.notice, &job.email, &message_id, SystemTime::now())
+                .context("building a message")?;
+            attempt += 1;
+            tries += 1;
+            // Durable before DATA: after a crash this row is known to have been in flight.
+            self.journal
+                .attempt(&Attempt {
+                    row: job.row,
+                    id: job.id.clone(),
+                    attempt,
+                    message_id: message_id.clone(),
+                })
+                .await?;
+            let result = self.session.send(&message, &file_name_for(&job.id)).await;
+            let mut outcome = Outcome {
+                row: job.row,
+                id: job.id.clone(),
+                state: State::Sent,
+                attempt,
+                code: None,
+                enhanced: None,
+                reply: None,
+                message_id: Some(message_id.clone()),
+                at: String::new(),
+            };
+            match result {
+                Ok(delivery) => {
+                    self.health.success();
+                    outcome.code = Some(delivery.code);
+                    outcome.reply = Some(delivery.reply);
+                    self.journal.outcome(&outcome)?;
+                    let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    if self.sent_limit.is_some_and(|l| sent >= l) {
+                        self.shutdown.trigger(LIMIT_REACHED);
+                    }
+                    return Ok(());
+                }
+                Err(f) => {
+                    outcome.code = f.code;
+                    outcome.enhanced = f.enhanced.clone();
+                    outcome.reply = Some(f.text.clone());
+                    if f.kind == FailureKind::Permanent {
+                        self.health.success(); // the relay answered: it is up
+                        outcome.state = State::Failed;
+                        self.journal.outcome(&outcome)?;
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    outcome.state = State::Deferred;
+                    self.journal.outcome(&outcome)?;
+                    let outage = self.health.failure(&self.shutdown);
+                    if probing || outage {
+                        // Attempts that only probe a relay that is down are not held against
+                        // the recipient.
+                        tries = tries.saturating_sub(1);
+                    }
+                    if tries >= self.settings.max_attempts || self.shutdown.is_triggered() {
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    if !probing && !outage {
+                        let delay = backoff(self.settings.retry_base_ms, tries);
+                        if !self.shutdown.sleep(delay).await {
+                            self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay up to base × 2^(n-1), capped at five
+/// minutes, so workers that failed together do not retry together.
+fn backoff(base_ms: u64, failures: u32) -> Duration {
+    use rand::RngExt;
+    let cap = base_ms.saturating_mul(1u64 << failures.saturating_sub(1).min(16)).min(300_000);
+    let ms = rand::rng().random_range(cap / 2..=cap.max(1));
+    Duration::from_millis(ms)
+}
+
+/// Prints the end-of-run summary and how to resume.
+pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+    writeln!(out)?;
+    let what = if dry_run { "written to the outbox" } else { "sent" };
+    writeln!(out, "{:>10}  {what}", report.sent)?;
+    writeln!(out, "{:>10}  failed permanently", report.failed)?;
+    if report.failed_total > report.failed {
+        writeln!(
+            out,
+            "{:>10}  failed permanently in earlier runs (not retried without --retry-failed)",
+            report.failed_total - report.failed
+        )?;
+    }
+    writeln!(out, "{:>10}  deferred (temporary failures; retried on the next run)", report.deferred)?;
+    writeln!(out, "{:>10}  refused rows (see `tsuchi check`)", report.refused)?;
+    writeln!(out, "{:>10}  already done in earlier runs", report.already_done)?;
+    if !report.possible_duplicates.is_empty() {
+        writeln!(
+            out,
+            "{:>10}  re-sent after a crash mid-transaction (possible duplicates): {}",
+            report.possible_duplicates.len(),
+            report.possible_duplicates.join(", ")
+        )?;
+    }
+    writeln!(out, "journal: {}", report.journal.display())?;
+    if let Some(reason) = &report.stopped {
+        writeln!(out, "stopped: {reason}")?;
+    }
+    if report.remaining > 0 {
+        writeln!(
+            out,
+            "{} recipients still need a message: run the same `tsuchi send` command again to resume.",
+            report.remaining
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for n in 1..30 {
+            let d = backoff(1000, n);
+            let cap = (1000u64 << (n - 1).min(16)).min(300_000);
+            assert!(d.as_millis() as u64 <= cap && d.as_millis() as u64 >= cap / 2, "{n}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn only_unfinished_rows_need_a_message() {
+        assert!(needs_message(State::Pending, false));
+        assert!(needs_message(State::Attempting, false));
+        assert!(needs_message(State::Deferred, false));
+        assert!(!needs_message(State::Sent, false));
+        assert!(!needs_message(State::Failed, false));
+        assert!(needs_message(State::Failed, true));
+        assert!(!needs_message(State::Bounced, true));
+    }
+}

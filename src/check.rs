@@ -1,0 +1,105 @@
+//! `tsuchi check`: the whole list validated, every notice rendered and linted, nothing sent.
+//! Prints totals, counts per brand and per variant, and every row problem as
+//! `file:line: id: problem`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::notice::Renderer;
+use crate::recipients::Encoding;
+use crate::scan::{Scanned, Scanner};
+use crate::variant::VariantCounts;
+
+/// What one pass over the list found.
+#[derive(Debug, Default)]
+pub struct ListSummary {
+    pub rows: u64,
+    pub ready: u64,
+    pub refused: u64,
+    pub warnings: u64,
+    pub per_brand: BTreeMap<String, u64>,
+    pub variants: VariantCounts,
+    pub encoding: &'static str,
+}
+
+/// Runs `check`, writing the report to `out`. Returns the summary; the caller turns refused
+/// rows into a non-zero exit.
+pub fn run(
+    config: &Config,
+    recipients: &std::path::Path,
+    encoding: Encoding,
+    out: &mut dyn Write,
+) -> Result<ListSummary> {
+    let renderer = Renderer::new(config)?;
+    writeln!(
+        out,
+        "config {}: campaign {}, {} brands, {} fields, locales {}",
+        config.path.display(),
+        config.campaign.id,
+        config.brands.len(),
+        config.fields.len(),
+        renderer.locales().collect::<Vec<_>>().join(", ")
+    )?;
+    if !config.campaign.require_approval {
+        writeln!(
+            out,
+            "warning: campaign.require_approval is false — a real send will not wait for legal's approval"
+        )?;
+    }
+    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?;
+    let mut summary = ListSummary { encoding: scanner.detected_encoding(), ..Default::default() };
+    for scanned in &mut scanner {
+        summary.rows += 1;
+        match scanned? {
+            Scanned::Ready { recipient, warnings, .. } => {
+                summary.ready += 1;
+                for w in &warnings {
+                    summary.warnings += 1;
+                    writeln!(out, "warning: {w}")?;
+                }
+                *summary.per_brand.entry(recipient.brand.clone()).or_default() += 1;
+                summary.variants.add(&recipient.brand, &recipient.locale, recipient.leaked);
+            }
+            Scanned::Refused { errors, .. } => {
+                summary.refused += 1;
+                for e in &errors {
+                    writeln!(out, "error: {e}")?;
+                }
+            }
+        }
+    }
+    print_summary(config, recipients, &summary, out)?;
+    Ok(summary)
+}
+
+fn print_summary(
+    config: &Config,
+    recipients: &std::path::Path,
+    s: &ListSummary,
+    out: &mut dyn Write,
+) -> Result<()> {
+    writeln!(out)?;
+    writeln!(out, "recipients {} ({}): {} rows", recipients.display(), s.encoding, s.rows)?;
+    writeln!(out, "  ready to send  {:>10}", s.ready)?;
+    writeln!(out, "  refused        {:>10}", s.refused)?;
+    writeln!(out, "  warnings       {:>10}", s.warnings)?;
+    writeln!(out, "by brand:")?;
+    for (brand, n) in &s.per_brand {
+        let name = config.brands.get(brand).map(|b| b.name.as_str()).unwrap_or("");
+        writeln!(out, "  {brand:<12} {n:>10}  {name}")?;
+    }
+    writeln!(out, "variants ({}, brand × locale × leaked fields):", s.variants.len())?;
+    for (variant, n) in s.variants.by_count() {
+        writeln!(
+            out,
+            "  {n:>10}  {:<12} {:<3} {}",
+            variant.brand,
+            variant.locale,
+            variant.field_labels(config).join("・")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! The command line: clap definitions, dispatch to the library, and exit codes.
+//!
+//! Exit codes (stable; scripts rely on them):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success: everything checked clean / every recipient sent |
+//! | 1 | unexpected error (I/O, journal, relay misconfiguration) |
+//! | 2 | usage or configuration error |
+//! | 3 | finished, but some rows are invalid or some recipients failed permanently |
+//! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
+//! | 5 | refused to start: no matching approval, or the list/templates changed under the journal |
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::recipients::Encoding;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INCOMPLETE: i32 = 3;
+pub const EXIT_RESUMABLE: i32 = 4;
+pub const EXIT_REFUSED: i32 = 5;
+
+/// An error that carries its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Failure {
+        Failure { code, message: message.into() }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "tsuchi", version, about = "Data-breach notification campaigns by e-mail (通知)")]
+pub struct Cli {
+    /// Campaign configuration file.
+    #[arg(long, global = true, default_value = "config.toml")]
+    pub config: PathBuf,
+    /// Recipients CSV (default: campaign.recipients in the config).
+    #[arg(long, global = true)]
+    pub recipients: Option<PathBuf>,
+    /// Journal and approval directory.
+    #[arg(long, global = true, default_value = "state")]
+    pub state_dir: PathBuf,
+    /// Encoding of the recipients file: auto, utf-8 or shift_jis (default: campaign.encoding).
+    #[arg(long, global = true)]
+    pub encoding: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate config, templates and the list; counts, variants, row errors with line numbers.
+    Check,
+    /// Render variants (or --id ID…) to .eml files for review.
+    Preview {
+        /// Output directory.
+        #[arg(long, default_value = "preview")]
+        out: PathBuf,
+        /// Render these customers' real notices instead of one sample per variant.
+        #[arg(long = "id", num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// Send the campaign (resumes where the journal stopped).
+    Send(SendArgs),
+    /// Progress and outcome counts from the journal.
+    Status,
+    /// Per-recipient outcome from the journal, one line per recipient of the list.
+    Report {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::report::Format,
+        /// Write to this file (owner-only) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Was this person notified? By reference number (as printed in the notice) or customer id.
+    Lookup {
+        /// Reference number or customer id.
+        key: String,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SendArgs {
+    /// Render and journal into <state-dir>/outbox instead of sending; nothing leaves the machine.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Relay URL, e.g. smtp://127.0.0.1:2525 (default: send.smtp).
+    #[arg(long)]
+    pub smtp: Option<String>,
+    /// Messages per second, 0 for unlimited (default: send.rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Parallel SMTP sessions (default: send.concurrency).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Stop after this many messages in this run.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Also send again to recipients that failed permanently in earlier runs.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Continue a journal although the templates or notice settings changed since it began.
+    #[arg(long)]
+    pub accept_changes: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Parses arguments, runs the command, prints errors, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Failure>().map(|f| f.code).unwrap_or(EXIT_ERROR);
+            eprintln!("error: {e:#}");
+            code
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    Config::load(&cli.config).map_err(|e| Failure::new(EXIT_USAGE, format!("{e:#}")).into())
+}
+
+fn encoding(cli: &Cli, config: &Config) -> Result<Encoding> {
+    let name = cli.encoding.as_deref().unwrap_or(&config.campaign.encoding);
+    name.parse::<Encoding>()
+        .map_err(|e| Failure::new(EXIT_USAGE, format!("--encoding {name}: {e:#}")).into())
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let config = load_config(&cli)?;
+    let recipients = cli.recipients.clone().unwrap_or_else(|| config.campaign.recipients.clone());
+    let encoding = encoding(&cli, &config)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match &cli.command {
+        Command::Check => {
+            let summary = crate::check::run(&config, &recipients, encoding, &mut out)?;
+            if summary.refused > 0 {
+                writeln!(out, "\n{} rows would not be sent; fix them or accept that they are skipped.", summary.refused)?;
+                return Ok(EXIT_INCOMPLETE);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Preview { out: dir, ids } => {
+            if ids.is_empty() {
+                let (previews, refused) =
+                    crate::review::preview_variants(&config, &recipients, encoding, dir)?;
+                for p in &previews {
+                    writeln!(out, "{:>10}  {}", p.count, p.file.display())?;
+                }
+                writeln!(
+                    out,
+                    "{} variants written to {} ({} rows refused; see `tsuchi check`)",
+                    previews.len(),
+                    dir.display(),
+                    refused
+                )?;
+                Ok(EXIT_OK)
+            } else {
+                let (written, missing) =
+                    crate::review::preview_ids(&config, &recipients, encoding, dir, ids, &mut out)?;
+                for f in &written {
+                    writeln!(out, "{}", f.display())?;
+                }
+                writeln!(
+                    out,
+                    "{} previews written to {} (owner-only: they hold personal data)",
+                    written.len(),
+                    dir.display()
+                )?;
+                if !missing.is_empty() {
+                    writeln!(out, "not rendered (unknown id or refused row): {}", missing.join(", "))?;
+                    return Ok(EXIT_INCOMPLETE);
+                }
+                Ok(EXIT_OK)
+            }
+        }
+        Command::Status => {
+            crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
+            Ok(EXIT_OK)
+        }
+        Command::Report { format, output } => {
+            match output {
+                Some(path) => {
+                    let mut file = crate::review::create_private_file(path)?;
+                    let n = crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, &mut file)?;
+                    file.flush()?;
+                    writeln!(out, "{n} recipients written to {} (owner-only)", path.display())?;
+                }
+                None => {
+                    crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, &mut out)?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Lookup { key } => {
+            let found = crate::report::lookup(&config, &recipients, encoding, &cli.state_dir, key, &mut out)?;
+            Ok(if found { EXIT_OK } else { EXIT_INCOMPLETE })
+        }
+        Command::Send(args) => {
+            drop(out);
+            send(&config, &cli, args, recipients, encoding)
+        }
+    }
+}
+
+fn send(
+    config: &Config,
+    cli: &Cli,
+    args: &SendArgs,
+    recipients: PathBuf,
+    encoding: Encoding,
+) -> Result<i32> {
+    use crate::campaign::{SendOptions, print_report};
+    let mut settings = config.send.clone();
+    if let Some(url) = &args.smtp {
+        settings.smtp = url.clone();
+    }
+    if let Some(rate) = args.rate {
+        if !(rate >= 0.0 && rate.is_finite()) {
+            return Err(Failure::new(EXIT_USAGE, "--rate must be zero (unlimited) or positive").into());
+        }
+        settings.rate = rate;
+    }
+    if let Some(c) = args.concurrency {
+        if c == 0 || c > 256 {
+            return Err(Failure::new(EXIT_USAGE, "--concurrency must be between 1 and 256").into());
+        }
+        settings.concurrency = c;
+    }
+    if args.limit == Some(0) {
+        return Err(Failure::new(EXIT_USAGE, "--limit must be at least 1").into());
+    }
+    // A dry run keeps its own journal beside its outbox, so it never counts as a real send.
+    let state_dir = if args.dry_run { cli.state_dir.join("outbox") } else { cli.state_dir.clone() };
+    if args.dry_run {
+        // Nothing is sent: no rate limit is needed to protect anyone's deliverability.
+        settings.rate = 0.0;
+        settings.domain_rates.clear();
+    }
+    let opts = SendOptions {
+        recipients,
+        encoding,
+        state_dir: state_dir.clone(),
+        settings: settings.clone(),
+        limit: args.limit,
+        retry_failed: args.retry_failed,
+        accept_changes: args.accept_changes,
+        progress: !args.quiet,
+    };
+    let _lock = crate::journal::lock_state_dir(&state_dir)
+        .map_err(|e| Failure::new(EXIT_REFUSED, format!("{e:#}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("cannot start the async runtime: {e}")))?;
+    let report = runtime.block_on(async {
+        let shutdown = crate::shutdown::Shutdown::default();
+        crate::signals::install(shutdown.clone());
+        let mut out = std::io::stdout();
+        let result = if args.dry_run {
+            let outbox = crate::transport::Outbox::create(&state_dir)?;
+            crate::campaign::send(config, &opts, outbox, shutdown, &mut out).await
+        } else {
+            let relay = smtp_relay(config, &settings)?;
+            crate::campaign::send(config, &opts, relay, shutdown, &mut out).await
+        };
+        drop(out);
+        result
+    })?;
+    let mut out = std::io::stdout().lock();
+    print_report(&report, args.dry_run, &mut out)?;
+    if report.stopped.as_deref() == Some(crate::campaign::LIMIT_REACHED) && report.remaining > 0 {
+        return Ok(EXIT_RESUMABLE);
+    }
+    Ok(if report.remaining > 0 || report.deferred > 0 || report.stopped.is_some() {
+        EXIT_RESUMABLE
+    } else if report.failed_total > 0 || report.refused > 0 {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_OK
+    })
+}
+
+fn smtp_relay(config: &Config, settings: &crate::config::SendSettings) -> Result<crate::smtp::SmtpRelay> {
+    use crate::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings};
+    let usage = |e: anyhow::Error| -> anyhow::Error { Failure::new(EXIT_USAGE, format!("{e:#}")).into() };
+    let url = RelayUrl::parse(&settings.smtp).map_err(usage)?;
+    let credentials = Secret::from_env().map_err(usage)?;
+    SmtpRelay::new(SmtpSettings {
+        url,
+        timeout: std::time::Duration::from_secs(settings.timeout_secs),
+        messages_per_connection: settings.messages_per_connection,
+        credentials,
+        allow_insecure: settings.allow_insecure,
+        hello_name: config.sender_domain().to_string(),
+    })
+    .map_err(usage)
+}

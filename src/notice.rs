@@ -1,0 +1,368 @@
+//! Rendering one person's notice: the Tera templates filled with the campaign's texts, the
+//! person's brand and hotline and exactly their leaked fields, then wrapped for Japanese mail
+//! and checked for links.
+//!
+//! Every rendered notice passes the no-link lint ([`crate::lint`]) before it can reach a
+//! message: recipient data is interpolated, so a name such as `ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ`
+//! must stop the row, not slip a link into a notice.
+//!
+//! ```no_run
+//! # use tsuchi::{config::Config, notice::Renderer};
+//! let config = Config::load("config.toml".as_ref()).unwrap();
+//! let renderer = Renderer::new(&config).unwrap();
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::config::{Config, sha256_hex};
+use crate::lint;
+use crate::recipients::FieldSet;
+use crate::reference;
+use crate::wrap;
+
+/// Field keys whose leak triggers the passport passage.
+pub const PASSPORT_FIELDS: [&str; 2] = ["passport_number", "passport_issue_date"];
+
+/// A rendered notice: what the recipient reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: String,
+    pub body: String,
+}
+
+/// What a notice is rendered from, apart from the campaign's fixed texts.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub brand: &'a str,
+    pub locale: &'a str,
+    pub leaked: FieldSet,
+}
+
+/// Why a notice could not be rendered for a person. The message never repeats the person's
+/// data: it names the problem and where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(pub String);
+
+/// The templates of one campaign, parsed once, with the digests an approval pins.
+pub struct Renderer {
+    tera: tera::Tera,
+    locales: BTreeMap<String, LocaleTexts>,
+    campaign_id: String,
+    wrap_width: usize,
+    passport_bits: FieldSet,
+    /// Template file (relative to the templates directory) → SHA-256 of its bytes.
+    pub template_digests: BTreeMap<String, String>,
+}
+
+struct LocaleTexts {
+    company: String,
+    incident: crate::config::IncidentTexts,
+    brands: BTreeMap<String, BrandView>,
+    labels: Vec<String>,
+}
+
+#[derive(Serialize, Clone)]
+struct BrandView {
+    key: String,
+    name: String,
+    hotline: HotlineView,
+}
+
+#[derive(Serialize, Clone)]
+struct HotlineView {
+    number: String,
+    hours: String,
+    days: String,
+}
+
+#[derive(Serialize)]
+struct TemplateData<'a> {
+    locale: &'a str,
+    company: &'a str,
+    greeting_name: String,
+    name: &'a str,
+    reference: String,
+    fields: Vec<&'a str>,
+    leaked: BTreeMap<&'a str, bool>,
+    passport_leaked: bool,
+    brand: &'a BrandView,
+    incident: &'a crate::config::IncidentTexts,
+}
+
+impl Renderer {
+    /// Loads `<templates>/<locale>/{subject,body}.tera` for every locale the config has texts
+    /// for, and lints their fixed text and the config's texts for links.
+    pub fn new(config: &Config) -> Result<Renderer> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![]);
+        let mut template_digests = BTreeMap::new();
+        let mut locales = BTreeMap::new();
+        for (locale, incident) in &config.incident {
+            for part in ["subject", "body"] {
+                let rel = format!("{locale}/{part}.tera");
+                let path: PathBuf = config.campaign.templates.join(&rel);
+                let source = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read template {}", path.display()))?;
+                if let Some(found) = lint::find_link(&strip_tera_tags(&source)) {
+                    bail!("{}: template text contains {found}", path.display());
+                }
+                tera.add_raw_template(&rel, &source)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), tera_error(&e)))?;
+                template_digests.insert(rel, sha256_hex(source.as_bytes()));
+            }
+            let english = locale != "ja";
+            let pick = |ja: &str, en: &Option<String>| -> String {
+                match (english, en) {
+                    (true, Some(en)) => en.clone(),
+                    _ => ja.to_string(),
+                }
+            };
+            let brands = config
+                .brands
+                .iter()
+                .map(|(key, b)| {
+                    let view = BrandView {
+                        key: key.clone(),
+                        name: pick(&b.name, &b.name_en),
+                        hotline: HotlineView {
+                            number: b.hotline.number.clone(),
+                            hours: b.hotline.hours.clone(),
+                            days: pick(&b.hotline.days, &b.hotline.days_en),
+                        },
+                    };
+                    (key.clone(), view)
+                })
+                .collect();
+            let labels = config.fields.iter().map(|f| pick(&f.label, &f.label_en)).collect();
+            locales.insert(
+                locale.clone(),
+                LocaleTexts {
+                    company: pick(&config.campaign.company, &config.campaign.company_en),
+                    incident: incident.clone(),
+                    brands,
+                    labels,
+                },
+            );
+        }
+        lint_config_texts(config)?;
+        let mut passport_bits = FieldSet::default();
+        for key in PASSPORT_FIELDS {
+            if let Some(i) = config.field_index(key) {
+                passport_bits.insert(i);
+            }
+        }
+        Ok(Renderer {
+            tera,
+            locales,
+            campaign_id: config.campaign.id.clone(),
+            wrap_width: config.mail.wrap_width,
+            passport_bits,
+            template_digests,
+        })
+    }
+
+    /// One digest over all template files, for the journal header.
+    pub fn templates_digest(&self) -> String {
+        let joined: String =
+            self.template_digests.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        sha256_hex(joined.as_bytes())
+    }
+
+    /// Locales with templates.
+    pub fn locales(&self) -> impl Iterator<Item = &str> {
+        self.locales.keys().map(String::as_str)
+    }
+
+    /// Renders, wraps and lints one person's notice.
+    pub fn render(&self, person: &Person<'_>) -> Result<Notice, RenderError> {
+        let texts = self
+            .locales
+            .get(person.locale)
+            .ok_or_else(|| RenderError(format!("no templates for locale {:?}", person.locale)))?;
+        let brand = texts
+            .brands
+            .get(person.brand)
+            .ok_or_else(|| RenderError(format!("unknown brand {:?}", person.brand)))?;
+        if let Some(found) = lint::find_link(person.name) {
+            return Err(RenderError(format!("name: contains {}", found.kind)));
+        }
+        if person.leaked.is_empty() {
+            return Err(RenderError("no leaked field is flagged: there is nothing to notify".into()));
+        }
+        let name = display_name(person.name);
+        let english = person.locale != "ja";
+        let greeting_name = match (name.is_empty(), english) {
+            (true, false) => "お客様".to_string(),
+            (false, false) => format!("{name} 様"),
+            (true, true) => "Customer".to_string(),
+            (false, true) => name.to_string(),
+        };
+        let mut leaked = BTreeMap::new();
+        let mut fields = Vec::with_capacity(person.leaked.len());
+        for (i, label) in texts.labels.iter().enumerate() {
+            let is_leaked = person.leaked.contains(i);
+            if is_leaked {
+                fields.push(label.as_str());
+            }
+            leaked.insert(label.as_str(), is_leaked);
+        }
+        let context = TemplateData {
+            locale: person.locale,
+            company: &texts.company,
+            greeting_name,
+            name,
+            reference: reference::reference(&self.campaign_id, person.id),
+            fields,
+            leaked,
+            passport_leaked: !FieldSet(person.leaked.0 & self.passport_bits.0).is_empty(),
+            brand,
+            incident: &texts.incident,
+        };
+        let context = tera::Context::from_serialize(&context)
+            .map_err(|e| RenderError(format!("template context: {}", tera_error(&e))))?;
+        let subject = self
+            .tera
+            .render(&format!("{}/subject.tera", person.locale), &context)
+            .map_err(|e| RenderError(format!("subject template: {}", tera_error(&e))))?;
+        let body = self
+            .tera
+            .render(&format!("{}/body.tera", person.locale), &context)
+            .map_err(|e| RenderError(format!("body template: {}", tera_error(&e))))?;
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        let body = wrap::wrap_body(&tidy_body(&body), self.wrap_width);
+        if let Some(found) = lint::find_link(&subject) {
+            return Err(RenderError(format!("rendered subject would contain {}", found.kind)));
+        }
+        if let Some(found) = lint::find_link(&body) {
+            return Err(RenderError(format!("rendered notice would contain {}", found.kind)));
+        }
+        Ok(Notice { subject, body })
+    }
+}
+
+/// The name as printed: surrounding spaces trimmed and one trailing honorific (様, 殿) removed,
+/// because the template adds 様 itself and 様様 reads as a machine-made mistake.
+pub fn display_name(name: &str) -> &str {
+    let name = name.trim_matches(|c: char| c.is_whitespace());
+    let name = name.strip_suffix('様').or_else(|| name.strip_suffix('殿')).unwrap_or(name);
+    name.trim_end_matches(|c: char| c.is_whitespace())
+}
+
+/// Normalizes template output: line endings to `\n`, trailing spaces removed, at most one
+/// blank line in a row, no blank lines at the start or the end.
+fn tidy_body(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !out.is_empty() && blank_run > 0 {
+            out.push('\n');
+        }
+        blank_run = 0;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Template source with Tera's tags blanked out, so the lint sees only fixed text
+/// (`{{ brand.name }}` is a variable, not a domain).
+fn strip_tera_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find(['{']) {
+        let (before, tail) = rest.split_at(start);
+        out.push_str(before);
+        let close = match tail.get(..2) {
+            Some("{{") => "}}",
+            Some("{%") => "%}",
+            Some("{#") => "#}",
+            _ => {
+                out.push('{');
+                rest = &tail[1..];
+                continue;
+            }
+        };
+        match tail.find(close) {
+            Some(end) => {
+                out.push(' ');
+                rest = &tail[end + 2..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Lints every text of the config that reaches a notice, naming the key.
+fn lint_config_texts(config: &Config) -> Result<()> {
+    let mut texts: Vec<(String, &str)> = vec![
+        ("campaign.company".into(), &config.campaign.company),
+        ("sender.name".into(), &config.sender.name),
+    ];
+    if let Some(c) = &config.campaign.company_en {
+        texts.push(("campaign.company_en".into(), c));
+    }
+    for (i, f) in config.fields.iter().enumerate() {
+        texts.push((format!("fields[{i}].label"), &f.label));
+        if let Some(l) = &f.label_en {
+            texts.push((format!("fields[{i}].label_en"), l));
+        }
+    }
+    for (locale, t) in &config.incident {
+        for (name, v) in [
+            ("subject", &t.subject),
+            ("outline", &t.outline),
+            ("cause", &t.cause),
+            ("not_leaked", &t.not_leaked),
+            ("secondary_harm", &t.secondary_harm),
+            ("measures", &t.measures),
+            ("more_info", &t.more_info),
+            ("passport", &t.passport),
+            ("no_passport", &t.no_passport),
+        ] {
+            texts.push((format!("incident.{locale}.{name}"), v));
+        }
+    }
+    for (key, b) in &config.brands {
+        texts.push((format!("brands.{key}.name"), &b.name));
+        if let Some(n) = &b.name_en {
+            texts.push((format!("brands.{key}.name_en"), n));
+        }
+        texts.push((format!("brands.{key}.hotline.number"), &b.hotline.number));
+        texts.push((format!("brands.{key}.hotline.hours"), &b.hotline.hours));
+        texts.push((format!("brands.{key}.hotline.days"), &b.hotline.days));
+    }
+    for (key, text) in texts {
+        if let Some(found) = lint::find_link(text) {
+            bail!("{}: {key} contains {found}; notices carry no links", config.path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Tera's errors nest their cause; show the whole chain on one line.
+fn tera_error(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,180 @@
+//! Previews for legal review: one `.eml` per variant filled with a clearly fictional sample
+//! person, or the real notices of chosen customers (`--id`), built by the same code path that
+//! sends.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::message::MessageBuilder;
+use crate::notice::{Person, Renderer};
+use crate::recipients::Encoding;
+use crate::scan::{Scanned, Scanner};
+use crate::transport::file_name_for;
+use crate::variant::{Variant, VariantCounts};
+
+/// The fictional person every variant preview is addressed to.
+pub const SAMPLE_ID: &str = "SAMPLE-0001";
+pub const SAMPLE_NAME_JA: &str = "見本 花子";
+pub const SAMPLE_NAME_EN: &str = "Hanako Mihon (sample)";
+pub const SAMPLE_EMAIL: &str = "sample.recipient@example.invalid";
+
+/// A written variant preview.
+pub struct VariantPreview {
+    pub variant: Variant,
+    pub count: u64,
+    pub file: PathBuf,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Writes one `.eml` per variant present in the list into `out_dir`; returns them with counts,
+/// most recipients first.
+pub fn preview_variants(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    out_dir: &Path,
+) -> Result<(Vec<VariantPreview>, u64)> {
+    let renderer = Renderer::new(config)?;
+    let builder = MessageBuilder::new(config)?;
+    let mut counts = VariantCounts::default();
+    let mut refused = 0u64;
+    for scanned in Scanner::open(recipients, config, encoding, &renderer)? {
+        match scanned? {
+            Scanned::Ready { recipient, .. } => {
+                counts.add(&recipient.brand, &recipient.locale, recipient.leaked)
+            }
+            Scanned::Refused { .. } => refused += 1,
+        }
+    }
+    create_private_dir(out_dir)?;
+    let mut previews = Vec::new();
+    let total = counts.len();
+    for (n, (variant, count)) in counts.by_count().into_iter().enumerate() {
+        let name = if variant.locale == "ja" { SAMPLE_NAME_JA } else { SAMPLE_NAME_EN };
+        let person = Person {
+            id: SAMPLE_ID,
+            name,
+            brand: &variant.brand,
+            locale: &variant.locale,
+            leaked: variant.fields,
+        };
+        let notice = renderer
+            .render(&person)
+            .map_err(|e| anyhow::anyhow!("variant {}: {}", variant.code(), e))?;
+        let message = builder.build(
+            &notice,
+            SAMPLE_EMAIL,
+            &builder.message_id(&format!("{SAMPLE_ID}/{}", variant.code())),
+            SystemTime::now(),
+        )?;
+        let width = total.to_string().len();
+        let file = out_dir.join(format!("{:0width$}-{}-{}people.eml", n + 1, variant.code(), count));
+        std::fs::write(&file, &message.bytes)
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        previews.push(VariantPreview {
+            variant,
+            count,
+            file,
+            subject: notice.subject,
+            body: notice.body,
+        });
+    }
+    Ok((previews, refused))
+}
+
+/// Writes the real notices of the customers `ids` as `<out_dir>/<id>.eml`, owner-only (they
+/// hold personal data). Returns the files written and the ids not found or refused.
+pub fn preview_ids(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    out_dir: &Path,
+    ids: &[String],
+    log: &mut dyn Write,
+) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let renderer = Renderer::new(config)?;
+    let builder = MessageBuilder::new(config)?;
+    let mut wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    create_private_dir(out_dir)?;
+    let mut written = Vec::new();
+    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?;
+    for scanned in &mut scanner {
+        if wanted.is_empty() {
+            break;
+        }
+        match scanned? {
+            Scanned::Ready { recipient, notice, .. } => {
+                if !wanted.remove(recipient.id.as_str()) {
+                    continue;
+                }
+                let message = builder.build(
+                    &notice,
+                    &recipient.email,
+                    &builder.message_id(&recipient.id),
+                    SystemTime::now(),
+                )?;
+                let file = out_dir.join(format!("{}.eml", file_name_for(&recipient.id)));
+                write_private(&file, &message.bytes)?;
+                written.push(file);
+            }
+            Scanned::Refused { id: Some(id), errors, .. } if wanted.remove(id.as_str()) => {
+                for e in errors {
+                    writeln!(log, "error: {e}")?;
+                }
+            }
+            Scanned::Refused { .. } => {}
+        }
+    }
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !written.iter().any(|f| f.ends_with(format!("{}.eml", file_name_for(id)))))
+        .cloned()
+        .collect();
+    Ok((written, missing))
+}
+
+/// Creates a directory readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes a file readable by its owner only, replacing it atomically.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates (truncating) a file readable by its owner only.
+pub fn create_private_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(std::io::BufWriter::new(f))
+}

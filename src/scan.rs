@@ -1,0 +1,97 @@
+//! The list read row by row, each row validated and its notice rendered and linted: the one
+//! pass `check`, `preview` and `send` share, so a row that `check` passes is exactly a row that
+//! `send` will mail.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::notice::{Notice, Person, Renderer};
+use crate::recipients::{Encoding, Recipient, RecipientReader, Row, RowIssue};
+
+/// One row of the list after validation and rendering.
+pub enum Scanned {
+    /// A valid row and its notice, with warnings (legacy address, same address under two
+    /// brands, …) that do not stop it.
+    Ready { recipient: Recipient, notice: Notice, warnings: Vec<RowIssue> },
+    /// A row that will not be sent, with every reason.
+    Refused { row: u64, line: u64, id: Option<String>, errors: Vec<RowIssue> },
+}
+
+/// Streams the recipients file through validation and rendering.
+pub struct Scanner<'r> {
+    reader: RecipientReader,
+    renderer: &'r Renderer,
+    file: PathBuf,
+}
+
+impl<'r> Scanner<'r> {
+    pub fn open(
+        path: &Path,
+        config: &Config,
+        encoding: Encoding,
+        renderer: &'r Renderer,
+    ) -> Result<Scanner<'r>> {
+        let reader = RecipientReader::open(path, config, encoding)?;
+        Ok(Scanner { reader, renderer, file: path.to_path_buf() })
+    }
+
+    /// A scanner over an already opened reader.
+    pub fn from_reader(reader: RecipientReader, path: &Path, renderer: &'r Renderer) -> Scanner<'r> {
+        Scanner { reader, renderer, file: path.to_path_buf() }
+    }
+
+    /// The next row, validated but not yet rendered: callers that skip most rows (a resumed
+    /// campaign) render only the ones they keep, with [`Scanner::render`].
+    pub fn next_row(&mut self) -> Option<Result<Row>> {
+        self.reader.next()
+    }
+
+    pub fn detected_encoding(&self) -> &'static str {
+        self.reader.detected_encoding()
+    }
+
+    /// Renders one valid recipient; a rendering or lint failure refuses the row.
+    pub fn render(&self, recipient: Recipient, warnings: Vec<RowIssue>) -> Scanned {
+        let person = Person {
+            id: &recipient.id,
+            name: &recipient.name,
+            brand: &recipient.brand,
+            locale: &recipient.locale,
+            leaked: recipient.leaked,
+        };
+        match self.renderer.render(&person) {
+            Ok(notice) => Scanned::Ready { recipient, notice, warnings },
+            Err(e) => {
+                let issue = RowIssue {
+                    file: self.file.clone(),
+                    line: recipient.line,
+                    id: Some(recipient.id.clone()),
+                    problem: e.0,
+                };
+                drop(warnings);
+                Scanned::Refused {
+                    row: recipient.row,
+                    line: recipient.line,
+                    id: Some(recipient.id),
+                    errors: vec![issue],
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Scanner<'_> {
+    type Item = Result<Scanned>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.reader.next()? {
+            Err(e) => Err(e),
+            Ok(Row::Invalid { row, line, id, errors }) => {
+                Ok(Scanned::Refused { row, line, id, errors })
+            }
+            Ok(Row::Valid { recipient, warnings }) => Ok(self.render(recipient, warnings)),
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! A throwaway campaign for integration tests: the repository's config and templates, a
+//! generated list of fictional recipients, and helpers to run the real binary on it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BRANDS: [&str; 3] = ["kaede", "hoshizora", "umineko"];
+
+pub struct TestCampaign {
+    pub dir: tempfile::TempDir,
+}
+
+/// A generated recipient row.
+pub fn row(i: usize) -> String {
+    let brand = BRANDS[i % 3];
+    let locale = if i % 7 == 3 { "en" } else { "ja" };
+    // Flags vary with i so that lists have several variants; name and e-mail always leak.
+    let flag = |bit: usize| if (i >> bit) & 1 == 1 { "1" } else { "0" };
+    format!(
+        "C{i:06},user{i}@example.jp,試験 太郎{i},{brand},{locale},1,{},{},1,{},{},{},{},{}",
+        flag(0),
+        flag(1),
+        flag(2),
+        flag(2),
+        flag(3),
+        flag(4),
+        flag(4)
+    )
+}
+
+pub const HEADER: &str = "id,email,name,brand,locale,leaked_name,leaked_gender,leaked_birth_date,leaked_email,leaked_address,leaked_postal_code,leaked_phone,leaked_passport_number,leaked_passport_issue_date";
+
+impl TestCampaign {
+    /// A campaign of `rows` generated recipients; `edit` may change the config text.
+    pub fn new(rows: usize, edit: impl FnOnce(String) -> String) -> TestCampaign {
+        let mut csv = String::from(HEADER);
+        csv.push('\n');
+        for i in 1..=rows {
+            csv.push_str(&row(i));
+            csv.push('\n');
+        }
+        Self::with_list(&csv, edit)
+    }
+
+    /// A campaign over the given CSV text.
+    pub fn with_list(csv: &str, edit: impl FnOnce(String) -> String) -> TestCampaign {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+        let templates = repo.join("templates");
+        let config = config
+            .replace("require_approval = true", "require_approval = false")
+            .replace(
+                "templates = \"templates\"",
+                &format!("templates = \"{}\"", templates.display()),
+            )
+            .replace("recipients = \"recipients/sample.csv\"", "recipients = \"list.csv\"")
+            .replace("retry_base_ms = 1000", "retry_base_ms = 10");
+        let config = edit(config);
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        std::fs::write(dir.path().join("list.csv"), csv).unwrap();
+        TestCampaign { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.state_dir().join("kaede-2026-11.journal.jsonl")
+    }
+
+    /// The binary with `--config` and `--state-dir` set, run in the campaign directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsuchi"));
+        cmd.current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.path("config.toml"))
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .env_remove("TSUCHI_SMTP_USER")
+            .env_remove("TSUCHI_SMTP_PASSWORD");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -286,3 +286,19 @@ fn header_must_be_there_and_match_the_campaign() {
     );
     assert!(h.check_matches(&h).is_ok());
 }
+
+#[test]
+fn impossible_last_record_is_corruption_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(
+        b"{\"type\":\"outcome\",\"row\":99,\"id\":\"X\",\"state\":\"sent\",\"attempt\":1,\"at\":\"t\"}\n",
+    );
+    std::fs::write(&path, &bytes).unwrap();
+    let err = journal::replay(&path).unwrap_err().to_string();
+    assert!(
+        err.contains(":21: corrupt record (row 99 outside the list"),
+        "{err}"
+    );
+}

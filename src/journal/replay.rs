@@ -206,6 +206,15 @@ pub enum RecordKind {
     Outcome(State),
 }
 
+/// Why a line was not accepted.
+enum Bad {
+    /// Not a readable record: a torn tail if it is the last line, else corruption.
+    Unreadable(String),
+    /// A well-formed record that cannot be true (row outside the list, a second header, …):
+    /// a crash cannot produce it, so it is corruption even as the last line.
+    Invalid(String),
+}
+
 struct Replayer {
     header: Header,
     states: RowStates,
@@ -223,12 +232,12 @@ impl Replayer {
         kind: RecordKind,
         attempt: u32,
         at: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), Bad> {
         let rows = self.states.len();
         let Some(slot) = self.states.slot(row) else {
-            return Err(format!(
+            return Err(Bad::Invalid(format!(
                 "row {row} outside the list (rows 1..={rows} per the header)"
-            ));
+            )));
         };
         *slot = next_state(State::from_u8(*slot), &kind).as_u8();
         let a = &mut self.attempts[row as usize - 1];
@@ -257,9 +266,9 @@ impl Replayer {
         }
     }
 
-    fn record(&mut self, rec: Record) -> Result<(), String> {
+    fn record(&mut self, rec: Record) -> Result<(), Bad> {
         match rec {
-            Record::Header(_) => Err("a second header".into()),
+            Record::Header(_) => Err(Bad::Invalid("a second header".into())),
             Record::Attempt(a) => {
                 self.row_event(a.row, RecordKind::Attempt, a.attempt, a.at.as_bytes())
             }
@@ -271,7 +280,9 @@ impl Replayer {
                 ..
             }) => {
                 if !state.is_outcome() {
-                    return Err(format!("outcome state {state} is not an outcome"));
+                    return Err(Bad::Invalid(format!(
+                        "outcome state {state} is not an outcome"
+                    )));
                 }
                 self.row_event(row, RecordKind::Outcome(state), attempt, at.as_bytes())
             }
@@ -302,7 +313,7 @@ impl Replayer {
         }
     }
 
-    fn line(&mut self, line: &[u8]) -> Result<(), String> {
+    fn line(&mut self, line: &[u8]) -> Result<(), Bad> {
         match scan(line) {
             Some(Fast::Attempt { row, attempt, at }) => {
                 self.row_event(row, RecordKind::Attempt, attempt, at)
@@ -315,7 +326,7 @@ impl Replayer {
             }) => self.row_event(row, RecordKind::Outcome(state), attempt, at),
             None => match serde_json::from_slice::<Record>(line) {
                 Ok(rec) => self.record(rec),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(Bad::Unreadable(e.to_string())),
             },
         }
     }
@@ -422,7 +433,9 @@ pub fn replay(path: &Path) -> Result<Replay> {
             } else {
                 let len = carry_len + nl as u64 + 1;
                 let res = if len > MAX_LINE as u64 {
-                    Err(format!("line longer than {MAX_LINE} bytes"))
+                    Err(Bad::Unreadable(format!(
+                        "line longer than {MAX_LINE} bytes"
+                    )))
                 } else {
                     carry.extend_from_slice(&rest[..nl]);
                     r.line(&carry)
@@ -431,7 +444,10 @@ pub fn replay(path: &Path) -> Result<Replay> {
                 carry_len = 0;
                 (res, len)
             };
-            if let Err(reason) = result {
+            if let Err(Bad::Invalid(reason)) = result {
+                bail!("{shown}:{line_no}: corrupt record ({reason})");
+            }
+            if let Err(Bad::Unreadable(reason)) = result {
                 pending_bad = Some(TornTail {
                     line: line_no,
                     offset,

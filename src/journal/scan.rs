@@ -375,4 +375,46 @@ mod tests {
             s[p] = b'a';
         }
     }
+
+    proptest::proptest! {
+        /// Whatever the scanner accepts, serde accepts too, with the same meaning: the fast
+        /// path never lets a damaged line through that the full parse would refuse.
+        #[test]
+        fn scanner_agrees_with_serde(
+            which in 0usize..3,
+            edits in proptest::collection::vec((0usize..400, 0u8..4, proptest::num::u8::ANY), 0..4),
+        ) {
+            let lines: [&[u8]; 3] = [
+                br#"{"type":"outcome","row":17,"id":"C0017","state":"sent","attempt":1,"code":250,"enhanced":"2.0.0","reply":"Ok: queued \u00e9 \"x\"","message_id":"<x@y>","at":"2026-11-25T08:00:00.000Z"}"#,
+                br#"{"type":"attempt","row":3,"id":"C3","attempt":2,"message_id":"<x@y>","at":"2026-11-25T08:00:00.000Z"}"#,
+                br#"{"type":"outcome","row":4,"id":"C4","state":"bounced","attempt":1,"code":null,"enhanced":null,"reply":null,"message_id":null,"at":"t"}"#,
+            ];
+            let mut line = lines[which].to_vec();
+            for (pos, op, byte) in edits {
+                let pos = pos % (line.len() + 1);
+                const SET: &[u8] = b"{}[]\":,0123456789 -eE.tnul\\x\n";
+                let byte = SET[byte as usize % SET.len()];
+                match op {
+                    0 if pos < line.len() => { line.remove(pos); }
+                    1 => line.insert(pos, byte),
+                    2 if pos < line.len() => line[pos] = byte,
+                    _ => line.truncate(pos),
+                }
+            }
+            if let Some(fast) = scan(&line) {
+                let rec: Record = serde_json::from_slice(&line)
+                    .unwrap_or_else(|e| panic!("scanner accepted what serde refuses ({e}): {}",
+                        String::from_utf8_lossy(&line)));
+                match (fast, rec) {
+                    (Fast::Attempt { row, attempt, at }, Record::Attempt(a)) => {
+                        proptest::prop_assert_eq!((row, attempt, at), (a.row, a.attempt, a.at.as_bytes()));
+                    }
+                    (Fast::Outcome { row, state, attempt, .. }, Record::Outcome(o)) => {
+                        proptest::prop_assert_eq!((row, state, attempt), (o.row, o.state, o.attempt));
+                    }
+                    (fast, rec) => panic!("disagree: {fast:?} vs {rec:?}"),
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,532 @@
+//! Replaying a journal file into per-row states.
+//!
+//! The journal is trusted up to its last complete record. A last line that is cut short (no
+//! trailing newline) or unreadable is a *torn tail* — expected after a crash, reported and
+//! ignored. Damage anywhere before the last line is an error naming the file and line: the
+//! journal cannot be trusted and the run must stop.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::record::{Header, Outcome, Record, RunEvent, State, VERSION};
+use super::scan::{Fast, find_newline, scan};
+
+/// Longest line replay accepts (a journal line is a few hundred bytes; this only stops a
+/// garbage tail without newlines from being buffered whole).
+const MAX_LINE: usize = 1 << 20;
+
+/// Per-row states, one byte per row (8 M rows = 8 MB). Rows are numbered `1..=len()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowStates {
+    /// Index `row - 1`; the byte is [`State::as_u8`].
+    bytes: Vec<u8>,
+}
+
+impl RowStates {
+    /// `rows` rows, all pending.
+    pub fn new(rows: u64) -> RowStates {
+        RowStates {
+            bytes: vec![State::Pending.as_u8(); rows as usize],
+        }
+    }
+
+    /// The state of `row`; rows outside `1..=len()` read as `Pending`.
+    pub fn get(&self, row: u64) -> State {
+        match row.checked_sub(1).and_then(|i| self.bytes.get(i as usize)) {
+            Some(&b) => State::from_u8(b),
+            None => State::Pending,
+        }
+    }
+
+    /// Number of rows in each state, every state present (zero counts included).
+    pub fn counts(&self) -> BTreeMap<State, u64> {
+        let mut by_code = [0u64; 256];
+        for &b in &self.bytes {
+            by_code[b as usize] += 1;
+        }
+        State::ALL
+            .iter()
+            .map(|&s| (s, by_code[s.as_u8() as usize]))
+            .collect()
+    }
+
+    /// Number of rows (the header's `list_rows`).
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Rows in `state`, ascending.
+    pub fn rows_in(&self, state: State) -> impl Iterator<Item = u64> + '_ {
+        let code = state.as_u8();
+        self.bytes
+            .iter()
+            .enumerate()
+            .filter(move |&(_, &b)| b == code)
+            .map(|(i, _)| i as u64 + 1)
+    }
+
+    fn slot(&mut self, row: u64) -> Option<&mut u8> {
+        self.bytes.get_mut(row.checked_sub(1)? as usize)
+    }
+}
+
+/// Attempts made so far per row, one saturating byte per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowAttempts {
+    bytes: Vec<u8>,
+}
+
+impl RowAttempts {
+    /// Highest attempt number journaled for `row` (0 = never attempted; saturates at 255).
+    pub fn get(&self, row: u64) -> u32 {
+        row.checked_sub(1)
+            .and_then(|i| self.bytes.get(i as usize))
+            .map_or(0, |&b| u32::from(b))
+    }
+}
+
+/// A last line that was cut short or is unreadable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset where the torn line starts (the file is trusted up to here).
+    pub offset: u64,
+    /// Bytes from `offset` to the end of the file.
+    pub len: u64,
+    /// Why it was not accepted.
+    pub reason: String,
+}
+
+/// One send run, delimited by `run` markers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    /// The `start` marker's time, or the first record's if the records came without one.
+    pub started: String,
+    /// The `stop` marker's time, or the last record's time if the run ended without one
+    /// (crash, kill) — then `clean_stop` is false.
+    pub ended: String,
+    pub clean_stop: bool,
+    /// The reason given in the `stop` marker.
+    pub reason: Option<String>,
+    /// `attempt` records in the run.
+    pub attempts: u64,
+    /// `outcome` records in the run, by state.
+    pub outcomes: BTreeMap<State, u64>,
+    /// Free counters of the `stop` marker (or the `start` marker if there was no stop).
+    pub counters: BTreeMap<String, serde_json::Value>,
+}
+
+impl RunInfo {
+    fn new(started: String) -> RunInfo {
+        RunInfo {
+            started,
+            ended: String::new(),
+            clean_stop: false,
+            reason: None,
+            attempts: 0,
+            outcomes: BTreeMap::new(),
+            counters: BTreeMap::new(),
+        }
+    }
+
+    /// Seconds from start to end, if both times parse.
+    pub fn elapsed_secs(&self) -> Option<f64> {
+        let a = super::record::parse_rfc3339(&self.started)?;
+        let b = super::record::parse_rfc3339(&self.ended)?;
+        Some((b - a).as_seconds_f64())
+    }
+
+    /// Outcomes per second over the run (for `status`).
+    pub fn outcome_rate(&self) -> Option<f64> {
+        let secs = self.elapsed_secs()?;
+        let n: u64 = self.outcomes.values().sum();
+        (secs > 0.0).then(|| n as f64 / secs)
+    }
+}
+
+/// Result of replaying a journal file.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub header: Header,
+    /// State of every row after the whole journal.
+    pub states: RowStates,
+    /// Attempts so far per row.
+    pub attempts: RowAttempts,
+    /// Rows whose last record is an `attempt` with no outcome after it: mid-transaction at a
+    /// crash, so possibly delivered — "possible duplicates" if re-sent. Ascending.
+    pub in_flight: Vec<u64>,
+    pub torn_tail: Option<TornTail>,
+    /// Event records replayed (the header not counted, the torn tail not counted).
+    pub records: u64,
+    pub runs: Vec<RunInfo>,
+    /// Length in bytes of the trusted part of the file (up to the torn tail, if any).
+    pub valid_len: u64,
+}
+
+/// The state a row takes when `record` follows a row in state `current`. The one place the
+/// precedence rules live:
+///
+/// - an `attempt` always makes the row `Attempting` — a new transaction begins, whatever
+///   came before (a re-send after a deferral, or an explicit re-send);
+/// - `bounced` is final for the transaction: later outcomes without a new attempt do not
+///   undo it (a stale or duplicated `sent` must not hide a bounce);
+/// - `delayed` after `sent` stays `Delayed` (sent-but-delayed, delivered so far), and a later
+///   `sent` without a new attempt does not clear the delay;
+/// - once delivered (`sent`/`delayed`), an outcome that is not a delivery status notification
+///   (`deferred`, `failed`, `skipped`) without a new attempt cannot undo the delivery;
+/// - otherwise the later outcome overrides the earlier state.
+pub fn next_state(current: State, record: &RecordKind) -> State {
+    use State::*;
+    match *record {
+        RecordKind::Attempt => Attempting,
+        RecordKind::Outcome(new) => match (current, new) {
+            (Bounced, _) => Bounced,
+            (_, Bounced) => Bounced,
+            (Sent | Delayed, Delayed) => Delayed,
+            (Delayed, Sent) => Delayed,
+            (Sent | Delayed, Deferred | Failed | Skipped) => current,
+            (_, new) => new,
+        },
+    }
+}
+
+/// The part of a record that drives a row's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Attempt,
+    Outcome(State),
+}
+
+/// Why a line was not accepted.
+enum Bad {
+    /// Not a readable record: a torn tail if it is the last line, else corruption.
+    Unreadable(String),
+    /// A well-formed record that cannot be true (row outside the list, a second header, …):
+    /// a crash cannot produce it, so it is corruption even as the last line.
+    Invalid(String),
+}
+
+struct Replayer {
+    header: Header,
+    states: RowStates,
+    attempts: Vec<u8>,
+    records: u64,
+    runs: Vec<RunInfo>,
+    /// Time of the last record seen (reused buffer: no allocation per line).
+    last_at: Vec<u8>,
+}
+
+impl Replayer {
+    fn row_event(
+        &mut self,
+        row: u64,
+        kind: RecordKind,
+        attempt: u32,
+        at: &[u8],
+    ) -> Result<(), Bad> {
+        let rows = self.states.len();
+        let Some(slot) = self.states.slot(row) else {
+            return Err(Bad::Invalid(format!(
+                "row {row} outside the list (rows 1..={rows} per the header)"
+            )));
+        };
+        *slot = next_state(State::from_u8(*slot), &kind).as_u8();
+        let a = &mut self.attempts[row as usize - 1];
+        *a = (*a).max(u8::try_from(attempt).unwrap_or(u8::MAX));
+        self.records += 1;
+        if self.runs.is_empty() {
+            self.runs
+                .push(RunInfo::new(String::from_utf8_lossy(at).into_owned()));
+        }
+        let run = self.runs.last_mut().expect("a run");
+        match kind {
+            RecordKind::Attempt => run.attempts += 1,
+            RecordKind::Outcome(s) => *run.outcomes.entry(s).or_insert(0) += 1,
+        }
+        self.last_at.clear();
+        self.last_at.extend_from_slice(at);
+        Ok(())
+    }
+
+    fn close_open_run(&mut self) {
+        if let Some(run) = self.runs.last_mut()
+            && !run.clean_stop
+            && !self.last_at.is_empty()
+        {
+            run.ended = String::from_utf8_lossy(&self.last_at).into_owned();
+        }
+    }
+
+    fn record(&mut self, rec: Record) -> Result<(), Bad> {
+        match rec {
+            Record::Header(_) => Err(Bad::Invalid("a second header".into())),
+            Record::Attempt(a) => {
+                self.row_event(a.row, RecordKind::Attempt, a.attempt, a.at.as_bytes())
+            }
+            Record::Outcome(Outcome {
+                row,
+                state,
+                attempt,
+                at,
+                ..
+            }) => {
+                if !state.is_outcome() {
+                    return Err(Bad::Invalid(format!(
+                        "outcome state {state} is not an outcome"
+                    )));
+                }
+                self.row_event(row, RecordKind::Outcome(state), attempt, at.as_bytes())
+            }
+            Record::Run(m) => {
+                self.records += 1;
+                match m.event {
+                    RunEvent::Start => {
+                        self.close_open_run();
+                        let mut run = RunInfo::new(m.at.clone());
+                        run.counters = m.counters;
+                        self.runs.push(run);
+                    }
+                    RunEvent::Stop => {
+                        if self.runs.last().is_none_or(|r| r.clean_stop) {
+                            self.runs.push(RunInfo::new(m.at.clone()));
+                        }
+                        let run = self.runs.last_mut().expect("a run");
+                        run.ended = m.at.clone();
+                        run.clean_stop = true;
+                        run.reason = m.reason;
+                        run.counters = m.counters;
+                    }
+                }
+                self.last_at.clear();
+                self.last_at.extend_from_slice(m.at.as_bytes());
+                Ok(())
+            }
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) -> Result<(), Bad> {
+        match scan(line) {
+            Some(Fast::Attempt { row, attempt, at }) => {
+                self.row_event(row, RecordKind::Attempt, attempt, at)
+            }
+            Some(Fast::Outcome {
+                row,
+                state,
+                attempt,
+                at,
+            }) => self.row_event(row, RecordKind::Outcome(state), attempt, at),
+            None => match serde_json::from_slice::<Record>(line) {
+                Ok(rec) => self.record(rec),
+                Err(e) => Err(Bad::Unreadable(e.to_string())),
+            },
+        }
+    }
+}
+
+fn corrupt(shown: &std::path::Display<'_>, bad: &TornTail) -> anyhow::Error {
+    anyhow!(
+        "{shown}:{}: corrupt record ({}); more lines follow, so this is not a torn tail",
+        bad.line,
+        bad.reason
+    )
+}
+
+/// The campaign id a journal's file name implies (`<campaign>.journal.jsonl`), if it follows
+/// the convention.
+fn campaign_of(path: &Path) -> Option<&str> {
+    path.file_name()?.to_str()?.strip_suffix(".journal.jsonl")
+}
+
+/// Replays a journal file. See the module documentation for what is tolerated.
+///
+/// Errors: the file cannot be read; the header is missing, of another version, or of another
+/// campaign than the file name says; any line before the last is corrupt
+/// (`<file>:<line>: corrupt record (…)`).
+pub fn replay(path: &Path) -> Result<Replay> {
+    let shown = path.display();
+    let file = File::open(path).with_context(|| format!("cannot open journal {shown}"))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+
+    // Line 1: the header, parsed fully.
+    let mut first = Vec::new();
+    (&mut reader)
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', &mut first)
+        .with_context(|| format!("cannot read journal {shown}"))?;
+    if first.last() != Some(&b'\n') {
+        bail!("{shown}:1: journal header missing or incomplete");
+    }
+    let header = match serde_json::from_slice::<Record>(&first[..first.len() - 1]) {
+        Ok(Record::Header(h)) => h,
+        Ok(_) => bail!("{shown}:1: journal header missing (first record is not a header)"),
+        Err(e) => bail!("{shown}:1: journal header missing or corrupt ({e})"),
+    };
+    if header.version != VERSION {
+        bail!(
+            "{shown}:1: unsupported journal version {} (this tsuchi reads version {VERSION})",
+            header.version
+        );
+    }
+    if let Some(expected) = campaign_of(path)
+        && expected != header.campaign
+    {
+        bail!(
+            "{shown}:1: journal of campaign {:?}, but the file is named for campaign {expected:?}",
+            header.campaign
+        );
+    }
+    let rows = usize::try_from(header.list_rows)
+        .ok()
+        .filter(|&n| n <= 1 << 34)
+        .ok_or_else(|| anyhow!("{shown}:1: implausible list_rows {}", header.list_rows))?;
+
+    let mut r = Replayer {
+        states: RowStates::new(rows as u64),
+        attempts: vec![0; rows],
+        header,
+        records: 0,
+        runs: Vec::new(),
+        last_at: Vec::with_capacity(64),
+    };
+
+    let mut offset = first.len() as u64; // start of the current line
+    let mut line_no = 1u64;
+    // A bad line is only an error once we know it is not the last one.
+    let mut pending_bad: Option<TornTail> = None;
+    // A line spanning buffer refills; beyond MAX_LINE only its length is kept.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut carry_len = 0u64;
+
+    loop {
+        let buf = reader
+            .fill_buf()
+            .with_context(|| format!("cannot read journal {shown}"))?;
+        if buf.is_empty() {
+            break;
+        }
+        let buf_len = buf.len();
+        let mut p = 0;
+        while p < buf_len {
+            let rest = &buf[p..];
+            let Some(nl) = find_newline(rest) else {
+                if carry.len() + rest.len() <= MAX_LINE {
+                    carry.extend_from_slice(rest);
+                }
+                carry_len += rest.len() as u64;
+                break;
+            };
+            line_no += 1;
+            if let Some(bad) = pending_bad.take() {
+                return Err(corrupt(&shown, &bad));
+            }
+            let (result, len) = if carry_len == 0 {
+                (r.line(&rest[..nl]), nl as u64 + 1)
+            } else {
+                let len = carry_len + nl as u64 + 1;
+                let res = if len > MAX_LINE as u64 {
+                    Err(Bad::Unreadable(format!(
+                        "line longer than {MAX_LINE} bytes"
+                    )))
+                } else {
+                    carry.extend_from_slice(&rest[..nl]);
+                    r.line(&carry)
+                };
+                carry.clear();
+                carry_len = 0;
+                (res, len)
+            };
+            if let Err(Bad::Invalid(reason)) = result {
+                bail!("{shown}:{line_no}: corrupt record ({reason})");
+            }
+            if let Err(Bad::Unreadable(reason)) = result {
+                pending_bad = Some(TornTail {
+                    line: line_no,
+                    offset,
+                    len,
+                    reason,
+                });
+            }
+            offset += len;
+            p += nl + 1;
+        }
+        reader.consume(buf_len);
+    }
+    let torn = if carry_len > 0 {
+        if let Some(bad) = pending_bad.take() {
+            return Err(corrupt(&shown, &bad));
+        }
+        Some(TornTail {
+            line: line_no + 1,
+            offset,
+            len: carry_len,
+            reason: "last line has no newline (cut short)".into(),
+        })
+    } else if let Some(bad) = pending_bad.take() {
+        offset = bad.offset;
+        Some(bad)
+    } else {
+        None
+    };
+    r.close_open_run();
+
+    let in_flight = r.states.rows_in(State::Attempting).collect();
+    Ok(Replay {
+        header: r.header,
+        states: r.states,
+        attempts: RowAttempts { bytes: r.attempts },
+        in_flight,
+        torn_tail: torn,
+        records: r.records,
+        runs: r.runs,
+        valid_len: offset,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use State::*;
+
+    fn out(s: State) -> RecordKind {
+        RecordKind::Outcome(s)
+    }
+
+    #[test]
+    fn precedence() {
+        assert_eq!(next_state(Pending, &RecordKind::Attempt), Attempting);
+        assert_eq!(next_state(Attempting, &out(Sent)), Sent);
+        assert_eq!(next_state(Sent, &out(Bounced)), Bounced);
+        assert_eq!(next_state(Bounced, &out(Sent)), Bounced);
+        assert_eq!(next_state(Sent, &out(Delayed)), Delayed);
+        assert_eq!(next_state(Delayed, &out(Sent)), Delayed);
+        assert_eq!(next_state(Delayed, &out(Bounced)), Bounced);
+        assert_eq!(next_state(Sent, &out(Deferred)), Sent);
+        assert_eq!(next_state(Deferred, &RecordKind::Attempt), Attempting);
+        assert_eq!(next_state(Attempting, &out(Deferred)), Deferred);
+        assert_eq!(next_state(Deferred, &out(Failed)), Failed);
+        assert_eq!(next_state(Bounced, &RecordKind::Attempt), Attempting);
+        assert_eq!(next_state(Pending, &out(Skipped)), Skipped);
+    }
+
+    #[test]
+    fn counts_cover_all_states() {
+        let mut s = RowStates::new(3);
+        *s.slot(2).unwrap() = Sent.as_u8();
+        let c = s.counts();
+        assert_eq!(c[&Pending], 2);
+        assert_eq!(c[&Sent], 1);
+        assert_eq!(c[&Bounced], 0);
+        assert_eq!(s.get(0), Pending);
+        assert_eq!(s.get(2), Sent);
+        assert_eq!(s.get(99), Pending);
+    }
+}

@@ -1,0 +1,1 @@
+//! Japanese line breaking.

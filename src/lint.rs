@@ -30,7 +30,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+use unicode_normalization::UnicodeNormalization;
 
 /// What kind of link-like text was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,16 +101,17 @@ pub fn find_links(text: &str) -> Vec<LinkFinding> {
     if !scan.may_link {
         return Vec::new();
     }
-    let normalized: Cow<'_, str> =
-        if scan.stable || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
-            Cow::Borrowed(text)
-        } else {
-            Cow::Owned(text.nfkc().collect())
-        };
+    let normalized: Cow<'_, str> = if scan.stable {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(nfkc(text))
+    };
     let s: &str = &normalized;
 
-    let mut spans = scan_spans(s);
-    linkify_safety_net(s, &mut spans);
+    let (mut spans, linkify_may_find) = scan_spans(s, scan.ideo_dot);
+    if linkify_may_find {
+        linkify_safety_net(s, &mut spans);
+    }
     if spans.is_empty() {
         return Vec::new();
     }
@@ -157,6 +158,8 @@ struct Prescan {
     /// Every char is in a range known to be NFKC-stable and non-composing, so the text is
     /// already NFKC and need not be checked or normalized.
     stable: bool,
+    /// The NFKC text may contain an ideographic full stop acting as a dot.
+    ideo_dot: bool,
 }
 
 /// Chars that are their own NFKC form, are starters, and never take part in a canonical
@@ -172,7 +175,7 @@ fn is_stable(c: char) -> bool {
         | '\u{3041}'..='\u{3096}'   // hiragana
         | '\u{309D}'..='\u{309E}'   // ゝゞ
         | '\u{30A1}'..='\u{30FE}'   // katakana, ・ー ヽヾ
-        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
+        | '\u{3400}'..='\u{9FFF}'   // CJK unified ideographs (with ext. A), hexagrams
     )
 }
 
@@ -197,24 +200,109 @@ fn is_trigger_after_nfkc(c: char) -> bool {
 }
 
 fn prescan(text: &str) -> Prescan {
-    // ASCII fast path: bytes only.
-    if text.is_ascii() {
-        let may_link = text.bytes().any(|b| matches!(b, b'.' | b'@' | b':'));
-        return Prescan { may_link, stable: true };
-    }
+    let b = text.as_bytes();
     let mut may_link = false;
     let mut stable = true;
-    for c in text.chars() {
-        if c.is_ascii() {
-            may_link |= matches!(c, '.' | '@' | ':');
-        } else if is_stable(c) {
-            may_link |= c == '。';
+    // The previous char is, or may normalize to, an ASCII letter or digit.
+    let mut prev_alnum = false;
+    let mut ideo_dot = false;
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            may_link |= matches!(x, b'.' | b'@' | b':');
+            prev_alnum = x.is_ascii_alphanumeric();
+            i += 1;
+            continue;
+        }
+        if (0xE4..=0xE9).contains(&x) {
+            // U+4000..=U+9FFF: CJK ideographs (and hexagrams), all stable.
+            prev_alnum = false;
+            i += 3;
+            continue;
+        }
+        if x == 0xE3 && i + 2 < b.len() {
+            // U+3000..=U+3FFF: kana and CJK punctuation, mostly stable.
+            let cp = 0x3000 | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F);
+            if cp == 0x3002 {
+                if prev_alnum && next_may_be_alnum(text, i + 3) {
+                    may_link = true;
+                    ideo_dot = true;
+                }
+                prev_alnum = false;
+                i += 3;
+                continue;
+            }
+            if char::from_u32(cp).is_some_and(is_stable) {
+                prev_alnum = false;
+                i += 3;
+                continue;
+            }
+        }
+        let c = text[i..].chars().next().unwrap_or_default();
+        let len = c.len_utf8();
+        if is_stable(c) {
+            if c == '。' && prev_alnum && next_may_be_alnum(text, i + len) {
+                may_link = true;
+                ideo_dot = true;
+            }
+            prev_alnum = false;
         } else {
             stable = false;
-            may_link |= is_trigger_after_nfkc(c);
+            may_link |= c == '｡' || is_trigger_after_nfkc(c);
+            prev_alnum = true; // it may normalize to one
+        }
+        if may_link && !stable {
+            break;
+        }
+        i += len;
+    }
+    Prescan {
+        may_link,
+        stable,
+        ideo_dot: ideo_dot || !stable,
+    }
+}
+
+fn next_may_be_alnum(text: &str, i: usize) -> bool {
+    match text[i..].chars().next() {
+        Some(c) if c.is_ascii() => c.is_ascii_alphanumeric(),
+        Some(c) => !is_stable(c),
+        None => false,
+    }
+}
+
+/// Chars at which NFKC normalization may restart: NFKC_QC=Yes starters that never compose with
+/// what precedes them (the stable set), and full-width ASCII (which maps to an ASCII starter).
+#[inline]
+fn is_boundary(c: char) -> bool {
+    is_stable(c) || matches!(c, '\u{FF01}'..='\u{FF5E}')
+}
+
+/// NFKC, with fast paths for stable chars and full-width ASCII; the rest is normalized segment
+/// by segment (segments end before a boundary char, where normalization may restart).
+fn nfkc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_boundary = chars.peek().is_none_or(|&(_, n)| is_boundary(n));
+        if next_is_boundary && is_stable(c) {
+            out.push(c);
+        } else if next_is_boundary && matches!(c, '\u{FF01}'..='\u{FF5E}') {
+            out.push(char::from_u32(c as u32 - 0xFEE0).unwrap_or(c));
+        } else {
+            let mut end = text.len();
+            while let Some(&(j, n)) = chars.peek() {
+                if is_boundary(n) {
+                    end = j;
+                    break;
+                }
+                chars.next();
+            }
+            out.extend(text[i..end].nfkc());
         }
     }
-    Prescan { may_link, stable }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,27 +347,43 @@ fn dot_len(s: &str, i: usize) -> usize {
     }
 }
 
-fn scan_spans(s: &str) -> Vec<Span> {
+/// The scanner's findings, and whether `linkify` might find anything more.
+fn scan_spans(s: &str, ideo_dot: bool) -> (Vec<Span>, bool) {
     let b = s.as_bytes();
     let mut spans = Vec::new();
-    let mut i = 0;
-    // Byte offset up to which dotted runs have been examined (runs are examined once).
-    let mut dotted_done = 0;
-    while i < b.len() {
-        match b[i] {
-            b'.' if i >= dotted_done => {
-                dotted_done = dotted_run(s, i, &mut spans);
-            }
-            0xE3 if i >= dotted_done && dot_len(s, i) > 0 => {
-                dotted_done = dotted_run(s, i, &mut spans);
-            }
-            b'@' => email(s, i, &mut spans),
-            b':' => colon(s, i, &mut spans),
-            _ => {}
-        }
-        i += 1;
+    let mut linkify_may_find = false;
+
+    // Dots ('.' and ideographic full stops acting as dots), in order; each run is examined once.
+    let mut dots: Vec<usize> = s.match_indices('.').map(|(i, _)| i).collect();
+    linkify_may_find |= !dots.is_empty();
+    let n_ascii = dots.len();
+    if ideo_dot {
+        dots.extend(
+            s.match_indices(IDEO_STOP)
+                .map(|(i, _)| i)
+                .filter(|&i| ideo_stop_is_dot(s, i)),
+        );
     }
-    spans
+    if dots.len() > n_ascii {
+        dots.sort_unstable();
+    }
+    let mut dotted_done = 0;
+    for i in dots {
+        if i >= dotted_done {
+            dotted_done = dotted_run(s, i, &mut spans);
+        }
+    }
+    for (i, _) in s.match_indices('@') {
+        linkify_may_find = true;
+        email(s, i, &mut spans);
+    }
+    for (i, _) in s.match_indices(':') {
+        // Only a scheme (ending in a letter, '+' or '-') before a colon can start a link for
+        // linkify; `9:00` or `時間:` cannot.
+        linkify_may_find |= i > 0 && (b[i - 1].is_ascii_alphabetic() || b"+-".contains(&b[i - 1]));
+        colon(s, i, &mut spans);
+    }
+    (spans, linkify_may_find)
 }
 
 /// Examines the maximal run of labels and dots around the dot at `at`; returns its end.
@@ -575,6 +679,19 @@ mod tests {
             for a in ['a', 'か', 'ウ', '漢'] {
                 assert_eq!(compose(a, c), None, "U+{cp:04X} composes");
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_nfkc_is_nfkc(v in proptest::collection::vec(proptest::sample::select(vec![
+            'a', 'e', 'Z', '1', '.', ' ', 'か', 'ウ', 'ｶ', 'ﾞ', 'ﾟ', '\u{3099}', '\u{309A}', '\u{0301}',
+            '\u{0338}', 'ｅ', '＜', '１', '．', '＠', '漢', '。', '｡', '①', '㏇', '\u{3000}', 'ﬁ', '가',
+            '\u{1161}', '\u{11A8}', 'ᄀ', '゛', 'ゟ', 'が', 'ﾊ', '⒈', '\u{FF61}',
+        ]), 0..40)) {
+            let text: String = v.into_iter().collect();
+            let expected: String = text.nfkc().collect();
+            proptest::prop_assert_eq!(nfkc(&text), expected);
         }
     }
 

@@ -321,10 +321,6 @@ fn char_before(s: &str, i: usize) -> Option<char> {
     s[..i].chars().next_back()
 }
 
-fn char_at(s: &str, i: usize) -> Option<char> {
-    s.get(i..).and_then(|t| t.chars().next())
-}
-
 fn is_label_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
@@ -334,7 +330,8 @@ fn ideo_stop_is_dot(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
     i > 0
         && b[i - 1].is_ascii_alphanumeric()
-        && b.get(i + IDEO_STOP.len()).is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.get(i + IDEO_STOP.len())
+            .is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 /// Length in bytes of a dot at `i` ('.' or an ideographic full stop acting as one), or 0.
@@ -392,9 +389,7 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
     // Extend left over labels and dots.
     let mut start = at;
     loop {
-        if start > 0 && is_label_byte(b[start - 1]) {
-            start -= 1;
-        } else if start > 0 && b[start - 1] == b'.' {
+        if start > 0 && (is_label_byte(b[start - 1]) || b[start - 1] == b'.') {
             start -= 1;
         } else if start >= IDEO_STOP.len()
             && s.is_char_boundary(start - IDEO_STOP.len())
@@ -435,12 +430,18 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
         v
     };
     if numeric.len() == 4
-        && numeric
-            .iter()
-            .all(|l| (1..=3).contains(&l.len()) && l.bytes().all(|c| c.is_ascii_digit()) && l.parse::<u16>().is_ok_and(|n| n <= 255))
+        && numeric.iter().all(|l| {
+            (1..=3).contains(&l.len())
+                && l.bytes().all(|c| c.is_ascii_digit())
+                && l.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
     {
         let last = labels[3];
-        spans.push(Span { kind: LinkKind::IpAddress, start: labels[0].0, end: last.1 });
+        spans.push(Span {
+            kind: LinkKind::IpAddress,
+            start: labels[0].0,
+            end: last.1,
+        });
         return end;
     }
 
@@ -449,7 +450,13 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
     for k in 1..labels.len() {
         if is_tld_like(text(labels[k])) && labels[k - 1].0 < labels[k - 1].1 {
             let first = found.map_or_else(
-                || (0..k).rev().take_while(|&j| labels[j].0 < labels[j].1).last().unwrap_or(k - 1),
+                || {
+                    (0..k)
+                        .rev()
+                        .take_while(|&j| labels[j].0 < labels[j].1)
+                        .last()
+                        .unwrap_or(k - 1)
+                },
                 |(f, _)| f,
             );
             found = Some((first, k));
@@ -460,7 +467,11 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
         let span_end = labels[last].1;
         let is_www = text(labels[first]).eq_ignore_ascii_case("www");
         spans.push(Span {
-            kind: if is_www { LinkKind::Www } else { LinkKind::Domain },
+            kind: if is_www {
+                LinkKind::Www
+            } else {
+                LinkKind::Domain
+            },
             start: span_start,
             end: span_end,
         });
@@ -469,7 +480,11 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
     // `www.` followed by any label.
     for k in 0..labels.len().saturating_sub(1) {
         if text(labels[k]).eq_ignore_ascii_case("www") && labels[k + 1].0 < labels[k + 1].1 {
-            spans.push(Span { kind: LinkKind::Www, start: labels[k].0, end: labels[labels.len() - 1].1 });
+            spans.push(Span {
+                kind: LinkKind::Www,
+                start: labels[k].0,
+                end: labels[labels.len() - 1].1,
+            });
             return end;
         }
     }
@@ -485,7 +500,11 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
             n += 1;
         }
         if n > 0 {
-            spans.push(Span { kind: LinkKind::Domain, start: idn_start, end: labels[1].1 });
+            spans.push(Span {
+                kind: LinkKind::Domain,
+                start: idn_start,
+                end: labels[1].1,
+            });
         }
     }
     end
@@ -496,7 +515,9 @@ fn is_tld_like(label: &str) -> bool {
     (label.len() >= 2 && label.bytes().all(|c| c.is_ascii_alphabetic()))
         || (label.len() > 4
             && label[..4].eq_ignore_ascii_case("xn--")
-            && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-'))
 }
 
 fn is_atext(b: u8) -> bool {
@@ -516,7 +537,11 @@ fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
     let host = at + 1;
     if b.get(host) == Some(&b'[') {
         if let Some(close) = s[host..].find(']') {
-            spans.push(Span { kind: LinkKind::Email, start, end: host + close + 1 });
+            spans.push(Span {
+                kind: LinkKind::Email,
+                start,
+                end: host + close + 1,
+            });
         }
         return;
     }
@@ -542,7 +567,11 @@ fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
         last_label_len = 0;
     }
     if dots > 0 && last_label_len > 0 {
-        spans.push(Span { kind: LinkKind::Email, start, end: pos });
+        spans.push(Span {
+            kind: LinkKind::Email,
+            start,
+            end: pos,
+        });
     }
 }
 
@@ -555,7 +584,9 @@ fn colon(s: &str, at: usize, spans: &mut Vec<Span>) {
     let b = s.as_bytes();
     // The scheme: [A-Za-z][A-Za-z0-9+.-]* right before the colon.
     let mut start = at;
-    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'+' | b'.' | b'-')) {
+    while start > 0
+        && (b[start - 1].is_ascii_alphanumeric() || matches!(b[start - 1], b'+' | b'.' | b'-'))
+    {
         start -= 1;
     }
     while start < at && !b[start].is_ascii_alphabetic() {
@@ -566,7 +597,11 @@ fn colon(s: &str, at: usize, spans: &mut Vec<Span>) {
     if b[at + 1..].starts_with(b"//") {
         // Any `scheme://`, and also a bare `://host`.
         if !scheme.is_empty() || b.get(at + 3).is_some_and(|c| c.is_ascii_alphanumeric()) {
-            spans.push(Span { kind: LinkKind::Url, start, end: url_end(at + 1) });
+            spans.push(Span {
+                kind: LinkKind::Url,
+                start,
+                end: url_end(at + 1),
+            });
             return;
         }
     }
@@ -581,7 +616,11 @@ fn colon(s: &str, at: usize, spans: &mut Vec<Span>) {
             _ => None,
         };
         if let Some(kind) = kind {
-            spans.push(Span { kind, start, end: url_end(at + 1) });
+            spans.push(Span {
+                kind,
+                start,
+                end: url_end(at + 1),
+            });
             return;
         }
     }
@@ -604,7 +643,13 @@ fn is_ipv6_byte(b: u8) -> bool {
 fn ipv6(s: &str, at: usize, spans: &mut Vec<Span>) {
     let b = s.as_bytes();
     // Only examine a run once: from its first colon.
-    if at > 0 && b[..at].iter().rev().take_while(|&&c| is_ipv6_byte(c)).any(|&c| c == b':') {
+    if at > 0
+        && b[..at]
+            .iter()
+            .rev()
+            .take_while(|&&c| is_ipv6_byte(c))
+            .any(|&c| c == b':')
+    {
         return;
     }
     let mut start = at;
@@ -630,7 +675,11 @@ fn ipv6(s: &str, at: usize, spans: &mut Vec<Span>) {
         return;
     }
     if cand.parse::<Ipv6Addr>().is_ok() {
-        spans.push(Span { kind: LinkKind::IpAddress, start, end: start + cand.len() });
+        spans.push(Span {
+            kind: LinkKind::IpAddress,
+            start,
+            end: start + cand.len(),
+        });
     }
 }
 
@@ -668,13 +717,19 @@ mod tests {
     fn stable_ranges_are_nfkc_stable() {
         use unicode_normalization::char::{canonical_combining_class, compose};
         for cp in 0..=0xFFFFu32 {
-            let Some(c) = char::from_u32(cp) else { continue };
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
             if !is_stable(c) {
                 continue;
             }
             let n: String = c.to_string().nfkc().collect();
             assert_eq!(n, c.to_string(), "U+{cp:04X} is not NFKC-stable");
-            assert_eq!(canonical_combining_class(c), 0, "U+{cp:04X} is not a starter");
+            assert_eq!(
+                canonical_combining_class(c),
+                0,
+                "U+{cp:04X} is not a starter"
+            );
             // Not a possible second half of a composition with another stable char.
             for a in ['a', 'か', 'ウ', '漢'] {
                 assert_eq!(compose(a, c), None, "U+{cp:04X} composes");

@@ -71,7 +71,6 @@ fn wrap_line(line: &str, width: usize, out: &mut String) {
             cur.clear();
             cur.push_str(&indent);
             cur_width = display_width(&indent);
-            has_content = false;
         } else if has_content {
             cur.push_str(&pending_ws);
             cur_width += ws_width;
@@ -146,7 +145,9 @@ fn list_marker_len(s: &str) -> Option<usize> {
                 _ => None,
             }
         }
-        '①'..='⑳' | '・' | '※' | '●' | '○' | '■' | '◆' | '•' => Some(first.len_utf8()),
+        '①'..='⑳' | '・' | '※' | '●' | '○' | '■' | '◆' | '•' => {
+            Some(first.len_utf8())
+        }
         '-' | '*' if s[1..].starts_with(' ') => Some(1),
         _ => None,
     }

@@ -26,7 +26,11 @@ fn notice() -> String {
 }
 
 fn bench(label: &str, text: &str) {
-    assert!(find_links(text).is_empty(), "{label}: {:?}", find_links(text));
+    assert!(
+        find_links(text).is_empty(),
+        "{label}: {:?}",
+        find_links(text)
+    );
     let n = 200_000;
     let t = Instant::now();
     let mut found = 0usize;

@@ -5,7 +5,11 @@ use tsuchi::lint::{LinkKind, find_link, find_links};
 #[track_caller]
 fn flagged(text: &str, kind: LinkKind, snippet: &str) {
     let f = find_link(text).unwrap_or_else(|| panic!("not flagged: {text:?}"));
-    assert_eq!((f.kind.clone(), f.snippet.as_str()), (kind, snippet), "for {text:?}: {f}");
+    assert_eq!(
+        (f.kind.clone(), f.snippet.as_str()),
+        (kind, snippet),
+        "for {text:?}: {f}"
+    );
 }
 
 #[track_caller]
@@ -15,11 +19,23 @@ fn clean(text: &str) {
 
 #[test]
 fn urls_with_schemes() {
-    flagged("詳しくは https://example.com/a?b=1 をご覧ください", LinkKind::Url, "https://example.com/a?b=1");
+    flagged(
+        "詳しくは https://example.com/a?b=1 をご覧ください",
+        LinkKind::Url,
+        "https://example.com/a?b=1",
+    );
     flagged("http://x", LinkKind::Url, "http://x");
-    flagged("ftp://files.example.org/pub", LinkKind::Url, "ftp://files.example.org/pub");
+    flagged(
+        "ftp://files.example.org/pub",
+        LinkKind::Url,
+        "ftp://files.example.org/pub",
+    );
     flagged("hxxp://evil", LinkKind::Url, "hxxp://evil");
-    flagged("ｈｔｔｐｓ：／／ｅｘａｍｐｌｅ．ｃｏｍ", LinkKind::Url, "https://example.com");
+    flagged(
+        "ｈｔｔｐｓ：／／ｅｘａｍｐｌｅ．ｃｏｍ",
+        LinkKind::Url,
+        "https://example.com",
+    );
     flagged("javascript:alert(1)", LinkKind::Url, "javascript:alert(1)");
     flagged("data:text/html,<b>", LinkKind::Url, "data:text/html,");
     flagged("mailto:someone", LinkKind::Email, "mailto:someone");
@@ -29,7 +45,11 @@ fn urls_with_schemes() {
 #[test]
 fn www_and_domains() {
     flagged("www.example.com", LinkKind::Www, "www.example.com");
-    flagged("様 ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ 様", LinkKind::Www, "www.example.com");
+    flagged(
+        "様 ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ 様",
+        LinkKind::Www,
+        "www.example.com",
+    );
     flagged("WWW.EXAMPLE.COM", LinkKind::Www, "WWW.EXAMPLE.COM");
     flagged("www.x1", LinkKind::Www, "www.x1");
     flagged("example.co.jp", LinkKind::Domain, "example.co.jp");
@@ -53,8 +73,16 @@ fn www_and_domains() {
 #[test]
 fn emails() {
     flagged("x@y.z", LinkKind::Email, "x@y.z");
-    flagged("連絡先: taro.yamada@example.co.jp まで", LinkKind::Email, "taro.yamada@example.co.jp");
-    flagged("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", LinkKind::Email, "taro@example.jp");
+    flagged(
+        "連絡先: taro.yamada@example.co.jp まで",
+        LinkKind::Email,
+        "taro.yamada@example.co.jp",
+    );
+    flagged(
+        "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ",
+        LinkKind::Email,
+        "taro@example.jp",
+    );
     flagged("a..b.@docomo.ne.jp", LinkKind::Email, "a..b.@docomo.ne.jp");
     flagged("user@[192.168.0.1]", LinkKind::Email, "user@[192.168.0.1]");
     flagged("user@example。jp", LinkKind::Email, "user@example。jp");
@@ -67,7 +95,11 @@ fn ip_addresses() {
     flagged("サーバ10.0.0.255へ", LinkKind::IpAddress, "10.0.0.255");
     flagged("2001:db8::1", LinkKind::IpAddress, "2001:db8::1");
     flagged("[::1]", LinkKind::IpAddress, "::1");
-    flagged("fe80::1ff:fe23:4567:890a です", LinkKind::IpAddress, "fe80::1ff:fe23:4567:890a");
+    flagged(
+        "fe80::1ff:fe23:4567:890a です",
+        LinkKind::IpAddress,
+        "fe80::1ff:fe23:4567:890a",
+    );
     flagged("192.168.0.1:8080", LinkKind::IpAddress, "192.168.0.1");
 }
 
@@ -114,7 +146,11 @@ fn all_findings_in_order_with_char_offsets() {
     let kinds: Vec<_> = found.iter().map(|f| (f.kind.clone(), f.start)).collect();
     assert_eq!(
         kinds,
-        vec![(LinkKind::Www, 4), (LinkKind::Email, 22), (LinkKind::IpAddress, 31)]
+        vec![
+            (LinkKind::Www, 4),
+            (LinkKind::Email, 22),
+            (LinkKind::IpAddress, 31)
+        ]
     );
     // Offsets are in the NFKC text.
     let f = find_link("ｗｗｗ．ａ．ｂｃ、あ x@y.jp").unwrap();
@@ -127,8 +163,14 @@ fn all_findings_in_order_with_char_offsets() {
 fn display_names_the_kind_first() {
     let f = find_link("www.example.com").unwrap();
     assert_eq!(f.to_string(), "a web address (www.example.com)");
-    assert_eq!(find_link("example.com").unwrap().to_string(), "a domain name (example.com)");
-    assert_eq!(find_link("a@b.cd").unwrap().to_string(), "an e-mail address (a@b.cd)");
+    assert_eq!(
+        find_link("example.com").unwrap().to_string(),
+        "a domain name (example.com)"
+    );
+    assert_eq!(
+        find_link("a@b.cd").unwrap().to_string(),
+        "an e-mail address (a@b.cd)"
+    );
 }
 
 #[test]
@@ -151,7 +193,9 @@ fn interpolated_names_are_caught() {
         "http：／／example",
         "１２７．０．０．１",
     ] {
-        let notice = format!("{name} 様\n\nこのたびは、弊社が運営するサービスにおいて、不正アクセスが発生しました。");
+        let notice = format!(
+            "{name} 様\n\nこのたびは、弊社が運営するサービスにおいて、不正アクセスが発生しました。"
+        );
         assert!(find_link(&notice).is_some(), "{name}");
     }
 }

@@ -21,7 +21,11 @@ fn required_kinsoku_sets() {
 fn no_line_starts_with_closing_punctuation_or_small_kana() {
     for c in NO_START.chars() {
         for pad in 0..4 {
-            let text = format!("{}{}{c}あいうえおかきくけこ", "あ".repeat(9), "ア".repeat(pad));
+            let text = format!(
+                "{}{}{c}あいうえおかきくけこ",
+                "あ".repeat(9),
+                "ア".repeat(pad)
+            );
             for width in [18, 20, 22, 24] {
                 let out = wrap_body(&text, width);
                 for line in out.lines().skip(1) {
@@ -37,7 +41,11 @@ fn no_line_starts_with_closing_punctuation_or_small_kana() {
 fn no_line_ends_with_opening_bracket() {
     for c in NO_END.chars() {
         for pad in 0..4 {
-            let text = format!("{}{}{c}かっこ内の文章です", "あ".repeat(8), "ア".repeat(pad));
+            let text = format!(
+                "{}{}{c}かっこ内の文章です",
+                "あ".repeat(8),
+                "ア".repeat(pad)
+            );
             for width in [18, 20, 22, 24] {
                 let out = wrap_body(&text, width);
                 let lines: Vec<&str> = out.lines().collect();
@@ -56,14 +64,18 @@ fn ascii_tokens_are_not_split() {
     for width in 10..60 {
         let out = wrap_body(text, width);
         for token in ["0120-000-101", "9:00〜20:00", "AB12-CD34"] {
-            assert!(out.lines().any(|l| l.contains(token)), "{token} split at {width}:\n{out}");
+            assert!(
+                out.lines().any(|l| l.contains(token)),
+                "{token} split at {width}:\n{out}"
+            );
         }
     }
 }
 
 #[test]
 fn english_wraps_at_spaces() {
-    let text = "For your safety, this message contains no links. Please search for our website instead.";
+    let text =
+        "For your safety, this message contains no links. Please search for our website instead.";
     let out = wrap_body(text, 30);
     assert_eq!(
         out,
@@ -114,7 +126,10 @@ fn indented_lines_keep_their_indent_but_not_a_paragraph_indent() {
     assert!(out.lines().all(|l| l.starts_with("    ")), "{out}");
     let out = wrap_body(&format!("　{long}"), 40);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with('　') && !lines[1].starts_with([' ', '　']), "{out}");
+    assert!(
+        lines[0].starts_with('　') && !lines[1].starts_with([' ', '　']),
+        "{out}"
+    );
 }
 
 #[test]
@@ -127,7 +142,10 @@ fn a_long_token_overflows_rather_than_splits() {
 #[test]
 fn width_counts_full_width_as_two() {
     let out = wrap_body(&"あ".repeat(70), 70);
-    assert_eq!(out.lines().map(display_width).collect::<Vec<_>>(), vec![70, 70]);
+    assert_eq!(
+        out.lines().map(display_width).collect::<Vec<_>>(),
+        vec![70, 70]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

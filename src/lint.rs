@@ -9,7 +9,8 @@
 //! The text is checked after NFKC normalization, which turns full-width forms such as
 //! `ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ` or `ｘ＠ｙ．ｊｐ` into ASCII. The ideographic full stops `。`
 //! (U+3002) and `｡` (U+FF61, which NFKC maps to U+3002) count as dots when they stand between
-//! two ASCII letters or digits (`example。com`): IDNA treats them as label separators.
+//! two ASCII letters, digits, hyphens or underscores (`example。com`): IDNA treats them as label
+//! separators.
 //!
 //! What is reported:
 //! - URLs with a scheme (`word://…`, and `javascript:`, `vbscript:`, `data:…/…`) → [`LinkKind::Url`];
@@ -211,7 +212,7 @@ fn prescan(text: &str) -> Prescan {
         let x = b[i];
         if x < 0x80 {
             may_link |= matches!(x, b'.' | b'@' | b':');
-            prev_alnum = x.is_ascii_alphanumeric();
+            prev_alnum = is_label_byte(x);
             i += 1;
             continue;
         }
@@ -266,7 +267,7 @@ fn prescan(text: &str) -> Prescan {
 
 fn next_may_be_alnum(text: &str, i: usize) -> bool {
     match text[i..].chars().next() {
-        Some(c) if c.is_ascii() => c.is_ascii_alphanumeric(),
+        Some(c) if c.is_ascii() => is_label_byte(c as u8),
         Some(c) => !is_stable(c),
         None => false,
     }
@@ -325,13 +326,13 @@ fn is_label_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Whether an ideographic full stop at byte `i` acts as a dot (ASCII alnum on both sides).
+/// Whether an ideographic full stop at byte `i` acts as a dot (ASCII label chars on both sides).
 fn ideo_stop_is_dot(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
     i > 0
-        && b[i - 1].is_ascii_alphanumeric()
+        && is_label_byte(b[i - 1])
         && b.get(i + IDEO_STOP.len())
-            .is_some_and(|c| c.is_ascii_alphanumeric())
+            .is_some_and(|&c| is_label_byte(c))
 }
 
 /// Length in bytes of a dot at `i` ('.' or an ideographic full stop acting as one), or 0.

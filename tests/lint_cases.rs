@@ -199,3 +199,41 @@ fn interpolated_names_are_caught() {
         assert!(find_link(&notice).is_some(), "{name}");
     }
 }
+
+#[test]
+fn full_width_with_ideographic_stops() {
+    flagged("ｅｘａｍｐｌｅ。ｃｏｍ", LinkKind::Domain, "example。com");
+    flagged(
+        "ｗｗｗ｡ｅｘａｍｐｌｅ｡ｃｏｍ",
+        LinkKind::Www,
+        "www。example。com",
+    );
+    flagged(
+        "お名前：ｔａｒｏ＠ｅｘａｍｐｌｅ。ｊｐ様",
+        LinkKind::Email,
+        "taro@example。jp",
+    );
+}
+
+proptest::proptest! {
+    /// A domain, e-mail address or URL slipped between Japanese text is always found.
+    #[test]
+    fn interpolated_links_are_found(
+        before in "[あ-んア-ン漢字、。（）「」 ]{0,20}",
+        after in "[あ-んア-ン漢字、。（）「」 ]{0,20}",
+        label in "[a-z0-9][a-z0-9-]{0,10}",
+        tld in "[a-z]{2,6}",
+        form in 0..4u8,
+        dot in proptest::sample::select(vec![".", "．", "。", "｡"]),
+    ) {
+        let host = format!("{label}{dot}{tld}");
+        let link = match form {
+            0 => host,
+            1 => format!("www{dot}{host}"),
+            2 => format!("user@{host}"),
+            _ => format!("https://{host}/"),
+        };
+        let text = format!("{before}{link}{after}");
+        proptest::prop_assert!(find_link(&text).is_some(), "missed {:?}", text);
+    }
+}

@@ -5,3 +5,4 @@
 //! hands to a transport.
 
 pub mod config;
+pub mod approval;

@@ -6,3 +6,4 @@
 
 pub mod config;
 pub mod approval;
+pub mod review_page;

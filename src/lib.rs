@@ -4,4 +4,5 @@
 //! no-link lint, line breaking), which feeds [`message`] (the MIME message), which the sender
 //! hands to a transport.
 
+pub mod bounce;
 pub mod config;

@@ -122,7 +122,9 @@ impl Iterator for Messages {
                         let source = Source(message.path().display().to_string());
                         return Some(Ok((source, message.unwrap_contents())));
                     }
-                    Some(Err(e)) => return Some(Err(anyhow!(e).context("reading Maildir message"))),
+                    Some(Err(e)) => {
+                        return Some(Err(anyhow!(e).context("reading Maildir message")));
+                    }
                     None => self.current = Current::None,
                 },
             }
@@ -284,16 +286,19 @@ fn classify_inner(raw: &[u8]) -> Vec<Classification> {
     });
 
     // Outer parts only: a DSN quoted inside a returned message is not this message's report.
-    let status_part = message.parts.iter().find(|p| {
-        content_type_is(p, "message", &["delivery-status", "global-delivery-status"])
-    });
+    let status_part = message
+        .parts
+        .iter()
+        .find(|p| content_type_is(p, "message", &["delivery-status", "global-delivery-status"]));
     let Some(status_part) = status_part else {
         if is_report {
             return ignored("DSN without a delivery-status part (truncated?)");
         }
         // Before the auto-reply markers: Exim and qmail bounces carry Auto-Submitted too.
         if looks_like_legacy_bounce(&top) {
-            return ignored("not a delivery status notification (looks like a non-RFC 3464 bounce)");
+            return ignored(
+                "not a delivery status notification (looks like a non-RFC 3464 bounce)",
+            );
         }
         if let Some(reason) = auto_reply(&top) {
             return ignored(format!("auto-reply ({reason})"));
@@ -338,9 +343,7 @@ fn classify_inner(raw: &[u8]) -> Vec<Classification> {
     let mut other_actions: Vec<String> = Vec::new();
     for block in recipients {
         let diagnostic = field(block, "diagnostic-code").map(str::to_string);
-        let mut status = field(block, "status")
-            .map(status_code)
-            .unwrap_or_default();
+        let mut status = field(block, "status").map(status_code).unwrap_or_default();
         if status.is_empty()
             && let Some(d) = &diagnostic
         {
@@ -457,7 +460,9 @@ fn looks_like_legacy_bounce(top: &[(String, String)]) -> bool {
     if field(top, "x-failed-recipients").is_some() {
         return true;
     }
-    let from = field(top, "from").and_then(bare_address).unwrap_or_default();
+    let from = field(top, "from")
+        .and_then(bare_address)
+        .unwrap_or_default();
     let from_local = from.rsplit_once('@').map_or(from.as_str(), |(l, _)| l);
     if from_local.eq_ignore_ascii_case("mailer-daemon") {
         return true;
@@ -484,7 +489,10 @@ fn envelope_to(top: &[(String, String)]) -> Option<String> {
         .collect();
     candidates
         .iter()
-        .find(|a| a.rsplit_once('@').is_some_and(|(local, _)| local.contains('+')))
+        .find(|a| {
+            a.rsplit_once('@')
+                .is_some_and(|(local, _)| local.contains('+'))
+        })
         .or(candidates.first())
         .cloned()
 }
@@ -561,7 +569,11 @@ fn find_enhanced_status(text: &str) -> Option<String> {
             }
             i += digits;
         }
-        if ok && !b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.') {
+        if ok
+            && !b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.')
+        {
             return Some(text[start..i].to_string());
         }
     }
@@ -673,8 +685,8 @@ fn decode_encoded_words(value: &str) -> String {
                 _ => return None,
             };
             let charset = charset.split('*').next().unwrap_or(charset);
-            let encoding = encoding_rs::Encoding::for_label(charset.as_bytes())
-                .unwrap_or(encoding_rs::UTF_8);
+            let encoding =
+                encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap_or(encoding_rs::UTF_8);
             let consumed = start + 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
             Some((encoding.decode(&bytes).0.into_owned(), consumed))
         });

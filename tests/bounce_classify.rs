@@ -97,7 +97,10 @@ fn delayed_dsn_with_returned_message() {
     assert_eq!(d.action, "delayed");
     assert_eq!(d.status, "4.4.7");
     assert!(!d.is_permanent());
-    assert_eq!(d.final_recipient.as_deref(), Some("jiro@slow.example.co.jp"));
+    assert_eq!(
+        d.final_recipient.as_deref(),
+        Some("jiro@slow.example.co.jp")
+    );
     assert_eq!(
         d.original_message_id.as_deref(),
         Some("<20241126.0002.q8z1x4@notice.example.jp>")
@@ -106,7 +109,12 @@ fn delayed_dsn_with_returned_message() {
         d.envelope_to.as_deref(),
         Some("bounce+QRST-UVWX-YZ23@notice.example.jp")
     );
-    assert!(d.diagnostic.as_deref().unwrap().contains("Connection timed out"));
+    assert!(
+        d.diagnostic
+            .as_deref()
+            .unwrap()
+            .contains("Connection timed out")
+    );
 }
 
 #[test]
@@ -115,10 +123,16 @@ fn dsn_with_several_recipients_yields_each_failed_one() {
     let [Classification::Failed(a), Classification::Failed(b)] = c.as_slice() else {
         panic!("expected two Failed, got {c:#?}");
     };
-    assert_eq!(a.final_recipient.as_deref(), Some("a.suzuki@isp.example.ne.jp"));
+    assert_eq!(
+        a.final_recipient.as_deref(),
+        Some("a.suzuki@isp.example.ne.jp")
+    );
     assert_eq!(a.status, "5.2.2");
     assert_eq!(a.remote_mta.as_deref(), Some("mbox1.isp.example.ne.jp"));
-    assert_eq!(b.final_recipient.as_deref(), Some("b.tanaka@isp.example.ne.jp"));
+    assert_eq!(
+        b.final_recipient.as_deref(),
+        Some("b.tanaka@isp.example.ne.jp")
+    );
     assert_eq!(b.status, "5.1.1");
     assert_eq!(
         b.diagnostic.as_deref(),
@@ -129,7 +143,10 @@ fn dsn_with_several_recipients_yields_each_failed_one() {
             d.original_message_id.as_deref(),
             Some("<20241128.0003.multi@notice.example.jp>")
         );
-        assert_eq!(d.original_envelope_id.as_deref(), Some("TSUCHI-20241128-0003"));
+        assert_eq!(
+            d.original_envelope_id.as_deref(),
+            Some("TSUCHI-20241128-0003")
+        );
         assert_eq!(
             d.envelope_to.as_deref(),
             Some("bounce+MULT-IREC-IPNT@notice.example.jp")
@@ -140,7 +157,10 @@ fn dsn_with_several_recipients_yields_each_failed_one() {
 #[test]
 fn auto_replies_are_ignored() {
     let raw = fixture("autoreply_fuzai.eml");
-    assert_eq!(only_ignored(&raw), "auto-reply (Auto-Submitted: auto-replied)");
+    assert_eq!(
+        only_ignored(&raw),
+        "auto-reply (Auto-Submitted: auto-replied)"
+    );
 
     // Without Auto-Submitted, the ISO-2022-JP subject 不在通知 still gives it away.
     let text = String::from_utf8(raw).unwrap();
@@ -149,14 +169,20 @@ fn auto_replies_are_ignored() {
         .filter(|l| !l.starts_with("Auto-Submitted:"))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(only_ignored(without.as_bytes()), "auto-reply (subject contains 不在)");
+    assert_eq!(
+        only_ignored(without.as_bytes()),
+        "auto-reply (subject contains 不在)"
+    );
 
     let with_x = without.replacen("Subject:", "X-Autoreply: yes\nSubject:", 1);
     assert_eq!(only_ignored(with_x.as_bytes()), "auto-reply (X-Autoreply)");
 
     let utf8 = "From: a@example.jp\nTo: bounce@notice.example.jp\nSubject: \
                 =?UTF-8?B?44CQ6Ieq5YuV5b+c562U44CR?=\n\nただいま席を外しております。\n";
-    assert_eq!(only_ignored(utf8.as_bytes()), "auto-reply (subject contains 自動応答)");
+    assert_eq!(
+        only_ignored(utf8.as_bytes()),
+        "auto-reply (subject contains 自動応答)"
+    );
 
     let precedence = "From: a@example.jp\nPrecedence: auto_reply\nSubject: Re: notice\n\nhi\n";
     assert_eq!(
@@ -168,7 +194,10 @@ fn auto_replies_are_ignored() {
 #[test]
 fn dsn_for_an_unknown_message_is_still_failed() {
     let d = only_failed(&fixture("unknown_message.eml"));
-    assert_eq!(d.final_recipient.as_deref(), Some("nobody@gone.example.com"));
+    assert_eq!(
+        d.final_recipient.as_deref(),
+        Some("nobody@gone.example.com")
+    );
     assert_eq!(
         d.original_message_id.as_deref(),
         Some("<someone.elses.message@other.example.com>")
@@ -274,7 +303,9 @@ fn truncated_garbage_and_empty_messages_do_not_crash() {
 fn base64_encoded_delivery_status_part() {
     let raw = String::from_utf8(fixture("two_recipients.eml")).unwrap();
     let start = raw.find("reporting-mta:").unwrap();
-    let end = raw.find("\n--b1_two\nContent-Type: text/rfc822-headers").unwrap();
+    let end = raw
+        .find("\n--b1_two\nContent-Type: text/rfc822-headers")
+        .unwrap();
     let body = &raw[start..end];
     let encoded = base64(body.as_bytes());
     let raw = format!(
@@ -295,7 +326,11 @@ fn base64(bytes: &[u8]) -> String {
         if i > 0 && i % 19 == 0 {
             out.push('\n');
         }
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= chunk.len() {

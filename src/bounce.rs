@@ -223,8 +223,9 @@ pub struct Dsn {
     pub remote_mta: Option<String>,
     /// `Original-Envelope-Id:` of the per-message fields (the `ENVID` given at `MAIL FROM`).
     pub original_envelope_id: Option<String>,
-    /// Message-ID of the returned message (`message/rfc822` or `text/rfc822-headers` part),
-    /// with angle brackets: `<abc@notice.example.jp>`.
+    /// Message-ID of the returned message (`message/rfc822` or `text/rfc822-headers` part;
+    /// failing that, an `X-Original-Message-ID:` per-message field), with angle brackets:
+    /// `<abc@notice.example.jp>`.
     pub original_message_id: Option<String>,
     /// The address the bounce itself was delivered to, for VERP matching: the first of
     /// `X-Original-To`, `Delivered-To`, `Envelope-To`, `To` whose local part contains `+`,
@@ -338,6 +339,9 @@ fn classify_inner(raw: &[u8]) -> Vec<Classification> {
         recipients = rest;
     }
     let original_envelope_id = field(per_message, "original-envelope-id").map(str::to_string);
+    // Gmail-style DSNs name the returned message in the per-message fields as well.
+    let original_message_id = original_message_id
+        .or_else(|| field(per_message, "x-original-message-id").and_then(normalize_message_id));
 
     let mut out = Vec::new();
     let mut other_actions: Vec<String> = Vec::new();
@@ -486,6 +490,7 @@ fn envelope_to(top: &[(String, String)]) -> Option<String> {
         .iter()
         .flat_map(|name| fields(top, name))
         .filter_map(bare_address)
+        .filter(|a| a.contains('@'))
         .collect();
     candidates
         .iter()

@@ -210,6 +210,20 @@ fn dsn_for_an_unknown_message_is_still_failed() {
 }
 
 #[test]
+fn message_id_from_per_message_field_when_nothing_is_returned() {
+    let raw = String::from_utf8(fixture("unknown_message.eml")).unwrap();
+    let end = raw
+        .rfind("--000000000000dsn01\nContent-Type: message/rfc822")
+        .unwrap();
+    let no_return = format!("{}--000000000000dsn01--\n", &raw[..end]);
+    let d = only_failed(no_return.as_bytes());
+    assert_eq!(
+        d.original_message_id.as_deref(),
+        Some("<someone.elses.message@other.example.com>")
+    );
+}
+
+#[test]
 fn non_rfc3464_bounce_and_plain_mail_are_not_dsns() {
     assert_eq!(
         only_ignored(&fixture("exim_legacy.eml")),

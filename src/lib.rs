@@ -5,3 +5,5 @@
 //! hands to a transport.
 
 pub mod config;
+pub mod charset;
+pub mod dkim;

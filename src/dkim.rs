@@ -10,7 +10,9 @@
 //! algorithm only, and errors never quote the key.
 
 use std::{
-    env, fmt,
+    env,
+    ffi::OsString,
+    fmt,
     path::{Path, PathBuf},
 };
 
@@ -80,7 +82,13 @@ impl fmt::Debug for DkimSigner {
 
 /// The key file to use: `TSUCHI_DKIM_KEY_FILE` when set and not empty, else the configured path.
 pub fn resolve_key_path(configured: Option<&Path>) -> Option<PathBuf> {
-    match env::var_os(KEY_FILE_ENV) {
+    key_path_from(env::var_os(KEY_FILE_ENV), configured)
+}
+
+/// [`resolve_key_path`] with the environment value given (testable without touching the
+/// process environment).
+pub fn key_path_from(env_value: Option<OsString>, configured: Option<&Path>) -> Option<PathBuf> {
+    match env_value {
         Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
         _ => configured.map(Path::to_path_buf),
     }

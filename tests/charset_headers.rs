@@ -55,7 +55,11 @@ fn long_japanese_subject_folds_into_short_words_and_decodes_back() {
         }
         let field = format!("Subject: {value}");
         for line in field.split("\r\n") {
-            assert!(line.len() <= 78, "{charset}: line of {}: {line}", line.len());
+            assert!(
+                line.len() <= 78,
+                "{charset}: line of {}: {line}",
+                line.len()
+            );
             assert!(line.is_ascii());
         }
         assert!(!value.ends_with(' ') && !value.contains("\r\n\r\n"));
@@ -86,7 +90,9 @@ fn words_never_split_a_character() {
     }
     assert_eq!(parse_subject(&encoded), value);
 
-    let value = jis_safe_fixed_text("渡邊様、ご不明な点は専用ダイヤル（9:00〜20:00）までお問い合わせください。ABC漢字かな");
+    let value = jis_safe_fixed_text(
+        "渡邊様、ご不明な点は専用ダイヤル（9:00〜20:00）までお問い合わせください。ABC漢字かな",
+    );
     let encoded = encode_header_words(&value, Charset::Iso2022Jp).unwrap();
     for w in words(&encoded) {
         let b64 = w
@@ -107,9 +113,7 @@ fn words_never_split_a_character() {
 
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap()
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
 
 #[test]
@@ -144,7 +148,9 @@ fn control_characters_are_refused() {
 fn both_charsets_build_messages_that_reparse() {
     let subject = long_subject();
     let from_name = "株式会社サンプルトラベル 個人情報流出に関するお問い合わせ窓口（専用ダイヤル）";
-    let body = jis_safe_fixed_text("山田 太郎 様\n\nこのたびは多大なるご迷惑をおかけし、\n誠に申し訳ございません。\n受付時間:9:00〜20:00\n");
+    let body = jis_safe_fixed_text(
+        "山田 太郎 様\n\nこのたびは多大なるご迷惑をおかけし、\n誠に申し訳ございません。\n受付時間:9:00〜20:00\n",
+    );
     for charset in [Charset::Utf8, Charset::Iso2022Jp] {
         let h = Headers {
             from_name,

@@ -131,8 +131,14 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
     }
     let mut rows = 0u64;
     {
-        let tee = Tee(std::io::BufReader::with_capacity(1 << 20, file), HashWriter(&mut hasher));
-        let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(tee);
+        let tee = Tee(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            HashWriter(&mut hasher),
+        );
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(tee);
         let mut record = csv::ByteRecord::new();
         while reader
             .read_byte_record(&mut record)
@@ -149,8 +155,11 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
 
 /// A digest of every notice-relevant setting, for the journal header.
 pub fn notice_settings_digest(config: &Config) -> String {
-    let joined: String =
-        config.notice_digests().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let joined: String = config
+        .notice_digests()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
     crate::config::sha256_hex(joined.as_bytes())
 }
 
@@ -176,7 +185,9 @@ pub fn open_journal(
     let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
     if path.exists() {
         let replay = journal::replay(&path)?;
-        if replay.header.list_digest != header.list_digest || replay.header.list_rows != header.list_rows {
+        if replay.header.list_digest != header.list_digest
+            || replay.header.list_rows != header.list_rows
+        {
             return Err(crate::cli::Failure::new(
                 crate::cli::EXIT_REFUSED,
                 format!(
@@ -193,19 +204,19 @@ pub fn open_journal(
             )
             .into());
         }
-        if let Err(e) = replay.header.check_matches(&header) {
-            if !opts.accept_changes {
-                return Err(crate::cli::Failure::new(
-                    crate::cli::EXIT_REFUSED,
-                    format!(
-                        "{}: {e:#}. The templates or notice settings changed since this journal \
+        if let Err(e) = replay.header.check_matches(&header)
+            && !opts.accept_changes
+        {
+            return Err(crate::cli::Failure::new(
+                crate::cli::EXIT_REFUSED,
+                format!(
+                    "{}: {e:#}. The templates or notice settings changed since this journal \
                          began: sending on would mix two versions of the notice; if the change is \
                          deliberate (and approved), run again with --accept-changes",
-                        path.display()
-                    ),
-                )
-                .into());
-            }
+                    path.display()
+                ),
+            )
+            .into());
         }
         let writer = JournalWriter::open_append(&path, &replay)?;
         Ok((writer, Some(replay), path))
@@ -262,7 +273,15 @@ pub async fn send<T: Transport>(
         let replay = replay.clone();
         let shutdown = shutdown.clone();
         tokio::task::spawn_blocking(move || {
-            produce(&config, &opts, &renderer, &journal, replay.as_ref().as_ref(), tx, &shutdown)
+            produce(
+                &config,
+                &opts,
+                &renderer,
+                &journal,
+                replay.as_ref().as_ref(),
+                tx,
+                &shutdown,
+            )
         })
     };
 
@@ -287,7 +306,9 @@ pub async fn send<T: Transport>(
     // send fails and it stops reading the list.
     drop(rx);
 
-    let produced = producer.await.context("the list reader stopped unexpectedly")?;
+    let produced = producer
+        .await
+        .context("the list reader stopped unexpectedly")?;
     for w in workers {
         match w.await {
             Ok(Ok(())) => {}
@@ -317,11 +338,18 @@ pub async fn send<T: Transport>(
     let after = journal::replay(&journal_path)?;
     report.remaining = (1..=produced.rows)
         .filter(|&row| {
-            matches!(after.states.get(row), State::Pending | State::Attempting | State::Deferred)
-                && !produced.refused_rows.contains(&row)
+            matches!(
+                after.states.get(row),
+                State::Pending | State::Attempting | State::Deferred
+            ) && !produced.refused_rows.contains(&row)
         })
         .count() as u64;
-    report.failed_total = after.states.counts().get(&State::Failed).copied().unwrap_or(0);
+    report.failed_total = after
+        .states
+        .counts()
+        .get(&State::Failed)
+        .copied()
+        .unwrap_or(0);
     let stop = RunMarker::stop(report.stopped.as_deref().unwrap_or("finished"))
         .with("sent", report.sent)
         .with("failed", report.failed)
@@ -395,11 +423,16 @@ fn produce(
         let row = row?;
         produced.rows += 1;
         let (state, attempts) = match replay {
-            Some(r) => (r.states.get(row_index(&row)), r.attempts.get(row_index(&row))),
+            Some(r) => (
+                r.states.get(row_index(&row)),
+                r.attempts.get(row_index(&row)),
+            ),
             None => (State::Pending, 0),
         };
         match row {
-            Row::Invalid { row, id, errors, .. } => {
+            Row::Invalid {
+                row, id, errors, ..
+            } => {
                 produced.refused += 1;
                 produced.refused_rows.insert(row);
                 if state != State::Skipped {
@@ -417,7 +450,10 @@ fn produce(
                     })?;
                 }
             }
-            Row::Valid { recipient, warnings } => {
+            Row::Valid {
+                recipient,
+                warnings,
+            } => {
                 if !needs_message(state, opts.retry_failed) {
                     if state.is_delivered() {
                         produced.already_done += 1;
@@ -431,7 +467,9 @@ fn produce(
                     produced.possible_duplicates.push(recipient.id.clone());
                 }
                 match reader.render(recipient, warnings) {
-                    Scanned::Ready { recipient, notice, .. } => {
+                    Scanned::Ready {
+                        recipient, notice, ..
+                    } => {
                         let domain = recipient
                             .email
                             .rsplit_once('@')
@@ -450,7 +488,9 @@ fn produce(
                             break; // every worker has stopped
                         }
                     }
-                    Scanned::Refused { row, id, errors, .. } => {
+                    Scanned::Refused {
+                        row, id, errors, ..
+                    } => {
                         produced.refused += 1;
                         produced.refused_rows.insert(row);
                         if state != State::Skipped {
@@ -611,7 +651,9 @@ impl<S: Session> Worker<S> {
 /// minutes, so workers that failed together do not retry together.
 fn backoff(base_ms: u64, failures: u32) -> Duration {
     use rand::RngExt;
-    let cap = base_ms.saturating_mul(1u64 << failures.saturating_sub(1).min(16)).min(300_000);
+    let cap = base_ms
+        .saturating_mul(1u64 << failures.saturating_sub(1).min(16))
+        .min(300_000);
     let ms = rand::rng().random_range(cap / 2..=cap.max(1));
     Duration::from_millis(ms)
 }
@@ -619,7 +661,11 @@ fn backoff(base_ms: u64, failures: u32) -> Duration {
 /// Prints the end-of-run summary and how to resume.
 pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
-    let what = if dry_run { "written to the outbox" } else { "sent" };
+    let what = if dry_run {
+        "written to the outbox"
+    } else {
+        "sent"
+    };
     writeln!(out, "{:>10}  {what}", report.sent)?;
     writeln!(out, "{:>10}  failed permanently", report.failed)?;
     if report.failed_total > report.failed {
@@ -629,9 +675,21 @@ pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> R
             report.failed_total - report.failed
         )?;
     }
-    writeln!(out, "{:>10}  deferred (temporary failures; retried on the next run)", report.deferred)?;
-    writeln!(out, "{:>10}  refused rows (see `tsuchi check`)", report.refused)?;
-    writeln!(out, "{:>10}  already done in earlier runs", report.already_done)?;
+    writeln!(
+        out,
+        "{:>10}  deferred (temporary failures; retried on the next run)",
+        report.deferred
+    )?;
+    writeln!(
+        out,
+        "{:>10}  refused rows (see `tsuchi check`)",
+        report.refused
+    )?;
+    writeln!(
+        out,
+        "{:>10}  already done in earlier runs",
+        report.already_done
+    )?;
     if !report.possible_duplicates.is_empty() {
         writeln!(
             out,
@@ -663,7 +721,10 @@ mod tests {
         for n in 1..30 {
             let d = backoff(1000, n);
             let cap = (1000u64 << (n - 1).min(16)).min(300_000);
-            assert!(d.as_millis() as u64 <= cap && d.as_millis() as u64 >= cap / 2, "{n}: {d:?}");
+            assert!(
+                d.as_millis() as u64 <= cap && d.as_millis() as u64 >= cap / 2,
+                "{n}: {d:?}"
+            );
         }
     }
 

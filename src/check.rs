@@ -50,18 +50,30 @@ pub fn run(
         )?;
     }
     let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?;
-    let mut summary = ListSummary { encoding: scanner.detected_encoding(), ..Default::default() };
+    let mut summary = ListSummary {
+        encoding: scanner.detected_encoding(),
+        ..Default::default()
+    };
     for scanned in &mut scanner {
         summary.rows += 1;
         match scanned? {
-            Scanned::Ready { recipient, warnings, .. } => {
+            Scanned::Ready {
+                recipient,
+                warnings,
+                ..
+            } => {
                 summary.ready += 1;
                 for w in &warnings {
                     summary.warnings += 1;
                     writeln!(out, "warning: {w}")?;
                 }
-                *summary.per_brand.entry(recipient.brand.clone()).or_default() += 1;
-                summary.variants.add(&recipient.brand, &recipient.locale, recipient.leaked);
+                *summary
+                    .per_brand
+                    .entry(recipient.brand.clone())
+                    .or_default() += 1;
+                summary
+                    .variants
+                    .add(&recipient.brand, &recipient.locale, recipient.leaked);
             }
             Scanned::Refused { errors, .. } => {
                 summary.refused += 1;
@@ -82,16 +94,30 @@ fn print_summary(
     out: &mut dyn Write,
 ) -> Result<()> {
     writeln!(out)?;
-    writeln!(out, "recipients {} ({}): {} rows", recipients.display(), s.encoding, s.rows)?;
+    writeln!(
+        out,
+        "recipients {} ({}): {} rows",
+        recipients.display(),
+        s.encoding,
+        s.rows
+    )?;
     writeln!(out, "  ready to send  {:>10}", s.ready)?;
     writeln!(out, "  refused        {:>10}", s.refused)?;
     writeln!(out, "  warnings       {:>10}", s.warnings)?;
     writeln!(out, "by brand:")?;
     for (brand, n) in &s.per_brand {
-        let name = config.brands.get(brand).map(|b| b.name.as_str()).unwrap_or("");
+        let name = config
+            .brands
+            .get(brand)
+            .map(|b| b.name.as_str())
+            .unwrap_or("");
         writeln!(out, "  {brand:<12} {n:>10}  {name}")?;
     }
-    writeln!(out, "variants ({}, brand × locale × leaked fields):", s.variants.len())?;
+    writeln!(
+        out,
+        "variants ({}, brand × locale × leaked fields):",
+        s.variants.len()
+    )?;
     for (variant, n) in s.variants.by_count() {
         writeln!(
             out,

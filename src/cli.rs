@@ -37,12 +37,19 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: i32, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "tsuchi", version, about = "Data-breach notification campaigns by e-mail (通知)")]
+#[command(
+    name = "tsuchi",
+    version,
+    about = "Data-breach notification campaigns by e-mail (通知)"
+)]
 pub struct Cli {
     /// Campaign configuration file.
     #[arg(long, global = true, default_value = "config.toml")]
@@ -132,7 +139,10 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Failure>().map(|f| f.code).unwrap_or(EXIT_ERROR);
+            let code = e
+                .downcast_ref::<Failure>()
+                .map(|f| f.code)
+                .unwrap_or(EXIT_ERROR);
             eprintln!("error: {e:#}");
             code
         }
@@ -152,7 +162,10 @@ fn encoding(cli: &Cli, config: &Config) -> Result<Encoding> {
 /// Runs a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let config = load_config(&cli)?;
-    let recipients = cli.recipients.clone().unwrap_or_else(|| config.campaign.recipients.clone());
+    let recipients = cli
+        .recipients
+        .clone()
+        .unwrap_or_else(|| config.campaign.recipients.clone());
     let encoding = encoding(&cli, &config)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -160,7 +173,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check => {
             let summary = crate::check::run(&config, &recipients, encoding, &mut out)?;
             if summary.refused > 0 {
-                writeln!(out, "\n{} rows would not be sent; fix them or accept that they are skipped.", summary.refused)?;
+                writeln!(
+                    out,
+                    "\n{} rows would not be sent; fix them or accept that they are skipped.",
+                    summary.refused
+                )?;
                 return Ok(EXIT_INCOMPLETE);
             }
             Ok(EXIT_OK)
@@ -193,7 +210,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                     dir.display()
                 )?;
                 if !missing.is_empty() {
-                    writeln!(out, "not rendered (unknown id or refused row): {}", missing.join(", "))?;
+                    writeln!(
+                        out,
+                        "not rendered (unknown id or refused row): {}",
+                        missing.join(", ")
+                    )?;
                     return Ok(EXIT_INCOMPLETE);
                 }
                 Ok(EXIT_OK)
@@ -207,18 +228,43 @@ pub fn run(cli: Cli) -> Result<i32> {
             match output {
                 Some(path) => {
                     let mut file = crate::review::create_private_file(path)?;
-                    let n = crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, &mut file)?;
+                    let n = crate::report::report(
+                        &config,
+                        &recipients,
+                        encoding,
+                        &cli.state_dir,
+                        *format,
+                        &mut file,
+                    )?;
                     file.flush()?;
-                    writeln!(out, "{n} recipients written to {} (owner-only)", path.display())?;
+                    writeln!(
+                        out,
+                        "{n} recipients written to {} (owner-only)",
+                        path.display()
+                    )?;
                 }
                 None => {
-                    crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, &mut out)?;
+                    crate::report::report(
+                        &config,
+                        &recipients,
+                        encoding,
+                        &cli.state_dir,
+                        *format,
+                        &mut out,
+                    )?;
                 }
             }
             Ok(EXIT_OK)
         }
         Command::Lookup { key } => {
-            let found = crate::report::lookup(&config, &recipients, encoding, &cli.state_dir, key, &mut out)?;
+            let found = crate::report::lookup(
+                &config,
+                &recipients,
+                encoding,
+                &cli.state_dir,
+                key,
+                &mut out,
+            )?;
             Ok(if found { EXIT_OK } else { EXIT_INCOMPLETE })
         }
         Command::Send(args) => {
@@ -242,7 +288,9 @@ fn send(
     }
     if let Some(rate) = args.rate {
         if !(rate >= 0.0 && rate.is_finite()) {
-            return Err(Failure::new(EXIT_USAGE, "--rate must be zero (unlimited) or positive").into());
+            return Err(
+                Failure::new(EXIT_USAGE, "--rate must be zero (unlimited) or positive").into(),
+            );
         }
         settings.rate = rate;
     }
@@ -256,7 +304,11 @@ fn send(
         return Err(Failure::new(EXIT_USAGE, "--limit must be at least 1").into());
     }
     // A dry run keeps its own journal beside its outbox, so it never counts as a real send.
-    let state_dir = if args.dry_run { cli.state_dir.join("outbox") } else { cli.state_dir.clone() };
+    let state_dir = if args.dry_run {
+        cli.state_dir.join("outbox")
+    } else {
+        cli.state_dir.clone()
+    };
     if args.dry_run {
         // Nothing is sent: no rate limit is needed to protect anyone's deliverability.
         settings.rate = 0.0;
@@ -282,33 +334,37 @@ fn send(
         let shutdown = crate::shutdown::Shutdown::default();
         crate::signals::install(shutdown.clone());
         let mut out = std::io::stdout();
-        let result = if args.dry_run {
+        if args.dry_run {
             let outbox = crate::transport::Outbox::create(&state_dir)?;
             crate::campaign::send(config, &opts, outbox, shutdown, &mut out).await
         } else {
             let relay = smtp_relay(config, &settings)?;
             crate::campaign::send(config, &opts, relay, shutdown, &mut out).await
-        };
-        drop(out);
-        result
+        }
     })?;
     let mut out = std::io::stdout().lock();
     print_report(&report, args.dry_run, &mut out)?;
     if report.stopped.as_deref() == Some(crate::campaign::LIMIT_REACHED) && report.remaining > 0 {
         return Ok(EXIT_RESUMABLE);
     }
-    Ok(if report.remaining > 0 || report.deferred > 0 || report.stopped.is_some() {
-        EXIT_RESUMABLE
-    } else if report.failed_total > 0 || report.refused > 0 {
-        EXIT_INCOMPLETE
-    } else {
-        EXIT_OK
-    })
+    Ok(
+        if report.remaining > 0 || report.deferred > 0 || report.stopped.is_some() {
+            EXIT_RESUMABLE
+        } else if report.failed_total > 0 || report.refused > 0 {
+            EXIT_INCOMPLETE
+        } else {
+            EXIT_OK
+        },
+    )
 }
 
-fn smtp_relay(config: &Config, settings: &crate::config::SendSettings) -> Result<crate::smtp::SmtpRelay> {
+fn smtp_relay(
+    config: &Config,
+    settings: &crate::config::SendSettings,
+) -> Result<crate::smtp::SmtpRelay> {
     use crate::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings};
-    let usage = |e: anyhow::Error| -> anyhow::Error { Failure::new(EXIT_USAGE, format!("{e:#}")).into() };
+    let usage =
+        |e: anyhow::Error| -> anyhow::Error { Failure::new(EXIT_USAGE, format!("{e:#}")).into() };
     let url = RelayUrl::parse(&settings.smtp).map_err(usage)?;
     let credentials = Secret::from_env().map_err(usage)?;
     SmtpRelay::new(SmtpSettings {

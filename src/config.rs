@@ -87,7 +87,10 @@ pub struct Mail {
 
 impl Default for Mail {
     fn default() -> Self {
-        Mail { charset: default_charset(), wrap_width: default_wrap_width() }
+        Mail {
+            charset: default_charset(),
+            wrap_width: default_wrap_width(),
+        }
     }
 }
 
@@ -327,16 +330,20 @@ impl Config {
         let id = &self.campaign.id;
         if id.is_empty()
             || id.len() > 64
-            || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
         {
             bail!("campaign.id {id:?} must be 1-64 ASCII letters, digits, '-' or '_'");
         }
         if !["auto", "utf-8", "shift_jis"].contains(&self.campaign.encoding.as_str()) {
             bail!("campaign.encoding must be \"auto\", \"utf-8\" or \"shift_jis\"");
         }
-        for (key, value) in
-            [("sender.address", Some(&self.sender.address)), ("sender.return_path", self.sender.return_path.as_ref()), ("sender.reply_to", self.sender.reply_to.as_ref())]
-        {
+        for (key, value) in [
+            ("sender.address", Some(&self.sender.address)),
+            ("sender.return_path", self.sender.return_path.as_ref()),
+            ("sender.reply_to", self.sender.reply_to.as_ref()),
+        ] {
             if let Some(v) = value {
                 v.parse::<lettre::Address>()
                     .map_err(|e| anyhow::anyhow!("{key} {v:?} is not an e-mail address: {e}"))?;
@@ -357,9 +364,15 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, f) in self.fields.iter().enumerate() {
             if f.key.is_empty()
-                || !f.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                || !f
+                    .key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             {
-                bail!("fields[{i}].key {:?} must be lowercase ASCII letters, digits and '_'", f.key);
+                bail!(
+                    "fields[{i}].key {:?} must be lowercase ASCII letters, digits and '_'",
+                    f.key
+                );
             }
             if !seen.insert(&f.key) {
                 bail!("fields[{i}].key {:?} appears twice", f.key);
@@ -427,7 +440,11 @@ impl Config {
 
     /// The domain of the sender address, used for Message-IDs.
     pub fn sender_domain(&self) -> &str {
-        self.sender.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost")
+        self.sender
+            .address
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("localhost")
     }
 
     /// The index of a field key in the catalogue.
@@ -445,7 +462,10 @@ impl Config {
         };
         put("campaign.company".into(), &self.campaign.company);
         put("campaign.company_en".into(), &self.campaign.company_en);
-        put("campaign.default_locale".into(), &self.campaign.default_locale);
+        put(
+            "campaign.default_locale".into(),
+            &self.campaign.default_locale,
+        );
         put("sender".into(), &self.sender);
         put("mail".into(), &self.mail);
         put("fields".into(), &self.fields);
@@ -491,23 +511,26 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
         let c = Config::load(&path).unwrap();
         assert_eq!(c.brands.len(), 3);
-        assert!(c.campaign.recipients.starts_with(env!("CARGO_MANIFEST_DIR")));
+        assert!(
+            c.campaign
+                .recipients
+                .starts_with(env!("CARGO_MANIFEST_DIR"))
+        );
         assert_eq!(c.fields[0].key, "name");
     }
 
     #[test]
     fn hotline_may_be_a_plain_string() {
         let d = tempfile::tempdir().unwrap();
-        let sample = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"),
-        )
-        .unwrap();
-        let text = sample.replace(
-            "[brands.kaede.hotline]",
-            "[brands.kaede.hotline_unused]",
-        );
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .unwrap();
+        let text = sample.replace("[brands.kaede.hotline]", "[brands.kaede.hotline_unused]");
         // Replace the table by a string form.
-        let text = text.replace("[brands.kaede]\n", "[brands.kaede]\nhotline = \"0120-000-000\"\n");
+        let text = text.replace(
+            "[brands.kaede]\n",
+            "[brands.kaede]\nhotline = \"0120-000-000\"\n",
+        );
         let text = strip_table(&text, "[brands.kaede.hotline_unused]");
         let c = Config::load(&write(d.path(), &text)).unwrap();
         assert_eq!(c.brands["kaede"].hotline.number, "0120-000-000");
@@ -549,8 +572,11 @@ mod tests {
         let before = c.notice_digests();
         c.brands.get_mut("kaede").unwrap().hotline.hours = "10:00〜17:00".into();
         let after = c.notice_digests();
-        let changed: Vec<_> =
-            before.keys().filter(|k| before[*k] != after[*k]).cloned().collect();
+        let changed: Vec<_> = before
+            .keys()
+            .filter(|k| before[*k] != after[*k])
+            .cloned()
+            .collect();
         assert_eq!(changed, vec!["brands.kaede".to_string()]);
     }
 }

@@ -5,11 +5,15 @@
 //! [`campaign`] hands to a [`transport`] — the outbox of a dry run or the [`smtp`] relay —
 //! recording every attempt and outcome in the [`journal`], which knows nothing of SMTP.
 
+pub mod approval;
+pub mod bounce;
 pub mod campaign;
+pub mod charset;
 pub mod check;
-pub mod journal;
 pub mod cli;
 pub mod config;
+pub mod dkim;
+pub mod journal;
 pub mod lint;
 pub mod message;
 pub mod notice;
@@ -19,6 +23,7 @@ pub mod recipients;
 pub mod reference;
 pub mod report;
 pub mod review;
+pub mod review_page;
 pub mod scan;
 pub mod shutdown;
 pub mod signals;

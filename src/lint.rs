@@ -49,7 +49,7 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
-    fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match self {
             LinkKind::Url => "a URL",
             LinkKind::Www => "a web address",

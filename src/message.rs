@@ -80,8 +80,8 @@ impl MessageBuilder {
         date: SystemTime,
     ) -> Result<OutgoingMessage> {
         let to: Address = to.parse().context("recipient address")?;
-        let envelope = Envelope::new(Some(self.return_path.clone()), vec![to.clone()])
-            .context("envelope")?;
+        let envelope =
+            Envelope::new(Some(self.return_path.clone()), vec![to.clone()]).context("envelope")?;
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
@@ -97,6 +97,10 @@ impl MessageBuilder {
             .header(ContentType::TEXT_PLAIN)
             .body(notice.body.clone())
             .context("building the message")?;
-        Ok(OutgoingMessage { envelope, bytes: message.formatted(), message_id: message_id.to_string() })
+        Ok(OutgoingMessage {
+            envelope,
+            bytes: message.formatted(),
+            message_id: message_id.to_string(),
+        })
     }
 }

@@ -140,7 +140,11 @@ impl Renderer {
                     (key.clone(), view)
                 })
                 .collect();
-            let labels = config.fields.iter().map(|f| pick(&f.label, &f.label_en)).collect();
+            let labels = config
+                .fields
+                .iter()
+                .map(|f| pick(&f.label, &f.label_en))
+                .collect();
             locales.insert(
                 locale.clone(),
                 LocaleTexts {
@@ -170,8 +174,11 @@ impl Renderer {
 
     /// One digest over all template files, for the journal header.
     pub fn templates_digest(&self) -> String {
-        let joined: String =
-            self.template_digests.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let joined: String = self
+            .template_digests
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
         sha256_hex(joined.as_bytes())
     }
 
@@ -191,10 +198,15 @@ impl Renderer {
             .get(person.brand)
             .ok_or_else(|| RenderError(format!("unknown brand {:?}", person.brand)))?;
         if let Some(found) = lint::find_link(person.name) {
-            return Err(RenderError(format!("name: contains {}", found.kind)));
+            return Err(RenderError(format!(
+                "name: contains {}",
+                found.kind.describe()
+            )));
         }
         if person.leaked.is_empty() {
-            return Err(RenderError("no leaked field is flagged: there is nothing to notify".into()));
+            return Err(RenderError(
+                "no leaked field is flagged: there is nothing to notify".into(),
+            ));
         }
         let name = display_name(person.name);
         let english = person.locale != "ja";
@@ -238,10 +250,16 @@ impl Renderer {
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         let body = wrap::wrap_body(&tidy_body(&body), self.wrap_width);
         if let Some(found) = lint::find_link(&subject) {
-            return Err(RenderError(format!("rendered subject would contain {}", found.kind)));
+            return Err(RenderError(format!(
+                "rendered subject would contain {}",
+                found.kind.describe()
+            )));
         }
         if let Some(found) = lint::find_link(&body) {
-            return Err(RenderError(format!("rendered notice would contain {}", found.kind)));
+            return Err(RenderError(format!(
+                "rendered notice would contain {}",
+                found.kind.describe()
+            )));
         }
         Ok(Notice { subject, body })
     }
@@ -251,7 +269,10 @@ impl Renderer {
 /// because the template adds 様 itself and 様様 reads as a machine-made mistake.
 pub fn display_name(name: &str) -> &str {
     let name = name.trim_matches(|c: char| c.is_whitespace());
-    let name = name.strip_suffix('様').or_else(|| name.strip_suffix('殿')).unwrap_or(name);
+    let name = name
+        .strip_suffix('様')
+        .or_else(|| name.strip_suffix('殿'))
+        .unwrap_or(name);
     name.trim_end_matches(|c: char| c.is_whitespace())
 }
 
@@ -349,7 +370,10 @@ fn lint_config_texts(config: &Config) -> Result<()> {
     }
     for (key, text) in texts {
         if let Some(found) = lint::find_link(text) {
-            bail!("{}: {key} contains {found}; notices carry no links", config.path.display());
+            bail!(
+                "{}: {key} contains {found}; notices carry no links",
+                config.path.display()
+            );
         }
     }
     Ok(())

@@ -111,7 +111,9 @@ impl RelayHealth {
         if s.outage_since.is_none() && s.consecutive_failures >= self.threshold {
             s.outage_since = Some(Instant::now());
         }
-        let Some(since) = s.outage_since else { return false };
+        let Some(since) = s.outage_since else {
+            return false;
+        };
         s.prober_active = false;
         if since.elapsed() > self.max_outage {
             shutdown.trigger(format!(

@@ -42,7 +42,11 @@ impl Progress {
                 );
                 bar
             });
-            let interval = if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) };
+            let interval = if terminal {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(5)
+            };
             loop {
                 let stopped = !done.sleep(interval).await;
                 let (sent, deferred, failed) = counts();
@@ -51,7 +55,9 @@ impl Progress {
                 match &bar {
                     Some(bar) => {
                         bar.set_position(sent + deferred + failed);
-                        bar.set_message(format!("sent {sent} · deferred {deferred} · failed {failed}"));
+                        bar.set_message(format!(
+                            "sent {sent} · deferred {deferred} · failed {failed}"
+                        ));
                     }
                     None => {
                         let eta = total
@@ -74,7 +80,10 @@ impl Progress {
                 }
             }
         });
-        Progress { task: Some(task), stop }
+        Progress {
+            task: Some(task),
+            stop,
+        }
     }
 
     /// Stops reporting (after one last update).

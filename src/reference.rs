@@ -48,7 +48,11 @@ fn format_code(data: &[u8; DATA_CHARS]) -> String {
 fn check_symbol(data: &[u8]) -> u8 {
     // Position-weighted sum: catches single substitutions and adjacent transpositions
     // because 37 is prime and the weights differ.
-    let sum: u32 = data.iter().enumerate().map(|(i, &v)| (i as u32 + 1) * v as u32).sum();
+    let sum: u32 = data
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as u32 + 1) * v as u32)
+        .sum();
     CHECK_ALPHABET[(sum % 37) as usize]
 }
 
@@ -58,7 +62,10 @@ fn decode_symbol(c: char) -> Option<u8> {
         'I' | 'L' => '1',
         c => c,
     };
-    ALPHABET.iter().position(|&a| a as char == c).map(|p| p as u8)
+    ALPHABET
+        .iter()
+        .position(|&a| a as char == c)
+        .map(|p| p as u8)
 }
 
 /// Reads a reference as a person would say or type it (any case, with or without hyphens or
@@ -71,7 +78,11 @@ pub fn normalize(input: &str) -> Option<String> {
         .map(|c| {
             // Full-width ASCII letters and digits, as typed on a Japanese keyboard.
             let u = c as u32;
-            if (0xFF01..=0xFF5E).contains(&u) { char::from_u32(u - 0xFEE0).unwrap_or(c) } else { c }
+            if (0xFF01..=0xFF5E).contains(&u) {
+                char::from_u32(u - 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
         })
         .collect();
     if compact.len() != DATA_CHARS + 1 {
@@ -109,7 +120,10 @@ mod tests {
         assert_ne!(a, reference("c1", "C0002"));
         assert_ne!(a, reference("c2", "C0001"));
         assert!(!a.contains("C0001"));
-        assert!(a.chars().all(|c| c == '-' || c.is_ascii_alphanumeric() || "*~$=".contains(c)));
+        assert!(
+            a.chars()
+                .all(|c| c == '-' || c.is_ascii_alphanumeric() || "*~$=".contains(c))
+        );
     }
 
     #[test]
@@ -140,11 +154,21 @@ mod tests {
     #[test]
     fn reads_what_people_type() {
         let r = reference("kaede-2026-11", "C00042");
-        let typed = r.to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
+        let typed = r
+            .to_lowercase()
+            .replace('-', " ")
+            .replace('0', "o")
+            .replace('1', "l");
         assert_eq!(normalize(&typed).as_deref(), Some(r.as_str()));
         let full_width: String = r
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { char::from_u32(c as u32 + 0xFEE0).unwrap() } else { c })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    char::from_u32(c as u32 + 0xFEE0).unwrap()
+                } else {
+                    c
+                }
+            })
             .collect();
         assert_eq!(normalize(&full_width).as_deref(), Some(r.as_str()));
         assert_eq!(normalize("C00042"), None);

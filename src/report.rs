@@ -32,7 +32,7 @@ pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLi
     let mut line_no = 0u64;
     let mut buf = Vec::new();
     Ok(std::iter::from_fn(move || {
-        loop {
+        {
             buf.clear();
             let n = match reader.read_until(b'\n', &mut buf) {
                 Ok(0) => return None,
@@ -45,11 +45,16 @@ pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLi
             if buf.last() != Some(&b'\n') {
                 return None; // torn tail
             }
-            return Some(
+            Some(
                 serde_json::from_slice::<Record>(&buf)
-                    .map(|record| JournalLine { offset: start, record })
-                    .map_err(|e| anyhow::anyhow!("{}:{line_no}: corrupt record ({e})", path.display())),
-            );
+                    .map(|record| JournalLine {
+                        offset: start,
+                        record,
+                    })
+                    .map_err(|e| {
+                        anyhow::anyhow!("{}:{line_no}: corrupt record ({e})", path.display())
+                    }),
+            )
         }
     }))
 }
@@ -100,7 +105,10 @@ fn detail(path: &Path, rows: u64) -> Result<Detail> {
             possible_duplicates.insert(i as u64 + 1);
         }
     }
-    Ok(Detail { last_outcome, possible_duplicates })
+    Ok(Detail {
+        last_outcome,
+        possible_duplicates,
+    })
 }
 
 /// The columns of `report --format csv`, in order (the fields of [`ReportRow`]).
@@ -175,7 +183,9 @@ pub fn report(
         match format {
             Format::Csv => {
                 // csv does the quoting; one row at a time keeps memory flat.
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut buf);
                 w.serialize(&line)?;
                 w.flush()?;
             }
@@ -236,8 +246,17 @@ pub fn status(
 ) -> Result<Status> {
     let path = journal::journal_path(state_dir, &config.campaign.id);
     if !path.exists() {
-        writeln!(out, "campaign {}: nothing sent yet (no journal at {})", config.campaign.id, path.display())?;
-        return Ok(Status { campaign: config.campaign.id.clone(), journal: path, ..Default::default() });
+        writeln!(
+            out,
+            "campaign {}: nothing sent yet (no journal at {})",
+            config.campaign.id,
+            path.display()
+        )?;
+        return Ok(Status {
+            campaign: config.campaign.id.clone(),
+            journal: path,
+            ..Default::default()
+        });
     }
     let replay = journal::replay(&path)?;
     let detail = detail(&path, replay.header.list_rows)?;
@@ -245,7 +264,10 @@ pub fn status(
         campaign: replay.header.campaign.clone(),
         journal: path.clone(),
         list_rows: replay.header.list_rows,
-        torn_tail: replay.torn_tail.as_ref().map(|t| format!("line {}: {}", t.line, t.reason)),
+        torn_tail: replay
+            .torn_tail
+            .as_ref()
+            .map(|t| format!("line {}: {}", t.line, t.reason)),
         ..Default::default()
     };
     for (state, n) in replay.states.counts() {
@@ -256,14 +278,23 @@ pub fn status(
     let mut journal_file = std::io::BufReader::new(std::fs::File::open(&path)?);
     for (i, &offset) in detail.last_outcome.iter().enumerate() {
         let row = i as u64 + 1;
-        if offset == 0 || !matches!(replay.states.get(row), State::Failed | State::Deferred | State::Bounced) {
+        if offset == 0
+            || !matches!(
+                replay.states.get(row),
+                State::Failed | State::Deferred | State::Bounced
+            )
+        {
             continue;
         }
         if let Record::Outcome(o) = record_at(&mut journal_file, offset)? {
             let key = match (o.code, &o.enhanced) {
                 (Some(c), Some(e)) => format!("{} {c} {e}", o.state),
                 (Some(c), None) => format!("{} {c}", o.state),
-                _ => format!("{} (no reply: {})", o.state, o.reply.as_deref().unwrap_or("")),
+                _ => format!(
+                    "{} (no reply: {})",
+                    o.state,
+                    o.reply.as_deref().unwrap_or("")
+                ),
             };
             *status.failures_by_reply.entry(key).or_default() += 1;
             failing_rows.insert(row);
@@ -275,8 +306,14 @@ pub fn status(
             if let Row::Valid { recipient, .. } = row? {
                 let r = recipient.row;
                 if failing_rows.contains(&r) {
-                    let domain = recipient.email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-                    *status.failures_by_domain.entry(domain.unwrap_or_default()).or_default() += 1;
+                    let domain = recipient
+                        .email
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_ascii_lowercase());
+                    *status
+                        .failures_by_domain
+                        .entry(domain.unwrap_or_default())
+                        .or_default() += 1;
                 }
                 if detail.possible_duplicates.contains(&r) {
                     status.possible_duplicates.push(recipient.id);
@@ -289,7 +326,12 @@ pub fn status(
 }
 
 fn print_status(s: &Status, replay: &Replay, out: &mut dyn Write) -> Result<()> {
-    writeln!(out, "campaign {} — journal {}", s.campaign, s.journal.display())?;
+    writeln!(
+        out,
+        "campaign {} — journal {}",
+        s.campaign,
+        s.journal.display()
+    )?;
     writeln!(out, "list: {} rows", s.list_rows)?;
     for (state, n) in &s.states {
         if *n > 0 || matches!(state.as_str(), "sent" | "pending" | "deferred" | "failed") {
@@ -302,20 +344,30 @@ fn print_status(s: &Status, replay: &Replay, out: &mut dyn Write) -> Result<()> 
         }
     }
     if let Some(run) = replay.runs.last() {
-        let how = if run.clean_stop { "stopped cleanly" } else { "ended without a clean stop (crash or kill)" };
+        let how = if run.clean_stop {
+            "stopped cleanly"
+        } else {
+            "ended without a clean stop (crash or kill)"
+        };
         writeln!(
             out,
             "last run: {} → {}, {how}{}",
             run.started,
             run.ended,
-            run.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+            run.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         )?;
         if let Some(rate) = run.outcome_rate() {
             let left = s.states.get("pending").copied().unwrap_or(0)
                 + s.states.get("deferred").copied().unwrap_or(0)
                 + s.states.get("attempting").copied().unwrap_or(0);
             let eta = if rate > 0.0 && left > 0 {
-                format!(", ETA at that rate {}", crate::progress::format_duration(left as f64 / rate))
+                format!(
+                    ", ETA at that rate {}",
+                    crate::progress::format_duration(left as f64 / rate)
+                )
             } else {
                 String::new()
             };
@@ -363,21 +415,31 @@ pub fn lookup(
     for row in RecipientReader::open(recipients, config, encoding)? {
         let (row, id) = match row? {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
-            Row::Invalid { row, id: Some(id), .. } => (row, id),
+            Row::Invalid {
+                row, id: Some(id), ..
+            } => (row, id),
             Row::Invalid { .. } => continue,
         };
         let matches = id == key
-            || by_reference.as_deref() == Some(reference::reference(&config.campaign.id, &id).as_str());
+            || by_reference.as_deref()
+                == Some(reference::reference(&config.campaign.id, &id).as_str());
         if matches {
             found = Some((row, id));
             break;
         }
     }
     let Some((row, id)) = found else {
-        writeln!(out, "{key}: no such reference number or customer id in this campaign")?;
+        writeln!(
+            out,
+            "{key}: no such reference number or customer id in this campaign"
+        )?;
         return Ok(false);
     };
-    writeln!(out, "customer {id}, reference {}", reference::reference(&config.campaign.id, &id))?;
+    writeln!(
+        out,
+        "customer {id}, reference {}",
+        reference::reference(&config.campaign.id, &id)
+    )?;
     let path = journal::journal_path(state_dir, &config.campaign.id);
     if !path.exists() {
         writeln!(out, "  not notified yet (no journal)")?;

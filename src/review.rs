@@ -56,7 +56,11 @@ pub fn preview_variants(
     let mut previews = Vec::new();
     let total = counts.len();
     for (n, (variant, count)) in counts.by_count().into_iter().enumerate() {
-        let name = if variant.locale == "ja" { SAMPLE_NAME_JA } else { SAMPLE_NAME_EN };
+        let name = if variant.locale == "ja" {
+            SAMPLE_NAME_JA
+        } else {
+            SAMPLE_NAME_EN
+        };
         let person = Person {
             id: SAMPLE_ID,
             name,
@@ -74,7 +78,12 @@ pub fn preview_variants(
             SystemTime::now(),
         )?;
         let width = total.to_string().len();
-        let file = out_dir.join(format!("{:0width$}-{}-{}people.eml", n + 1, variant.code(), count));
+        let file = out_dir.join(format!(
+            "{:0width$}-{}-{}people.eml",
+            n + 1,
+            variant.code(),
+            count
+        ));
         std::fs::write(&file, &message.bytes)
             .with_context(|| format!("cannot write {}", file.display()))?;
         previews.push(VariantPreview {
@@ -109,7 +118,9 @@ pub fn preview_ids(
             break;
         }
         match scanned? {
-            Scanned::Ready { recipient, notice, .. } => {
+            Scanned::Ready {
+                recipient, notice, ..
+            } => {
                 if !wanted.remove(recipient.id.as_str()) {
                     continue;
                 }
@@ -123,7 +134,11 @@ pub fn preview_ids(
                 write_private(&file, &message.bytes)?;
                 written.push(file);
             }
-            Scanned::Refused { id: Some(id), errors, .. } if wanted.remove(id.as_str()) => {
+            Scanned::Refused {
+                id: Some(id),
+                errors,
+                ..
+            } if wanted.remove(id.as_str()) => {
                 for e in errors {
                     writeln!(log, "error: {e}")?;
                 }
@@ -133,7 +148,11 @@ pub fn preview_ids(
     }
     let missing: Vec<String> = ids
         .iter()
-        .filter(|id| !written.iter().any(|f| f.ends_with(format!("{}.eml", file_name_for(id)))))
+        .filter(|id| {
+            !written
+                .iter()
+                .any(|f| f.ends_with(format!("{}.eml", file_name_for(id))))
+        })
         .cloned()
         .collect();
     Ok((written, missing))

@@ -14,9 +14,18 @@ use crate::recipients::{Encoding, Recipient, RecipientReader, Row, RowIssue};
 pub enum Scanned {
     /// A valid row and its notice, with warnings (legacy address, same address under two
     /// brands, …) that do not stop it.
-    Ready { recipient: Recipient, notice: Notice, warnings: Vec<RowIssue> },
+    Ready {
+        recipient: Recipient,
+        notice: Notice,
+        warnings: Vec<RowIssue>,
+    },
     /// A row that will not be sent, with every reason.
-    Refused { row: u64, line: u64, id: Option<String>, errors: Vec<RowIssue> },
+    Refused {
+        row: u64,
+        line: u64,
+        id: Option<String>,
+        errors: Vec<RowIssue>,
+    },
 }
 
 /// Streams the recipients file through validation and rendering.
@@ -34,12 +43,24 @@ impl<'r> Scanner<'r> {
         renderer: &'r Renderer,
     ) -> Result<Scanner<'r>> {
         let reader = RecipientReader::open(path, config, encoding)?;
-        Ok(Scanner { reader, renderer, file: path.to_path_buf() })
+        Ok(Scanner {
+            reader,
+            renderer,
+            file: path.to_path_buf(),
+        })
     }
 
     /// A scanner over an already opened reader.
-    pub fn from_reader(reader: RecipientReader, path: &Path, renderer: &'r Renderer) -> Scanner<'r> {
-        Scanner { reader, renderer, file: path.to_path_buf() }
+    pub fn from_reader(
+        reader: RecipientReader,
+        path: &Path,
+        renderer: &'r Renderer,
+    ) -> Scanner<'r> {
+        Scanner {
+            reader,
+            renderer,
+            file: path.to_path_buf(),
+        }
     }
 
     /// The next row, validated but not yet rendered: callers that skip most rows (a resumed
@@ -62,7 +83,11 @@ impl<'r> Scanner<'r> {
             leaked: recipient.leaked,
         };
         match self.renderer.render(&person) {
-            Ok(notice) => Scanned::Ready { recipient, notice, warnings },
+            Ok(notice) => Scanned::Ready {
+                recipient,
+                notice,
+                warnings,
+            },
             Err(e) => {
                 let issue = RowIssue {
                     file: self.file.clone(),
@@ -88,10 +113,21 @@ impl Iterator for Scanner<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.reader.next()? {
             Err(e) => Err(e),
-            Ok(Row::Invalid { row, line, id, errors }) => {
-                Ok(Scanned::Refused { row, line, id, errors })
-            }
-            Ok(Row::Valid { recipient, warnings }) => Ok(self.render(recipient, warnings)),
+            Ok(Row::Invalid {
+                row,
+                line,
+                id,
+                errors,
+            }) => Ok(Scanned::Refused {
+                row,
+                line,
+                id,
+                errors,
+            }),
+            Ok(Row::Valid {
+                recipient,
+                warnings,
+            }) => Ok(self.render(recipient, warnings)),
         })
     }
 }

@@ -40,12 +40,20 @@ impl Shutdown {
 
     /// Registers what must happen even on an immediate exit (flushing the journal).
     pub fn on_immediate_exit(&self, hook: impl Fn() + Send + Sync + 'static) {
-        self.exit_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(hook));
+        self.exit_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(hook));
     }
 
     /// Runs the immediate-exit hooks; the caller exits right after.
     pub fn run_exit_hooks(&self) {
-        for hook in self.exit_hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for hook in self
+            .exit_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             hook();
         }
     }
@@ -55,7 +63,10 @@ impl Shutdown {
     }
 
     pub fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Resolves once a stop has been asked for.

@@ -7,10 +7,11 @@ use crate::shutdown::Shutdown;
 /// Installs the handlers on the current tokio runtime.
 pub fn install(shutdown: Shutdown) {
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         let mut signals = 0;
         loop {
             tokio::select! {

@@ -40,9 +40,9 @@ pub struct RelayUrl {
 
 impl RelayUrl {
     pub fn parse(url: &str) -> Result<RelayUrl> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| anyhow::anyhow!("relay URL {url:?} needs a scheme: smtp:// or smtps://"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            anyhow::anyhow!("relay URL {url:?} needs a scheme: smtp:// or smtps://")
+        })?;
         let (authority, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
@@ -72,7 +72,11 @@ impl RelayUrl {
         if host.is_empty() {
             bail!("relay URL {url:?} has no host");
         }
-        Ok(RelayUrl { host, port: port.unwrap_or(default_port), security })
+        Ok(RelayUrl {
+            host,
+            port: port.unwrap_or(default_port),
+            security,
+        })
     }
 
     /// True when the relay is this machine (127.0.0.0/8, ::1 or `localhost`).
@@ -83,8 +87,9 @@ impl RelayUrl {
 
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (host, after) =
-            rest.split_once(']').ok_or_else(|| anyhow::anyhow!("unclosed [ in relay URL"))?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| anyhow::anyhow!("unclosed [ in relay URL"))?;
         (host, after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -93,7 +98,10 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>)> {
         }
     };
     let port = match port {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| anyhow::anyhow!("bad port {p:?} in relay URL"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| anyhow::anyhow!("bad port {p:?} in relay URL"))?,
+        ),
         None => None,
     };
     Ok((host.to_string(), port))
@@ -128,7 +136,9 @@ impl Secret {
                 .map_err(|e| anyhow::anyhow!("cannot read TSUCHI_SMTP_PASSWORD_FILE {file}: {e}"))?
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
-            _ => bail!("TSUCHI_SMTP_USER is set but neither TSUCHI_SMTP_PASSWORD nor TSUCHI_SMTP_PASSWORD_FILE is"),
+            _ => bail!(
+                "TSUCHI_SMTP_USER is set but neither TSUCHI_SMTP_PASSWORD nor TSUCHI_SMTP_PASSWORD_FILE is"
+            ),
         };
         Ok(Some(Secret { user, password }))
     }
@@ -167,14 +177,20 @@ impl SmtpRelay {
         if plain && settings.credentials.is_some() && !settings.allow_insecure {
             bail!("refusing to send credentials over a connection without TLS");
         }
-        Ok(SmtpRelay { settings: Arc::new(settings) })
+        Ok(SmtpRelay {
+            settings: Arc::new(settings),
+        })
     }
 }
 
 impl Transport for SmtpRelay {
     type Session = SmtpSession;
     fn session(&self) -> SmtpSession {
-        SmtpSession { settings: self.settings.clone(), connection: None, sent_on_connection: 0 }
+        SmtpSession {
+            settings: self.settings.clone(),
+            connection: None,
+            sent_on_connection: 0,
+        }
     }
 }
 
@@ -186,7 +202,12 @@ pub struct SmtpSession {
 }
 
 fn temporary(text: String) -> SendFailure {
-    SendFailure { kind: FailureKind::Temporary, code: None, enhanced: None, text }
+    SendFailure {
+        kind: FailureKind::Temporary,
+        code: None,
+        enhanced: None,
+        text,
+    }
 }
 
 impl SmtpSession {
@@ -211,18 +232,28 @@ impl SmtpSession {
         );
         let mut conn = tokio::time::timeout(s.timeout, connecting)
             .await
-            .map_err(|_| temporary(format!("connect to {}:{}: timed out", s.url.host, s.url.port)))?
+            .map_err(|_| {
+                temporary(format!(
+                    "connect to {}:{}: timed out",
+                    s.url.host, s.url.port
+                ))
+            })?
             .map_err(|e| classify(&e, "connect"))?;
         if s.url.security == Security::StartTls {
             if !conn.can_starttls() {
                 conn.abort().await;
                 return Err(temporary(format!("{} does not offer STARTTLS", s.url.host)));
             }
-            conn.starttls(tls()?, &hello).await.map_err(|e| classify(&e, "STARTTLS"))?;
+            conn.starttls(tls()?, &hello)
+                .await
+                .map_err(|e| classify(&e, "STARTTLS"))?;
         }
         if let Some(secret) = &s.credentials {
             let credentials = Credentials::new(secret.user.clone(), secret.password.clone());
-            if let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await {
+            if let Err(e) = conn
+                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+            {
                 conn.abort().await;
                 // Never echo what was sent: the error text is the server's.
                 return Err(classify(&e, "AUTH"));
@@ -240,7 +271,11 @@ impl SmtpSession {
 }
 
 impl Session for SmtpSession {
-    async fn send(&mut self, message: &OutgoingMessage, _name: &str) -> Result<Delivery, SendFailure> {
+    async fn send(
+        &mut self,
+        message: &OutgoingMessage,
+        _name: &str,
+    ) -> Result<Delivery, SendFailure> {
         if self.connection.as_ref().is_some_and(|c| c.has_broken()) {
             self.drop_connection().await;
         }
@@ -251,14 +286,18 @@ impl Session for SmtpSession {
         let conn = self.connection.as_mut().expect("connected above");
         // lettre does not time out waiting for replies: a relay that stops answering would
         // hold this worker forever.
-        let result =
-            tokio::time::timeout(self.settings.timeout, conn.send(&message.envelope, &message.bytes))
-                .await;
+        let result = tokio::time::timeout(
+            self.settings.timeout,
+            conn.send(&message.envelope, &message.bytes),
+        )
+        .await;
         let result = match result {
             Ok(r) => r,
             Err(_) => {
                 self.drop_connection().await;
-                return Err(temporary("send: no reply from the relay within the timeout".into()));
+                return Err(temporary(
+                    "send: no reply from the relay within the timeout".into(),
+                ));
             }
         };
         match result {
@@ -300,13 +339,19 @@ impl Session for SmtpSession {
 /// Classifies a lettre error by its typed code: 5xx permanent, everything else temporary.
 fn classify(e: &lettre::transport::smtp::Error, stage: &str) -> SendFailure {
     let code = e.status().map(u16::from);
-    let text = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+    let text = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let enhanced = text
         .split_whitespace()
         .next()
         .filter(|w| is_enhanced_status(w))
         .map(str::to_string);
-    let kind = if e.is_permanent() { FailureKind::Permanent } else { FailureKind::Temporary };
+    let kind = if e.is_permanent() {
+        FailureKind::Permanent
+    } else {
+        FailureKind::Temporary
+    };
     let text = if code.is_some() {
         text
     } else if e.is_timeout() {
@@ -314,14 +359,21 @@ fn classify(e: &lettre::transport::smtp::Error, stage: &str) -> SendFailure {
     } else {
         format!("{stage}: {e}")
     };
-    SendFailure { kind, code, enhanced, text }
+    SendFailure {
+        kind,
+        code,
+        enhanced,
+        text,
+    }
 }
 
 fn is_enhanced_status(word: &str) -> bool {
     let parts: Vec<&str> = word.split('.').collect();
     parts.len() == 3
         && matches!(parts[0], "2" | "4" | "5")
-        && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The queue id in a relay's reply: Postfix says `queued as 4F2A1B3C`, others `id=…`.
@@ -345,7 +397,10 @@ mod tests {
     #[test]
     fn parses_relay_urls() {
         let u = RelayUrl::parse("smtp://127.0.0.1:2525").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.security), ("127.0.0.1", 2525, Security::Plain));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.security),
+            ("127.0.0.1", 2525, Security::Plain)
+        );
         assert!(u.is_loopback());
         let u = RelayUrl::parse("smtp://relay.example.jp?tls=required").unwrap();
         assert_eq!((u.port, u.security), (587, Security::StartTls));
@@ -354,7 +409,12 @@ mod tests {
         assert!(!u.is_loopback());
         let u = RelayUrl::parse("smtp://[::1]:25").unwrap();
         assert!(u.is_loopback());
-        assert!(RelayUrl::parse("smtp://user:pw@relay:25").unwrap_err().to_string().contains("TSUCHI_SMTP_USER"));
+        assert!(
+            RelayUrl::parse("smtp://user:pw@relay:25")
+                .unwrap_err()
+                .to_string()
+                .contains("TSUCHI_SMTP_USER")
+        );
         assert!(RelayUrl::parse("http://x").is_err());
         assert!(RelayUrl::parse("smtp://x?tls=opportunistic").is_err());
     }
@@ -364,7 +424,10 @@ mod tests {
             url: RelayUrl::parse(url).unwrap(),
             timeout: Duration::from_secs(5),
             messages_per_connection: 100,
-            credentials: credentials.then(|| Secret { user: "u".into(), password: "hunter2".into() }),
+            credentials: credentials.then(|| Secret {
+                user: "u".into(),
+                password: "hunter2".into(),
+            }),
             allow_insecure: false,
             hello_name: "example.jp".into(),
         }
@@ -391,7 +454,10 @@ mod tests {
 
     #[test]
     fn reads_queue_ids_and_enhanced_codes() {
-        assert_eq!(queue_id("2.0.0 Ok: queued as 4F2A1B3C").as_deref(), Some("4F2A1B3C"));
+        assert_eq!(
+            queue_id("2.0.0 Ok: queued as 4F2A1B3C").as_deref(),
+            Some("4F2A1B3C")
+        );
         assert_eq!(queue_id("Ok"), None);
         assert!(is_enhanced_status("5.1.1"));
         assert!(!is_enhanced_status("5.1"));

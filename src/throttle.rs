@@ -32,9 +32,14 @@ impl Throttle {
         let global = quota(rate, burst).map(|q| Arc::new(RateLimiter::direct(q)));
         let domains = domain_rates
             .iter()
-            .filter_map(|(d, &r)| quota(r, 1).map(|q| (d.to_ascii_lowercase(), RateLimiter::direct(q))))
+            .filter_map(|(d, &r)| {
+                quota(r, 1).map(|q| (d.to_ascii_lowercase(), RateLimiter::direct(q)))
+            })
             .collect();
-        Throttle { global, domains: Arc::new(domains) }
+        Throttle {
+            global,
+            domains: Arc::new(domains),
+        }
     }
 
     /// Waits until one message to `domain` may go.

@@ -76,7 +76,9 @@ pub struct Outbox {
 impl Outbox {
     pub fn create(dir: &Path) -> std::io::Result<Outbox> {
         std::fs::create_dir_all(dir)?;
-        Ok(Outbox { dir: dir.to_path_buf() })
+        Ok(Outbox {
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -102,7 +104,11 @@ impl Transport for Outbox {
 }
 
 impl Session for Outbox {
-    async fn send(&mut self, message: &OutgoingMessage, name: &str) -> Result<Delivery, SendFailure> {
+    async fn send(
+        &mut self,
+        message: &OutgoingMessage,
+        name: &str,
+    ) -> Result<Delivery, SendFailure> {
         let outbox = self.clone();
         let name = name.to_string();
         let bytes = message.bytes.clone();

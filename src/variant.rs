@@ -23,7 +23,11 @@ impl Variant {
 
     /// The leaked fields' labels joined for display: `氏名・性別・生年月日`.
     pub fn field_labels(&self, config: &Config) -> Vec<String> {
-        self.fields.iter().filter_map(|i| config.fields.get(i)).map(|f| f.label.clone()).collect()
+        self.fields
+            .iter()
+            .filter_map(|i| config.fields.get(i))
+            .map(|f| f.label.clone())
+            .collect()
     }
 }
 
@@ -37,7 +41,10 @@ pub struct VariantCounts {
 impl VariantCounts {
     pub fn add(&mut self, brand: &str, locale: &str, fields: FieldSet) {
         let entries = self.counts.entry(fields).or_default();
-        match entries.iter_mut().find(|(b, l, _)| b == brand && l == locale) {
+        match entries
+            .iter_mut()
+            .find(|(b, l, _)| b == brand && l == locale)
+        {
             Some((_, _, n)) => *n += 1,
             None => entries.push((brand.to_string(), locale.to_string(), 1)),
         }
@@ -62,7 +69,14 @@ impl VariantCounts {
             .iter()
             .flat_map(|(fields, entries)| {
                 entries.iter().map(|(brand, locale, n)| {
-                    (Variant { brand: brand.clone(), locale: locale.clone(), fields: *fields }, *n)
+                    (
+                        Variant {
+                            brand: brand.clone(),
+                            locale: locale.clone(),
+                            fields: *fields,
+                        },
+                        *n,
+                    )
                 })
             })
             .collect();

@@ -19,9 +19,21 @@ fn fields(config: &Config, keys: &[&str]) -> FieldSet {
     set
 }
 
-fn render(config: &Config, name: &str, brand: &str, locale: &str, keys: &[&str]) -> (String, String) {
+fn render(
+    config: &Config,
+    name: &str,
+    brand: &str,
+    locale: &str,
+    keys: &[&str],
+) -> (String, String) {
     let renderer = Renderer::new(config).unwrap();
-    let person = Person { id: "C0001", name, brand, locale, leaked: fields(config, keys) };
+    let person = Person {
+        id: "C0001",
+        name,
+        brand,
+        locale,
+        leaked: fields(config, keys),
+    };
     let n = renderer.render(&person).unwrap();
     (n.subject, n.body)
 }
@@ -29,12 +41,22 @@ fn render(config: &Config, name: &str, brand: &str, locale: &str, keys: &[&str])
 #[test]
 fn lists_exactly_the_persons_fields_in_catalogue_order() {
     let c = config();
-    let (_, body) = render(&c, "山田 太郎", "kaede", "ja", &["phone", "name", "birth_date"]);
+    let (_, body) = render(
+        &c,
+        "山田 太郎",
+        "kaede",
+        "ja",
+        &["phone", "name", "birth_date"],
+    );
     let list: Vec<&str> = body
         .lines()
         .filter(|l| l.starts_with('(') && l.as_bytes().get(1).is_some_and(u8::is_ascii_digit))
         .collect();
-    assert_eq!(list, vec!["(1)氏名", "(2)生年月日", "(3)電話番号"], "{body}");
+    assert_eq!(
+        list,
+        vec!["(1)氏名", "(2)生年月日", "(3)電話番号"],
+        "{body}"
+    );
     assert!(body.contains("以下の3項目"), "{body}");
     assert!(!body.contains("性別"));
 }
@@ -48,10 +70,20 @@ fn every_combination_of_two_fields_is_listed_in_order() {
             let mut set = FieldSet::default();
             set.insert(a);
             set.insert(b);
-            let person = Person { id: "X", name: "佐藤", brand: "umineko", locale: "ja", leaked: set };
+            let person = Person {
+                id: "X",
+                name: "佐藤",
+                brand: "umineko",
+                locale: "ja",
+                leaked: set,
+            };
             let body = renderer.render(&person).unwrap().body.replace('\n', "");
-            let first = body.find(&format!("(1){}", c.fields[a].label)).expect("first item");
-            let second = body.find(&format!("(2){}", c.fields[b].label)).expect("second item");
+            let first = body
+                .find(&format!("(1){}", c.fields[a].label))
+                .expect("first item");
+            let second = body
+                .find(&format!("(2){}", c.fields[b].label))
+                .expect("second item");
             assert!(first < second);
             assert!(!body.contains("(3)"));
         }
@@ -68,7 +100,10 @@ fn gives_the_hotline_of_the_persons_brand_only() {
         assert!(subject.contains(&brand.name), "{key}");
         for (other, ob) in &c.brands {
             if other != key {
-                assert!(!body.contains(&ob.hotline.number), "{key} shows {other}'s hotline");
+                assert!(
+                    !body.contains(&ob.hotline.number),
+                    "{key} shows {other}'s hotline"
+                );
             }
         }
     }
@@ -135,7 +170,13 @@ fn contains_every_required_part() {
 #[test]
 fn english_notices_use_english_labels_and_names() {
     let c = config();
-    let (subject, body) = render(&c, "John Smith", "kaede", "en", &["name", "passport_number"]);
+    let (subject, body) = render(
+        &c,
+        "John Smith",
+        "kaede",
+        "en",
+        &["name", "passport_number"],
+    );
     assert!(subject.starts_with("Important"));
     assert!(subject.contains("Kaede Travel"));
     let flat = body.replace('\n', " ");
@@ -149,7 +190,13 @@ fn english_notices_use_english_labels_and_names() {
 fn a_row_without_any_leaked_field_is_refused() {
     let c = config();
     let renderer = Renderer::new(&c).unwrap();
-    let person = Person { id: "X", name: "山田", brand: "kaede", locale: "ja", leaked: FieldSet::default() };
+    let person = Person {
+        id: "X",
+        name: "山田",
+        brand: "kaede",
+        locale: "ja",
+        leaked: FieldSet::default(),
+    };
     let err = renderer.render(&person).unwrap_err();
     assert!(err.0.contains("no leaked field"));
 }

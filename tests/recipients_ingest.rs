@@ -175,7 +175,7 @@ fn invalid_bytes_make_only_that_row_invalid() {
         vec!["invalid UTF-8 byte sequence".to_string()]
     );
     if let Row::Invalid { id, line, row, .. } = &rs[1] {
-        assert_eq!((id.as_deref(), *line, *row), (Some("A2"), 3, 1));
+        assert_eq!((id.as_deref(), *line, *row), (Some("A2"), 3, 2));
     }
     // Auto-detection sees invalid UTF-8 and takes Shift_JIS; 0xFF is not Shift_JIS either.
     let rs = rows_enc(&bytes, Encoding::Auto);

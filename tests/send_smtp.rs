@@ -12,11 +12,20 @@ use support::smtp_server::{Command, Script, SmtpServer};
 
 async fn run(c: &TestCampaign, args: &[&str]) -> Output {
     let mut cmd = c.command(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn send_args(server: &SmtpServer) -> Vec<String> {
-    vec!["send".into(), "--smtp".into(), server.url(), "--rate".into(), "0".into(), "-q".into()]
+    vec![
+        "send".into(),
+        "--smtp".into(),
+        server.url(),
+        "--rate".into(),
+        "0".into(),
+        "-q".into(),
+    ]
 }
 
 async fn send(c: &TestCampaign, server: &SmtpServer, extra: &[&str]) -> Output {
@@ -50,12 +59,20 @@ async fn every_recipient_gets_exactly_one_message() {
         assert!(got.contains_key(&format!("user{i}@example.jp")));
     }
     // Every message has its own deterministic Message-ID in the sender's domain.
-    let ids: std::collections::BTreeSet<_> =
-        server.received().into_iter().map(|r| r.message_id.unwrap()).collect();
+    let ids: std::collections::BTreeSet<_> = server
+        .received()
+        .into_iter()
+        .map(|r| r.message_id.unwrap())
+        .collect();
     assert_eq!(ids.len(), 40);
     assert!(ids.iter().all(|id| id.ends_with("@kaede-travel.example")));
     // The envelope sender is the configured return path.
-    assert!(server.received().iter().all(|r| r.envelope_from == "bounce@kaede-travel.example"));
+    assert!(
+        server
+            .received()
+            .iter()
+            .all(|r| r.envelope_from == "bounce@kaede-travel.example")
+    );
 
     // A second run finds nothing left to do and sends nothing.
     let again = send(&c, &server, &[]).await;
@@ -67,14 +84,17 @@ async fn every_recipient_gets_exactly_one_message() {
 #[tokio::test(flavor = "multi_thread")]
 async fn permanent_refusals_are_failed_and_not_retried() {
     let c = TestCampaign::new(10, |c| c);
-    let server = SmtpServer::start(
-        Script::new().reject_recipient("user3@", 550, "5.1.1", "no such user"),
-    )
-    .await;
+    let server =
+        SmtpServer::start(Script::new().reject_recipient("user3@", 550, "5.1.1", "no such user"))
+            .await;
     let out = send(&c, &server, &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(server.received_count(), 9);
-    let rcpts = server.transcript().into_iter().filter(|(_, l)| l.contains("user3@")).count();
+    let rcpts = server
+        .transcript()
+        .into_iter()
+        .filter(|(_, l)| l.contains("user3@"))
+        .count();
     assert_eq!(rcpts, 1, "a 5xx recipient is tried once");
 
     let status = run(&c, &["status"]).await;
@@ -95,15 +115,21 @@ async fn permanent_refusals_are_failed_and_not_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn temporary_failures_are_retried_and_explained_in_the_journal() {
     let c = TestCampaign::new(6, |c| c);
-    let server =
-        SmtpServer::start(Script::new().reply_to(Command::DataEnd, 451, "4.3.0 try later").times(3))
-            .await;
+    let server = SmtpServer::start(
+        Script::new()
+            .reply_to(Command::DataEnd, 451, "4.3.0 try later")
+            .times(3),
+    )
+    .await;
     let out = send(&c, &server, &["--concurrency", "1"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(per_recipient(&server).values().all(|&n| n == 1));
     assert_eq!(server.received_count(), 6);
     let journal = std::fs::read_to_string(c.journal()).unwrap();
-    let deferred = journal.lines().filter(|l| l.contains("\"state\":\"deferred\"")).count();
+    let deferred = journal
+        .lines()
+        .filter(|l| l.contains("\"state\":\"deferred\""))
+        .count();
     assert_eq!(deferred, 3, "each retry is journaled with its reply");
     assert!(journal.contains("4.3.0"));
 }
@@ -111,12 +137,16 @@ async fn temporary_failures_are_retried_and_explained_in_the_journal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn recipients_left_deferred_are_sent_on_the_next_run() {
     let c = TestCampaign::new(4, |c| c.replace("max_attempts = 5", "max_attempts = 2"));
-    let server = SmtpServer::start(
-        Script::new().reject_recipient("user2@", 450, "4.2.1", "mailbox busy"),
-    )
-    .await;
+    let server =
+        SmtpServer::start(Script::new().reject_recipient("user2@", 450, "4.2.1", "mailbox busy"))
+            .await;
     let out = send(&c, &server, &[]).await;
-    assert_eq!(out.status.code(), Some(4), "deferred work is resumable: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "deferred work is resumable: {}",
+        text(&out)
+    );
     assert_eq!(server.received_count(), 3);
     server.set_script(Script::new());
     let out = send(&c, &server, &[]).await;
@@ -127,14 +157,26 @@ async fn recipients_left_deferred_are_sent_on_the_next_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_carries_at_most_the_configured_number_of_messages() {
-    let c = TestCampaign::new(23, |c| c.replace("messages_per_connection = 100", "messages_per_connection = 5"));
+    let c = TestCampaign::new(23, |c| {
+        c.replace(
+            "messages_per_connection = 100",
+            "messages_per_connection = 5",
+        )
+    });
     let server = SmtpServer::start(Script::new()).await;
     let out = send(&c, &server, &["--concurrency", "2"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let per_conn = server.messages_per_connection();
     assert!(per_conn.iter().all(|&n| n <= 5), "{per_conn:?}");
-    assert!(per_conn.iter().filter(|&&n| n == 5).count() >= 3, "connections are reused: {per_conn:?}");
-    let quits = server.transcript().into_iter().filter(|(_, l)| l.eq_ignore_ascii_case("QUIT")).count();
+    assert!(
+        per_conn.iter().filter(|&&n| n == 5).count() >= 3,
+        "connections are reused: {per_conn:?}"
+    );
+    let quits = server
+        .transcript()
+        .into_iter()
+        .filter(|(_, l)| l.eq_ignore_ascii_case("QUIT"))
+        .count();
     assert!(quits >= 4, "recycled sessions end with QUIT");
 }
 
@@ -148,10 +190,18 @@ async fn a_long_relay_outage_stops_the_run_as_resumable() {
     server.set_outage(true);
     let out = send(&c, &server, &["--concurrency", "2"]).await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("relay outage"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("relay outage"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(server.received_count(), 0);
     // Probing, not burning through the list: far fewer connection attempts than recipients × attempts.
-    assert!(server.connections() < 40, "{} connections", server.connections());
+    assert!(
+        server.connections() < 40,
+        "{} connections",
+        server.connections()
+    );
 
     server.set_outage(false);
     let out = send(&c, &server, &[]).await;
@@ -174,17 +224,29 @@ async fn a_changed_list_or_template_under_a_journal_is_refused() {
     for extra in [&[][..], &["--accept-changes"][..]] {
         let out = send(&c, &server, extra).await;
         assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("recipients list changed"), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("recipients list changed"),
+            "{}",
+            text(&out)
+        );
     }
     assert_eq!(server.received_count(), 3);
 
     // A changed notice setting is refused unless deliberately accepted.
     std::fs::write(c.path("list.csv"), original).unwrap();
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
-    std::fs::write(c.path("config.toml"), config.replace("0120-000-101", "0120-000-109")).unwrap();
+    std::fs::write(
+        c.path("config.toml"),
+        config.replace("0120-000-101", "0120-000-109"),
+    )
+    .unwrap();
     let out = send(&c, &server, &[]).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("config_digest"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("config_digest"),
+        "{}",
+        text(&out)
+    );
     let out = send(&c, &server, &["--accept-changes"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(server.received_count(), 3);
@@ -202,19 +264,38 @@ async fn invalid_rows_are_skipped_and_the_rest_is_sent() {
     let out = send(&c, &server, &[]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_eq!(server.received_count(), 1);
-    assert_eq!(server.received()[0].recipients, vec!["user1@example.jp".to_string()]);
+    assert_eq!(
+        server.received()[0].recipients,
+        vec!["user1@example.jp".to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_send_on_the_same_state_directory_is_refused() {
     let c = TestCampaign::new(30, |c| c);
-    let server = SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(200))).await;
-    let mut first = c.spawn(&["send", "--smtp", &server.url(), "--rate", "0", "-q", "--concurrency", "1"]);
+    let server =
+        SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(200))).await;
+    let mut first = c.spawn(&[
+        "send",
+        "--smtp",
+        &server.url(),
+        "--rate",
+        "0",
+        "-q",
+        "--concurrency",
+        "1",
+    ]);
     assert!(server.wait_for_messages(1, Duration::from_secs(20)).await);
     let second = send(&c, &server, &[]).await;
     assert_eq!(second.status.code(), Some(5), "{}", text(&second));
-    assert!(String::from_utf8_lossy(&second.stderr).contains("lock"), "{}", text(&second));
-    let status = tokio::task::spawn_blocking(move || first.wait().unwrap()).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("lock"),
+        "{}",
+        text(&second)
+    );
+    let status = tokio::task::spawn_blocking(move || first.wait().unwrap())
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(server.received_count(), 30);
 }
@@ -222,22 +303,39 @@ async fn a_second_send_on_the_same_state_directory_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_stops_safely_and_the_next_run_completes() {
     let c = TestCampaign::new(40, |c| c);
-    let server = SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(50))).await;
-    let child = c.spawn(&["send", "--smtp", &server.url(), "--rate", "0", "-q", "--concurrency", "2"]);
+    let server =
+        SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(50))).await;
+    let child = c.spawn(&[
+        "send",
+        "--smtp",
+        &server.url(),
+        "--rate",
+        "0",
+        "-q",
+        "--concurrency",
+        "2",
+    ]);
     assert!(server.wait_for_messages(5, Duration::from_secs(20)).await);
     let pid = child.id() as i32;
     // SIGINT, as Ctrl-C sends.
     assert_eq!(unsafe_kill(pid, 2), 0);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("run the same `tsuchi send` command again"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("run the same `tsuchi send` command again")
+    );
     let first = server.received_count();
     assert!(first < 40);
     let out = send(&c, &server, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let got = per_recipient(&server);
     assert_eq!(got.len(), 40);
-    assert!(got.values().all(|&n| n == 1), "a clean stop leaves no duplicates: {got:?}");
+    assert!(
+        got.values().all(|&n| n == 1),
+        "a clean stop leaves no duplicates: {got:?}"
+    );
 }
 
 fn unsafe_kill(pid: i32, signal: i32) -> i32 {

@@ -55,7 +55,10 @@ impl TestCampaign {
                 "templates = \"templates\"",
                 &format!("templates = \"{}\"", templates.display()),
             )
-            .replace("recipients = \"recipients/sample.csv\"", "recipients = \"list.csv\"")
+            .replace(
+                "recipients = \"recipients/sample.csv\"",
+                "recipients = \"list.csv\"",
+            )
             .replace("retry_base_ms = 1000", "retry_base_ms = 10");
         let config = edit(config);
         std::fs::write(dir.path().join("config.toml"), config).unwrap();

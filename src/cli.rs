@@ -80,6 +80,15 @@ pub enum Command {
         #[arg(long = "id", num_args = 1..)]
         ids: Vec<String>,
     },
+    /// Record the reviewer's approval of the current templates and notice settings.
+    Approve {
+        /// Who approves (name and role, as it should stand in the record).
+        #[arg(long)]
+        reviewer: String,
+        /// A note kept with the approval.
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Send the campaign (resumes where the journal stopped).
     Send(SendArgs),
     /// Progress and outcome counts from the journal.
@@ -189,12 +198,15 @@ pub fn run(cli: Cli) -> Result<i32> {
                 for p in &previews {
                     writeln!(out, "{:>10}  {}", p.count, p.file.display())?;
                 }
+                let page = crate::review::write_review_page(&config, dir, &previews, refused)?;
                 writeln!(
                     out,
-                    "{} variants written to {} ({} rows refused; see `tsuchi check`)",
+                    "{} variants written to {} ({} rows refused; see `tsuchi check`)\n\
+                     review page: {}",
                     previews.len(),
                     dir.display(),
-                    refused
+                    refused,
+                    page.display()
                 )?;
                 Ok(EXIT_OK)
             } else {
@@ -220,7 +232,30 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Ok(EXIT_OK)
             }
         }
+        Command::Approve { reviewer, note } => {
+            use crate::approval::{Approval, Pinned, record, validate_reviewer};
+            validate_reviewer(reviewer).map_err(|e| Failure::new(EXIT_USAGE, format!("--reviewer: {e:#}")))?;
+            // The templates must at least parse and lint clean before anyone can approve them.
+            crate::notice::Renderer::new(&config)?;
+            let pinned = Pinned::of_config(&config)?;
+            let approval = Approval::new(reviewer, note.as_deref(), &config.campaign.id, &pinned);
+            record(&cli.state_dir, &approval)?;
+            writeln!(out, "approved by {} at {} for campaign {}", approval.reviewer, approval.at, approval.campaign)?;
+            for (file, digest) in &approval.templates {
+                writeln!(out, "  template {file:<24} {}", &digest[..16])?;
+            }
+            for (key, digest) in &approval.settings {
+                writeln!(out, "  setting  {key:<24} {}", &digest[..16])?;
+            }
+            writeln!(
+                out,
+                "recorded in {}; any later change to these stops `tsuchi send` until approved again",
+                crate::approval::approvals_path(&cli.state_dir).display()
+            )?;
+            Ok(EXIT_OK)
+        }
         Command::Status => {
+            print_approval(&config, &cli.state_dir, &mut out)?;
             crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
             Ok(EXIT_OK)
         }
@@ -324,6 +359,9 @@ fn send(
         accept_changes: args.accept_changes,
         progress: !args.quiet,
     };
+    if !args.dry_run {
+        check_approval(config, &cli.state_dir)?;
+    }
     let _lock = crate::journal::lock_state_dir(&state_dir)
         .map_err(|e| Failure::new(EXIT_REFUSED, format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -376,4 +414,33 @@ fn smtp_relay(
         hello_name: config.sender_domain().to_string(),
     })
     .map_err(usage)
+}
+
+/// A real send needs the latest approval to cover exactly the templates and notice settings in
+/// force; the refusal names what changed.
+fn check_approval(config: &Config, state_dir: &std::path::Path) -> Result<()> {
+    if !config.campaign.require_approval {
+        eprintln!("warning: campaign.require_approval is false: sending without legal's approval");
+        return Ok(());
+    }
+    let pinned = crate::approval::Pinned::of_config(config)?;
+    crate::approval::verify(state_dir, &config.campaign.id, &pinned)
+        .map(|_| ())
+        .map_err(|m| Failure::new(EXIT_REFUSED, format!("refusing to send: {m}")).into())
+}
+
+fn print_approval(config: &Config, state_dir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
+    let pinned = crate::approval::Pinned::of_config(config)?;
+    match crate::approval::verify(state_dir, &config.campaign.id, &pinned) {
+        Ok(a) => writeln!(
+            out,
+            "approval: {} at {} — covers the current templates and notice settings",
+            a.reviewer, a.at
+        )?,
+        Err(m) => {
+            let off = if config.campaign.require_approval { "" } else { " (not required: campaign.require_approval = false)" };
+            writeln!(out, "approval: {m}{off}")?
+        }
+    }
+    Ok(())
 }

@@ -97,6 +97,72 @@ pub fn preview_variants(
     Ok((previews, refused))
 }
 
+/// Writes `<out_dir>/index.html`: the one self-contained page legal reviews.
+pub fn write_review_page(
+    config: &Config,
+    out_dir: &Path,
+    previews: &[VariantPreview],
+    refused: u64,
+) -> Result<PathBuf> {
+    use crate::review_page::{PageInput, PageVariant, render_page};
+    let pinned = crate::approval::Pinned::of_config(config)?;
+    let variants = previews
+        .iter()
+        .map(|p| {
+            let brand = &config.brands[&p.variant.brand];
+            let h = &brand.hotline;
+            let mut hotline = h.number.clone();
+            if !h.hours.is_empty() {
+                hotline.push_str(&format!(" {}", h.hours));
+            }
+            if !h.days.is_empty() {
+                hotline.push_str(&format!(" ({})", h.days));
+            }
+            PageVariant {
+                code: p.variant.code(),
+                count: p.count,
+                brand_key: p.variant.brand.clone(),
+                brand_name: brand.name.clone(),
+                hotline,
+                locale: p.variant.locale.clone(),
+                fields: config
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.label.clone(), p.variant.fields.contains(i)))
+                    .collect(),
+                subject: p.subject.clone(),
+                body: p.body.clone(),
+                eml_file: p
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let input = PageInput {
+        campaign: config.campaign.id.clone(),
+        company: config.campaign.company.clone(),
+        sender: format!("{} <{}>", config.sender.name, config.sender.address),
+        generated_at: crate::journal::now_rfc3339(),
+        total_recipients: previews.iter().map(|p| p.count).sum(),
+        refused_rows: refused,
+        variants,
+        template_digests: pinned.templates,
+        setting_digests: pinned.settings,
+        sample_note: format!(
+            "宛名「{SAMPLE_NAME_JA}」と受付番号は架空の見本です。実際の通知には各受信者の氏名と受付番号が入ります。\
+             (The name and reference number shown belong to a fictional sample person; each real \
+             notice carries the recipient's own.)"
+        ),
+    };
+    let path = out_dir.join("index.html");
+    std::fs::write(&path, render_page(&input))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 /// Writes the real notices of the customers `ids` as `<out_dir>/<id>.eml`, owner-only (they
 /// hold personal data). Returns the files written and the ids not found or refused.
 pub fn preview_ids(

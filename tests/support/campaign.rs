@@ -48,7 +48,18 @@ impl TestCampaign {
         let dir = tempfile::tempdir().unwrap();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
-        let templates = repo.join("templates");
+        // Each campaign has its own copy of the templates, so a test may edit them.
+        let templates = dir.path().join("templates");
+        for locale in ["ja", "en"] {
+            std::fs::create_dir_all(templates.join(locale)).unwrap();
+            for part in ["subject.tera", "body.tera"] {
+                std::fs::copy(
+                    repo.join("templates").join(locale).join(part),
+                    templates.join(locale).join(part),
+                )
+                .unwrap();
+            }
+        }
         let config = config
             .replace("require_approval = true", "require_approval = false")
             .replace(

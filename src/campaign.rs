@@ -101,6 +101,8 @@ struct Counters {
     failed: AtomicU64,
     deferred: AtomicU64,
     retries: AtomicU64,
+    /// Rows refused when their message was built.
+    refused: AtomicU64,
 }
 
 /// The digest of the list file and its number of data records, in one read.
@@ -269,6 +271,7 @@ pub async fn send<T: Transport>(
         let config = config.clone();
         let opts = opts.clone();
         let renderer = renderer.clone();
+        let builder = builder.clone();
         let journal = journal.clone();
         let replay = replay.clone();
         let shutdown = shutdown.clone();
@@ -277,6 +280,7 @@ pub async fn send<T: Transport>(
                 &config,
                 &opts,
                 &renderer,
+                &builder,
                 &journal,
                 replay.as_ref().as_ref(),
                 tx,
@@ -325,7 +329,7 @@ pub async fn send<T: Transport>(
         sent: counters.sent.load(Ordering::Relaxed),
         failed: counters.failed.load(Ordering::Relaxed),
         deferred: counters.deferred.load(Ordering::Relaxed),
-        refused: produced.refused,
+        refused: produced.refused + counters.refused.load(Ordering::Relaxed),
         already_done: produced.already_done,
         possible_duplicates: produced.possible_duplicates,
         stopped: shutdown.reason(),
@@ -396,17 +400,19 @@ fn needs_message(state: State, retry_failed: bool) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn produce(
     config: &Config,
     opts: &SendOptions,
     renderer: &Renderer,
+    builder: &MessageBuilder,
     journal: &JournalWriter,
     replay: Option<&Replay>,
     tx: mpsc::Sender<Job>,
     shutdown: &Shutdown,
 ) -> Result<Produced> {
     let reader = RecipientReader::open(&opts.recipients, config, opts.encoding)?;
-    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer);
+    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer).with_builder(builder);
     let mut produced = Produced {
         rows: 0,
         refused: 0,
@@ -571,10 +577,29 @@ impl<S: Session> Worker<S> {
             if self.shutdown.is_triggered() && tries == 0 {
                 return Ok(());
             }
-            let message: OutgoingMessage = self
-                .builder
-                .build(&job.notice, &job.email, &message_id, SystemTime::now())
-                .context("building a message")?;
+            let message: OutgoingMessage =
+                match self
+                    .builder
+                    .build(&job.notice, &job.id, &job.email, SystemTime::now())
+                {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // `check` finds these first; should one reach here, the row is refused.
+                        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                        self.journal.outcome(&Outcome {
+                            row: job.row,
+                            id: job.id.clone(),
+                            state: State::Skipped,
+                            attempt,
+                            code: None,
+                            enhanced: None,
+                            reply: Some(format!("refused: {e}")),
+                            message_id: None,
+                            at: String::new(),
+                        })?;
+                        return Ok(());
+                    }
+                };
             attempt += 1;
             tries += 1;
             // Durable before DATA: after a crash this row is known to have been in flight.

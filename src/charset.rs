@@ -401,6 +401,11 @@ fn parse_mailbox(value: &str, part: Part) -> Result<Mailbox, MessageError> {
         return Err(MessageError::Invalid(part));
     }
     let value = value.trim();
+    // A bare addr-spec first: it may have a quoted local part (`"taro..yamada"@docomo.ne.jp`),
+    // which the mailbox parser would take for a display name.
+    if let Ok(address) = value.parse::<Address>() {
+        return Ok(Mailbox::new(None, address));
+    }
     if let Ok(mailbox) = value.parse::<Mailbox>() {
         return Ok(mailbox);
     }

@@ -20,6 +20,8 @@ pub struct ListSummary {
     pub ready: u64,
     pub refused: u64,
     pub warnings: u64,
+    /// Recipients whose message ISO-2022-JP cannot carry and that go out in UTF-8.
+    pub utf8_fallback: u64,
     pub per_brand: BTreeMap<String, u64>,
     pub variants: VariantCounts,
     pub encoding: &'static str,
@@ -49,7 +51,9 @@ pub fn run(
             "warning: campaign.require_approval is false — a real send will not wait for legal's approval"
         )?;
     }
-    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?;
+    let builder = crate::message::MessageBuilder::new(config)?;
+    let mut scanner =
+        Scanner::open(recipients, config, encoding, &renderer)?.with_builder(&builder);
     let mut summary = ListSummary {
         encoding: scanner.detected_encoding(),
         ..Default::default()
@@ -60,9 +64,13 @@ pub fn run(
             Scanned::Ready {
                 recipient,
                 warnings,
+                fallback,
                 ..
             } => {
                 summary.ready += 1;
+                if fallback {
+                    summary.utf8_fallback += 1;
+                }
                 for w in &warnings {
                     summary.warnings += 1;
                     writeln!(out, "warning: {w}")?;
@@ -104,6 +112,13 @@ fn print_summary(
     writeln!(out, "  ready to send  {:>10}", s.ready)?;
     writeln!(out, "  refused        {:>10}", s.refused)?;
     writeln!(out, "  warnings       {:>10}", s.warnings)?;
+    if config.mail.charset != "utf-8" {
+        writeln!(
+            out,
+            "  {} fallback {:>10}  (messages {} cannot carry, sent in UTF-8)",
+            config.mail.charset, s.utf8_fallback, config.mail.charset
+        )?;
+    }
     writeln!(out, "by brand:")?;
     for (brand, n) in &s.per_brand {
         let name = config

@@ -234,13 +234,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Approve { reviewer, note } => {
             use crate::approval::{Approval, Pinned, record, validate_reviewer};
-            validate_reviewer(reviewer).map_err(|e| Failure::new(EXIT_USAGE, format!("--reviewer: {e:#}")))?;
+            validate_reviewer(reviewer)
+                .map_err(|e| Failure::new(EXIT_USAGE, format!("--reviewer: {e:#}")))?;
             // The templates must at least parse and lint clean before anyone can approve them.
             crate::notice::Renderer::new(&config)?;
             let pinned = Pinned::of_config(&config)?;
             let approval = Approval::new(reviewer, note.as_deref(), &config.campaign.id, &pinned);
             record(&cli.state_dir, &approval)?;
-            writeln!(out, "approved by {} at {} for campaign {}", approval.reviewer, approval.at, approval.campaign)?;
+            writeln!(
+                out,
+                "approved by {} at {} for campaign {}",
+                approval.reviewer, approval.at, approval.campaign
+            )?;
             for (file, digest) in &approval.templates {
                 writeln!(out, "  template {file:<24} {}", &digest[..16])?;
             }
@@ -438,7 +443,11 @@ fn print_approval(config: &Config, state_dir: &std::path::Path, out: &mut dyn Wr
             a.reviewer, a.at
         )?,
         Err(m) => {
-            let off = if config.campaign.require_approval { "" } else { " (not required: campaign.require_approval = false)" };
+            let off = if config.campaign.require_approval {
+                ""
+            } else {
+                " (not required: campaign.require_approval = false)"
+            };
             writeln!(out, "approval: {m}{off}")?
         }
     }

@@ -31,6 +31,21 @@ pub struct Config {
     pub incident: BTreeMap<String, IncidentTexts>,
     pub brands: BTreeMap<String, Brand>,
     pub send: SendSettings,
+    pub dkim: Option<Dkim>,
+}
+
+/// DKIM signing. The private key lives in a file (never in this config); the environment
+/// variable `TSUCHI_DKIM_KEY_FILE` overrides `key_file`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dkim {
+    /// Signing domain (d=); normally the sender's domain.
+    pub domain: String,
+    /// Selector (s=): the key is published at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// PEM file holding an RSA or Ed25519 private key (relative to the config file).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -83,6 +98,14 @@ pub struct Mail {
     /// Display width of body lines, full-width characters counting two.
     #[serde(default = "default_wrap_width")]
     pub wrap_width: usize,
+    /// What to do when a message cannot be carried in ISO-2022-JP (a name with 髙 or ①):
+    /// `utf-8` sends that one message in UTF-8, `error` refuses the row.
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+    /// With a `return_path`, give every message its own envelope sender
+    /// (`bounce+<reference>@domain`) so a bounce names its recipient even when it quotes nothing.
+    #[serde(default)]
+    pub verp: bool,
 }
 
 impl Default for Mail {
@@ -90,6 +113,8 @@ impl Default for Mail {
         Mail {
             charset: default_charset(),
             wrap_width: default_wrap_width(),
+            fallback: default_fallback(),
+            verp: false,
         }
     }
 }
@@ -245,6 +270,9 @@ fn default_encoding() -> String {
 fn default_charset() -> String {
     "utf-8".into()
 }
+fn default_fallback() -> String {
+    "utf-8".into()
+}
 fn default_wrap_width() -> usize {
     70
 }
@@ -294,6 +322,8 @@ struct File {
     brands: BTreeMap<String, Brand>,
     #[serde(default)]
     send: SendSettings,
+    #[serde(default)]
+    dkim: Option<Dkim>,
 }
 
 impl Config {
@@ -319,6 +349,10 @@ impl Config {
             incident: file.incident,
             brands: file.brands,
             send: file.send,
+            dkim: file.dkim.map(|mut d| {
+                d.key_file = d.key_file.map(|k| base.join(k));
+                d
+            }),
         };
         config
             .validate()
@@ -351,6 +385,12 @@ impl Config {
         }
         if !["utf-8", "iso-2022-jp"].contains(&self.mail.charset.as_str()) {
             bail!("mail.charset must be \"utf-8\" or \"iso-2022-jp\"");
+        }
+        if !["utf-8", "error"].contains(&self.mail.fallback.as_str()) {
+            bail!("mail.fallback must be \"utf-8\" or \"error\"");
+        }
+        if self.mail.verp && self.sender.return_path.is_none() {
+            bail!("mail.verp needs sender.return_path (the bounce address to extend)");
         }
         if !(20..=200).contains(&self.mail.wrap_width) {
             bail!("mail.wrap_width must be between 20 and 200 display columns");

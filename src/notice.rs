@@ -110,6 +110,7 @@ impl Renderer {
                 let path: PathBuf = config.campaign.templates.join(&rel);
                 let source = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read template {}", path.display()))?;
+                let source = fixed_text(config, &source);
                 if let Some(found) = lint::find_link(&strip_tera_tags(&source)) {
                     bail!("{}: template text contains {found}", path.display());
                 }
@@ -120,8 +121,8 @@ impl Renderer {
             let english = locale != "ja";
             let pick = |ja: &str, en: &Option<String>| -> String {
                 match (english, en) {
-                    (true, Some(en)) => en.clone(),
-                    _ => ja.to_string(),
+                    (true, Some(en)) => fixed_text(config, en),
+                    _ => fixed_text(config, ja),
                 }
             };
             let brands = config
@@ -132,8 +133,8 @@ impl Renderer {
                         key: key.clone(),
                         name: pick(&b.name, &b.name_en),
                         hotline: HotlineView {
-                            number: b.hotline.number.clone(),
-                            hours: b.hotline.hours.clone(),
+                            number: fixed_text(config, &b.hotline.number),
+                            hours: fixed_text(config, &b.hotline.hours),
                             days: pick(&b.hotline.days, &b.hotline.days_en),
                         },
                     };
@@ -149,7 +150,7 @@ impl Renderer {
                 locale.clone(),
                 LocaleTexts {
                     company: pick(&config.campaign.company, &config.campaign.company_en),
-                    incident: incident.clone(),
+                    incident: fixed_incident(config, incident),
                     brands,
                     labels,
                 },
@@ -262,6 +263,35 @@ impl Renderer {
             )));
         }
         Ok(Notice { subject, body })
+    }
+}
+
+/// The campaign's own fixed texts, made safe for its charset: under ISO-2022-JP, characters
+/// with a deliberate JIS equivalent (the WAVE DASH in `9:00〜20:00`, the minus sign, …) are
+/// mapped to it. Recipients' names never pass through here: they are never silently altered.
+fn fixed_text(config: &Config, text: &str) -> String {
+    if config.mail.charset == "iso-2022-jp" {
+        crate::charset::jis_safe_fixed_text(text)
+    } else {
+        text.to_string()
+    }
+}
+
+fn fixed_incident(
+    config: &Config,
+    t: &crate::config::IncidentTexts,
+) -> crate::config::IncidentTexts {
+    let f = |s: &String| fixed_text(config, s);
+    crate::config::IncidentTexts {
+        subject: f(&t.subject),
+        outline: f(&t.outline),
+        cause: f(&t.cause),
+        not_leaked: f(&t.not_leaked),
+        secondary_harm: f(&t.secondary_harm),
+        measures: f(&t.measures),
+        more_info: f(&t.more_info),
+        passport: f(&t.passport),
+        no_passport: f(&t.no_passport),
     }
 }
 

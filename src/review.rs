@@ -44,7 +44,7 @@ pub fn preview_variants(
     let builder = MessageBuilder::new(config)?;
     let mut counts = VariantCounts::default();
     let mut refused = 0u64;
-    for scanned in Scanner::open(recipients, config, encoding, &renderer)? {
+    for scanned in Scanner::open(recipients, config, encoding, &renderer)?.with_builder(&builder) {
         match scanned? {
             Scanned::Ready { recipient, .. } => {
                 counts.add(&recipient.brand, &recipient.locale, recipient.leaked)
@@ -73,8 +73,8 @@ pub fn preview_variants(
             .map_err(|e| anyhow::anyhow!("variant {}: {}", variant.code(), e))?;
         let message = builder.build(
             &notice,
+            &format!("{SAMPLE_ID}/{}", variant.code()),
             SAMPLE_EMAIL,
-            &builder.message_id(&format!("{SAMPLE_ID}/{}", variant.code())),
             SystemTime::now(),
         )?;
         let width = total.to_string().len();
@@ -178,7 +178,8 @@ pub fn preview_ids(
     let mut wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     create_private_dir(out_dir)?;
     let mut written = Vec::new();
-    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?;
+    let mut scanner =
+        Scanner::open(recipients, config, encoding, &renderer)?.with_builder(&builder);
     for scanned in &mut scanner {
         if wanted.is_empty() {
             break;
@@ -190,12 +191,8 @@ pub fn preview_ids(
                 if !wanted.remove(recipient.id.as_str()) {
                     continue;
                 }
-                let message = builder.build(
-                    &notice,
-                    &recipient.email,
-                    &builder.message_id(&recipient.id),
-                    SystemTime::now(),
-                )?;
+                let message =
+                    builder.build(&notice, &recipient.id, &recipient.email, SystemTime::now())?;
                 let file = out_dir.join(format!("{}.eml", file_name_for(&recipient.id)));
                 write_private(&file, &message.bytes)?;
                 written.push(file);

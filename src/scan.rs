@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::message::MessageBuilder;
 use crate::notice::{Notice, Person, Renderer};
 use crate::recipients::{Encoding, Recipient, RecipientReader, Row, RowIssue};
 
@@ -18,6 +19,8 @@ pub enum Scanned {
         recipient: Recipient,
         notice: Notice,
         warnings: Vec<RowIssue>,
+        /// The campaign's charset cannot carry this notice: it goes out in UTF-8.
+        fallback: bool,
     },
     /// A row that will not be sent, with every reason.
     Refused {
@@ -32,6 +35,7 @@ pub enum Scanned {
 pub struct Scanner<'r> {
     reader: RecipientReader,
     renderer: &'r Renderer,
+    builder: Option<&'r MessageBuilder>,
     file: PathBuf,
 }
 
@@ -46,6 +50,7 @@ impl<'r> Scanner<'r> {
         Ok(Scanner {
             reader,
             renderer,
+            builder: None,
             file: path.to_path_buf(),
         })
     }
@@ -59,8 +64,16 @@ impl<'r> Scanner<'r> {
         Scanner {
             reader,
             renderer,
+            builder: None,
             file: path.to_path_buf(),
         }
+    }
+
+    /// Also checks that each notice can be written in the campaign's charset: a row that
+    /// needs the UTF-8 fallback is marked, one that may not fall back is refused.
+    pub fn with_builder(mut self, builder: &'r MessageBuilder) -> Scanner<'r> {
+        self.builder = Some(builder);
+        self
     }
 
     /// The next row, validated but not yet rendered: callers that skip most rows (a resumed
@@ -82,18 +95,34 @@ impl<'r> Scanner<'r> {
             locale: &recipient.locale,
             leaked: recipient.leaked,
         };
-        match self.renderer.render(&person) {
-            Ok(notice) => Scanned::Ready {
+        let rendered = self
+            .renderer
+            .render(&person)
+            .map_err(|e| e.0)
+            .and_then(|notice| {
+                let fallback = self.builder.is_some_and(|b| b.needs_fallback(&notice));
+                if fallback && self.builder.is_some_and(|b| !b.falls_back()) {
+                    return Err(
+                        "cannot be written in ISO-2022-JP (a character outside JIS X 0208, \
+                            e.g. in the name) and mail.fallback = \"error\""
+                            .to_string(),
+                    );
+                }
+                Ok((notice, fallback))
+            });
+        match rendered {
+            Ok((notice, fallback)) => Scanned::Ready {
                 recipient,
                 notice,
                 warnings,
+                fallback,
             },
-            Err(e) => {
+            Err(problem) => {
                 let issue = RowIssue {
                     file: self.file.clone(),
                     line: recipient.line,
                     id: Some(recipient.id.clone()),
-                    problem: e.0,
+                    problem,
                 };
                 drop(warnings);
                 Scanned::Refused {

@@ -9,20 +9,33 @@ use support::campaign::{TestCampaign, text};
 use support::smtp_server::{Script, SmtpServer};
 
 fn gated() -> TestCampaign {
-    TestCampaign::new(5, |c| c.replace("require_approval = false", "require_approval = true"))
+    TestCampaign::new(5, |c| {
+        c.replace("require_approval = false", "require_approval = true")
+    })
 }
 
 async fn run(c: &TestCampaign, args: Vec<String>) -> std::process::Output {
     let mut cmd = c.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn send(server: &SmtpServer) -> Vec<String> {
-    ["send", "--smtp", &server.url(), "--rate", "0", "-q"].iter().map(|s| s.to_string()).collect()
+    ["send", "--smtp", &server.url(), "--rate", "0", "-q"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn approve(who: &str) -> Vec<String> {
-    vec!["approve".into(), "--reviewer".into(), who.into(), "--note".into(), "v1".into()]
+    vec![
+        "approve".into(),
+        "--reviewer".into(),
+        who.into(),
+        "--note".into(),
+        "v1".into(),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -32,7 +45,11 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
 
     let out = run(&c, send(&server)).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no approval on record"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no approval on record"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(server.received_count(), 0);
 
     // A dry run never needs approval.
@@ -45,24 +62,47 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
     // A template edit after approval is named and stops the send.
     let body = c.path("templates/ja/body.tera");
     let original = std::fs::read_to_string(&body).unwrap();
-    std::fs::write(&body, original.replace("深くお詫び申し上げます", "お詫び申し上げます")).unwrap();
+    std::fs::write(
+        &body,
+        original.replace("深くお詫び申し上げます", "お詫び申し上げます"),
+    )
+    .unwrap();
     let out = run(&c, send(&server)).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ja/body.tera") && err.contains("佐藤 法務部"), "{err}");
+    assert!(
+        err.contains("ja/body.tera") && err.contains("佐藤 法務部"),
+        "{err}"
+    );
     std::fs::write(&body, &original).unwrap();
 
     // So does a hotline change, naming the brand's key.
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
-    std::fs::write(c.path("config.toml"), config.replace("hours = \"10:00〜18:00\"", "hours = \"10:00〜17:00\"")).unwrap();
+    std::fs::write(
+        c.path("config.toml"),
+        config.replace("hours = \"10:00〜18:00\"", "hours = \"10:00〜17:00\""),
+    )
+    .unwrap();
     let out = run(&c, send(&server)).await;
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("brands.hoshizora"), "{}", text(&out));
-    assert_eq!(server.received_count(), 0, "nothing is sent while the approval does not match");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("brands.hoshizora"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        server.received_count(),
+        0,
+        "nothing is sent while the approval does not match"
+    );
 
     // `status` shows the approval on record and that it no longer matches.
     let out = run(&c, vec!["status".into()]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("approval:"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("approval:"),
+        "{}",
+        text(&out)
+    );
 
     // Re-approval lets it go, and the history keeps both approvals.
     let out = run(&c, approve("佐藤 法務部")).await;
@@ -78,7 +118,15 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
 async fn preview_writes_a_review_page_and_owner_only_id_previews() {
     use std::os::unix::fs::PermissionsExt;
     let c = gated();
-    let out = run(&c, vec!["preview".into(), "--out".into(), c.path("pv").display().to_string()]).await;
+    let out = run(
+        &c,
+        vec![
+            "preview".into(),
+            "--out".into(),
+            c.path("pv").display().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let page = std::fs::read_to_string(c.path("pv/index.html")).unwrap();
     assert!(page.contains("kaede-2026-11"));
@@ -90,17 +138,32 @@ async fn preview_writes_a_review_page_and_owner_only_id_previews() {
         .collect();
     assert!(!emls.is_empty());
     for eml in &emls {
-        assert!(page.contains(eml.as_str()), "{eml} not linked from the page");
+        assert!(
+            page.contains(eml.as_str()),
+            "{eml} not linked from the page"
+        );
     }
 
     let out = run(
         &c,
-        vec!["preview".into(), "--out".into(), c.path("ids").display().to_string(), "--id".into(), "C000002".into()],
+        vec![
+            "preview".into(),
+            "--out".into(),
+            c.path("ids").display().to_string(),
+            "--id".into(),
+            "C000002".into(),
+        ],
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let mode = std::fs::metadata(c.path("ids/C000002.eml")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(c.path("ids/C000002.eml"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    let dir_mode = std::fs::metadata(c.path("ids")).unwrap().permissions().mode();
+    let dir_mode = std::fs::metadata(c.path("ids"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
 }

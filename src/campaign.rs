@@ -32,6 +32,11 @@ use crate::shutdown::Shutdown;
 use crate::throttle::Throttle;
 use crate::transport::{FailureKind, Session, Transport, file_name_for};
 
+/// Starts the reply of an outcome whose message may have been delivered although the attempt
+/// failed (the connection broke or timed out with no reply to the final dot). `report` and
+/// `status` count a later attempt of the same row as a possible duplicate.
+pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
+
 /// The stop reason when `--limit` messages have been sent.
 pub const LIMIT_REACHED: &str = "--limit reached";
 
@@ -103,6 +108,17 @@ struct Counters {
     retries: AtomicU64,
     /// Rows refused when their message was built.
     refused: AtomicU64,
+    /// Recipients re-sent after an attempt whose outcome is unknown.
+    possible_duplicates: std::sync::Mutex<Vec<String>>,
+}
+
+impl Counters {
+    fn possible_duplicate(&self, id: &str) {
+        let mut list = self.possible_duplicates.lock().unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|x| x == id) {
+            list.push(id.to_string());
+        }
+    }
 }
 
 /// The digest of the list file and its number of data records, in one read.
@@ -331,7 +347,15 @@ pub async fn send<T: Transport>(
         deferred: counters.deferred.load(Ordering::Relaxed),
         refused: produced.refused + counters.refused.load(Ordering::Relaxed),
         already_done: produced.already_done,
-        possible_duplicates: produced.possible_duplicates,
+        possible_duplicates: {
+            let mut all = produced.possible_duplicates;
+            for id in counters.possible_duplicates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                if !all.contains(id) {
+                    all.push(id.clone());
+                }
+            }
+            all
+        },
         stopped: shutdown.reason(),
         remaining: 0,
         failed_total: 0,
@@ -566,6 +590,7 @@ impl<S: Session> Worker<S> {
     async fn deliver(&mut self, job: Job) -> Result<()> {
         let message_id = self.builder.message_id(&job.id);
         let mut attempt = job.attempts_before;
+        let mut unknown_outcome = false;
         let mut tries = 0u32;
         loop {
             // During a relay outage one worker probes; the others wait here.
@@ -600,6 +625,11 @@ impl<S: Session> Worker<S> {
                         return Ok(());
                     }
                 };
+            if unknown_outcome {
+                // The previous attempt may have been delivered: this one may duplicate it.
+                unknown_outcome = false;
+                self.counters.possible_duplicate(&job.id);
+            }
             attempt += 1;
             tries += 1;
             // Durable before DATA: after a crash this row is known to have been in flight.
@@ -647,6 +677,10 @@ impl<S: Session> Worker<S> {
                         return Ok(());
                     }
                     outcome.state = State::Deferred;
+                    if f.maybe_delivered {
+                        outcome.reply = Some(format!("{UNKNOWN_OUTCOME}{}", f.text));
+                        unknown_outcome = true;
+                    }
                     self.journal.outcome(&outcome)?;
                     let outage = self.health.failure(&self.shutdown);
                     if probing || outage {

@@ -97,9 +97,26 @@ pub enum Command {
     Report {
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::report::Format,
+        /// Only recipients not reached by e-mail (invalid, refused, deferred, bounced, not sent).
+        #[arg(long)]
+        unreached: bool,
+        /// With --unreached: copy these columns of the list into the export (e.g. a postal
+        /// address for a letter). The export then holds personal data.
+        #[arg(long, value_delimiter = ',', requires = "unreached")]
+        columns: Vec<String>,
+        /// The figures for the incident report, in Japanese and English.
+        #[arg(long, conflicts_with_all = ["unreached", "columns"])]
+        summary: bool,
         /// Write to this file (owner-only) instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+    /// Record bounces (delivery status notifications) from mbox files, Maildir folders or
+    /// single messages in the campaign journal.
+    Bounces {
+        /// mbox files, Maildir folders or .eml files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Was this person notified? By reference number (as printed in the notice) or customer id.
     Lookup {
@@ -264,36 +281,40 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
             Ok(EXIT_OK)
         }
-        Command::Report { format, output } => {
+        Command::Report { format, output, unreached, columns, summary } => {
+            if *summary {
+                crate::report::summary(&config, &cli.state_dir, &mut out)?;
+                return Ok(EXIT_OK);
+            }
+            let personal = !columns.is_empty();
+            let write = |w: &mut dyn Write| -> Result<u64> {
+                if *unreached {
+                    crate::report::unreached(&config, &recipients, encoding, &cli.state_dir, *format, columns, w)
+                } else {
+                    crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, w)
+                }
+            };
             match output {
                 Some(path) => {
                     let mut file = crate::review::create_private_file(path)?;
-                    let n = crate::report::report(
-                        &config,
-                        &recipients,
-                        encoding,
-                        &cli.state_dir,
-                        *format,
-                        &mut file,
-                    )?;
+                    let n = write(&mut file)?;
                     file.flush()?;
-                    writeln!(
-                        out,
-                        "{n} recipients written to {} (owner-only)",
-                        path.display()
-                    )?;
+                    writeln!(out, "{n} recipients written to {} (owner-only)", path.display())?;
+                    if personal {
+                        writeln!(out, "the file holds personal data from the list ({}): keep it safe", columns.join(", "))?;
+                    }
                 }
                 None => {
-                    crate::report::report(
-                        &config,
-                        &recipients,
-                        encoding,
-                        &cli.state_dir,
-                        *format,
-                        &mut out,
-                    )?;
+                    if personal {
+                        eprintln!("note: this output holds personal data from the list ({}); prefer --output FILE (owner-only)", columns.join(", "));
+                    }
+                    write(&mut out)?;
                 }
             }
+            Ok(EXIT_OK)
+        }
+        Command::Bounces { paths } => {
+            crate::bounce_matching::run(&config, &recipients, encoding, &cli.state_dir, paths, &mut out)?;
             Ok(EXIT_OK)
         }
         Command::Lookup { key } => {

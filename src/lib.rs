@@ -7,6 +7,7 @@
 
 pub mod approval;
 pub mod bounce;
+pub mod bounce_matching;
 pub mod campaign;
 pub mod charset;
 pub mod check;

@@ -416,6 +416,8 @@ pub struct RecipientReader {
     detected: &'static str,
     encoding_name: &'static str,
     columns: Columns,
+    /// Header names as written (trimmed), for `column_indices`.
+    header: Vec<String>,
     record: csv::ByteRecord,
     next_row: u64,
     done: bool,
@@ -518,6 +520,13 @@ impl RecipientReader {
             );
         }
         let columns = map_columns(path, header_line, &header, config)?;
+        let header_names = (0..header.len())
+            .map(|i| {
+                cell(&header, i)
+                    .map(|b| String::from_utf8_lossy(b).trim().trim_start_matches('\u{feff}').to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
 
         let brands: Vec<String> = config.brands.keys().cloned().collect();
         if brands.len() > 1 << (64 - LINE_BITS) {
@@ -530,6 +539,7 @@ impl RecipientReader {
             detected,
             encoding_name,
             columns,
+            header: header_names,
             record: csv::ByteRecord::new(),
             next_row: 1,
             done: false,
@@ -546,6 +556,38 @@ impl RecipientReader {
     /// `"utf-8"`, `"utf-8 (BOM)"` or `"shift_jis"`.
     pub fn detected_encoding(&self) -> &'static str {
         self.detected
+    }
+
+    /// Positions of the named columns (matched like the required ones: trimmed, any case),
+    /// for copying other columns of the list into an export; an unknown name is an error.
+    pub fn column_indices(&self, names: &[String]) -> Result<Vec<usize>> {
+        names
+            .iter()
+            .map(|name| {
+                self.header
+                    .iter()
+                    .position(|h| h.eq_ignore_ascii_case(name.trim()))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: no column {name:?} (columns: {})",
+                            self.path.display(),
+                            self.header.join(", ")
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// The values of columns `indices` in the record last returned by `next`.
+    pub fn current_values(&self, indices: &[usize]) -> Vec<String> {
+        indices
+            .iter()
+            .map(|&i| {
+                cell(&self.record, i)
+                    .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// The file being read.

@@ -77,31 +77,39 @@ struct Detail {
 
 fn detail(path: &Path, rows: u64) -> Result<Detail> {
     let mut last_outcome = vec![0u64; rows as usize];
-    let mut open_attempt = vec![false; rows as usize];
+    // Per row: 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
+    let mut open_attempt = vec![0u8; rows as usize];
     let mut possible_duplicates = BTreeSet::new();
     for line in read_journal(path)? {
         let line = line?;
         match line.record {
             Record::Attempt(a) => {
                 if let Some(i) = a.row.checked_sub(1).filter(|&i| i < rows) {
-                    if open_attempt[i as usize] {
+                    if open_attempt[i as usize] != 0 {
                         possible_duplicates.insert(a.row);
                     }
-                    open_attempt[i as usize] = true;
+                    open_attempt[i as usize] = 1;
                 }
             }
             Record::Outcome(o) => {
                 if let Some(i) = o.row.checked_sub(1).filter(|&i| i < rows) {
                     last_outcome[i as usize] = line.offset;
-                    open_attempt[i as usize] = false;
+                    // An attempt whose outcome is unknown stays open: the next attempt of
+                    // the row may duplicate it.
+                    let unknown = o
+                        .reply
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(crate::campaign::UNKNOWN_OUTCOME));
+                    open_attempt[i as usize] = if unknown { 2 } else { 0 };
                 }
             }
             _ => {}
         }
     }
-    // A row still open at the end was in flight when the last run died.
+    // A row with an attempt still open at the end was in flight when the last run died: the
+    // next run re-sends it.
     for (i, open) in open_attempt.iter().enumerate() {
-        if *open {
+        if *open == 1 {
             possible_duplicates.insert(i as u64 + 1);
         }
     }
@@ -481,4 +489,159 @@ fn describe(state: State) -> &'static str {
         State::Bounced => "not reachable by e-mail: the message bounced",
         State::Skipped => "not sent: the row in the list is invalid",
     }
+}
+
+/// Why a recipient was not reached by e-mail, for `report --unreached`.
+pub fn unreached_category(state: State) -> Option<&'static str> {
+    match state {
+        State::Sent | State::Delayed => None,
+        State::Bounced => Some("bounced"),
+        State::Failed => Some("smtp_refused"),
+        State::Deferred => Some("deferred"),
+        State::Skipped => Some("invalid"),
+        State::Pending => Some("not_sent"),
+        State::Attempting => Some("unconfirmed"),
+    }
+}
+
+/// Writes one line per recipient not reached by e-mail — invalid rows, permanent SMTP
+/// failures, deferred and never-sent recipients, bounces — with `columns` copied from the list
+/// (a postal address for a letter, say). Returns the number of lines.
+#[allow(clippy::too_many_arguments)]
+pub fn unreached(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dir: &Path,
+    format: Format,
+    columns: &[String],
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let path = journal::journal_path(state_dir, &config.campaign.id);
+    let replay = if path.exists() { Some(journal::replay(&path)?) } else { None };
+    let detail = match &replay {
+        Some(r) => Some(detail(&path, r.header.list_rows)?),
+        None => None,
+    };
+    let mut journal_file = match &replay {
+        Some(_) => Some(std::io::BufReader::new(std::fs::File::open(&path)?)),
+        None => None,
+    };
+    let mut reader = RecipientReader::open(recipients, config, encoding)?;
+    let indices = reader.column_indices(columns)?;
+    let mut header: Vec<String> =
+        ["id", "reference", "category", "detail", "time"].iter().map(|s| s.to_string()).collect();
+    header.extend(columns.iter().cloned());
+    let mut buf = Vec::new();
+    if format == Format::Csv {
+        let mut w = csv::Writer::from_writer(&mut buf);
+        w.write_record(&header)?;
+        w.flush()?;
+        drop(w);
+        out.write_all(&buf)?;
+    }
+    let mut n = 0u64;
+    while let Some(row) = reader.next() {
+        let row = row?;
+        let values = reader.current_values(&indices);
+        let (row_no, id, invalid) = match row {
+            Row::Valid { recipient, .. } => (recipient.row, recipient.id, None),
+            Row::Invalid { row, id, errors, .. } => {
+                let problems: Vec<String> = errors.into_iter().map(|e| e.problem).collect();
+                (row, id.unwrap_or_default(), Some(problems.join("; ")))
+            }
+        };
+        let state = replay.as_ref().map_or(State::Pending, |r| r.states.get(row_no));
+        let last = match (&detail, &mut journal_file) {
+            (Some(d), Some(f)) => match d.last_outcome.get(row_no as usize - 1) {
+                Some(&offset) if offset > 0 => match record_at(f, offset)? {
+                    Record::Outcome(o) => Some(o),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
+        let (category, detail_text) = match invalid {
+            Some(problems) => ("invalid", problems),
+            None => match unreached_category(state) {
+                None => continue,
+                Some(c) => (c, last.as_ref().map(describe_outcome).unwrap_or_default()),
+            },
+        };
+        let time = last.as_ref().map(|o| o.at.clone()).unwrap_or_default();
+        let reference = if id.is_empty() { String::new() } else { reference::reference(&config.campaign.id, &id) };
+        let mut record = vec![id, reference, category.to_string(), detail_text, time];
+        record.extend(values);
+        buf.clear();
+        match format {
+            Format::Csv => {
+                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
+                w.write_record(&record)?;
+                w.flush()?;
+            }
+            Format::Json => {
+                let object: serde_json::Map<String, serde_json::Value> = header
+                    .iter()
+                    .cloned()
+                    .zip(record.into_iter().map(serde_json::Value::String))
+                    .collect();
+                serde_json::to_writer(&mut buf, &object)?;
+                buf.push(b'\n');
+            }
+        }
+        out.write_all(&buf)?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+fn describe_outcome(o: &Outcome) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = o.code {
+        parts.push(c.to_string());
+    }
+    if let Some(e) = &o.enhanced {
+        parts.push(e.clone());
+    }
+    if let Some(r) = &o.reply {
+        parts.push(r.clone());
+    }
+    parts.join(" ")
+}
+
+/// The figures an incident report needs, from the journal alone, in Japanese and English.
+pub fn summary(config: &Config, state_dir: &Path, out: &mut dyn Write) -> Result<()> {
+    let path = journal::journal_path(state_dir, &config.campaign.id);
+    let replay = journal::replay(&path)?;
+    let counts = replay.states.counts();
+    let get = |s: State| counts.get(&s).copied().unwrap_or(0);
+    let people = replay.header.list_rows;
+    let notified = get(State::Sent) + get(State::Delayed);
+    let bounced = get(State::Bounced);
+    let refused = get(State::Failed);
+    let invalid = get(State::Skipped);
+    let not_yet = get(State::Pending) + get(State::Deferred) + get(State::Attempting);
+    let unreachable = bounced + refused + invalid;
+    let g = crate::review_page::group_digits;
+    writeln!(out, "通知状況の集計 / Notification summary — campaign {}", replay.header.campaign)?;
+    writeln!(out, "  対象者数 (people in the list)                              {:>12}", g(people))?;
+    writeln!(out, "  電子メールで通知済み (notified by e-mail)                  {:>12}", g(notified))?;
+    writeln!(out, "    うち配信遅延の報告あり (of which delivery delayed)        {:>12}", g(get(State::Delayed)))?;
+    writeln!(out, "  電子メールで通知できなかった (not reachable by e-mail)    {:>12}", g(unreachable))?;
+    writeln!(out, "    不達通知 (bounced)                                       {:>12}", g(bounced))?;
+    writeln!(out, "    送信拒否 (refused by the receiving server)               {:>12}", g(refused))?;
+    writeln!(out, "    宛先データ不備 (invalid row in the list)                 {:>12}", g(invalid))?;
+    writeln!(out, "  未送信・再送待ち (not sent yet or to be retried)           {:>12}", g(not_yet))?;
+    writeln!(
+        out,
+        "  他の手段での通知対象 (exported for another channel: `report --unreached`) {:>12}",
+        g(unreachable + not_yet)
+    )?;
+    let total = notified + unreachable + not_yet;
+    if total != people {
+        writeln!(out, "  warning: the categories add up to {total}, not {people}")?;
+    }
+    Ok(())
 }

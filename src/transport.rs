@@ -32,6 +32,9 @@ pub enum FailureKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFailure {
     pub kind: FailureKind,
+    /// The connection broke or timed out after the message may have been handed over (no
+    /// reply to the final dot): the relay may have queued it, so a retry may duplicate it.
+    pub maybe_delivered: bool,
     pub code: Option<u16>,
     pub enhanced: Option<String>,
     pub text: String,
@@ -121,12 +124,14 @@ impl Session for Outbox {
             }),
             Ok(Err(e)) => Err(SendFailure {
                 kind: FailureKind::Temporary,
+                maybe_delivered: false,
                 code: None,
                 enhanced: None,
                 text: format!("outbox write failed: {e}"),
             }),
             Err(e) => Err(SendFailure {
                 kind: FailureKind::Temporary,
+                maybe_delivered: false,
                 code: None,
                 enhanced: None,
                 text: format!("outbox task failed: {e}"),

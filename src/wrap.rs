@@ -216,9 +216,11 @@ fn segments(s: &str) -> Vec<&str> {
     breaks.pop(); // the end of the text
     // UAX #14 (LB31) allows a break between any two ideographs or kana; the segmenter sometimes
     // misses it after number-like ASCII context (`-a0a--0aa-ああ`), so add those breaks.
+    // The same after a space: some ASCII runs (`a0-aaAa aAaa`) come back as one word.
     let mut prev: Option<char> = None;
     for (i, c) in s.char_indices() {
-        if prev.is_some_and(is_ideographic) && is_ideographic(c) {
+        let after_space = prev.is_some_and(char::is_whitespace) && !c.is_whitespace();
+        if after_space || (prev.is_some_and(is_ideographic) && is_ideographic(c)) {
             breaks.push(i);
         }
         prev = Some(c);

@@ -20,7 +20,8 @@ struct SmtpSink {
     child: Child,
     port: u16,
     dump_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Holds the dump directory (set once smtp-sink listens).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for SmtpSink {
@@ -69,7 +70,7 @@ impl SmtpSink {
                 child,
                 port,
                 dump_dir: dump_dir.clone(),
-                _dir: tempfile::tempdir().unwrap(),
+                _dir: None,
             };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -83,7 +84,7 @@ impl SmtpSink {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    sink._dir = dir;
+                    sink._dir = Some(dir);
                     return sink;
                 }
                 std::thread::sleep(Duration::from_millis(20));

@@ -97,6 +97,9 @@ pub struct Received {
     /// Id given in `250 2.0.0 Ok: queued as <HEX>` (for hung-up messages:
     /// the id that would have been given).
     pub queue_id: String,
+    /// When the server accepted it (recorded just before the 2xx reply to the final dot;
+    /// for hung-up messages: when the data was read).
+    pub received_at: Instant,
 }
 
 #[derive(Clone, Debug)]
@@ -869,6 +872,7 @@ impl<'a> Session<'a> {
             data,
             connection: self.conn,
             queue_id,
+            received_at: Instant::now(),
         };
         let (code, text) = match ov {
             Override::Reply(code, text) => (code, text),
@@ -883,6 +887,8 @@ impl<'a> Session<'a> {
         if positive(code) {
             // Record before replying so a client that saw the 250 always
             // finds the message in `received()`.
+            let mut message = message;
+            message.received_at = Instant::now();
             let mut st = self.shared.lock();
             if let Some(c) = st.per_connection.get_mut(self.conn as usize) {
                 *c += 1;

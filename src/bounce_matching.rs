@@ -52,7 +52,10 @@ pub fn run(
 ) -> Result<BounceSummary> {
     let journal_path = journal::journal_path(state_dir, &config.campaign.id);
     if !journal_path.exists() {
-        bail!("no journal at {}: nothing has been sent in this campaign", journal_path.display());
+        bail!(
+            "no journal at {}: nothing has been sent in this campaign",
+            journal_path.display()
+        );
     }
     let _lock = journal::lock_state_dir(state_dir)?;
     let mut summary = BounceSummary::default();
@@ -71,12 +74,16 @@ pub fn run(
         summary.messages += 1;
         for class in bounce::classify(&raw) {
             match class {
-                Classification::Failed(dsn) => {
-                    candidates.push(Candidate { failed: true, dsn, row: None })
-                }
-                Classification::Delayed(dsn) => {
-                    candidates.push(Candidate { failed: false, dsn, row: None })
-                }
+                Classification::Failed(dsn) => candidates.push(Candidate {
+                    failed: true,
+                    dsn,
+                    row: None,
+                }),
+                Classification::Delayed(dsn) => candidates.push(Candidate {
+                    failed: false,
+                    dsn,
+                    row: None,
+                }),
                 Classification::Ignored(reason) => {
                     let key = reason.split(" (").next().unwrap_or(&reason).to_string();
                     *summary.ignored.entry(key).or_default() += 1;
@@ -87,27 +94,44 @@ pub fn run(
     }
 
     // 2. Stream the list once, matching each row's VERP reference, Message-ID and address.
-    let return_path = config.sender.return_path.clone().unwrap_or_else(|| config.sender.address.clone());
+    let return_path = config
+        .sender
+        .return_path
+        .clone()
+        .unwrap_or_else(|| config.sender.address.clone());
     let mut by_reference: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_message_id: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_address: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in candidates.iter().enumerate() {
-        if let Some(r) = c.dsn.envelope_to.as_deref().and_then(|a| bounce::verp_reference(&return_path, a)) {
+        if let Some(r) = c
+            .dsn
+            .envelope_to
+            .as_deref()
+            .and_then(|a| bounce::verp_reference(&return_path, a))
+        {
             if let Some(r) = reference::normalize(&r) {
                 by_reference.entry(r).or_default().push(i);
             }
         }
         if let Some(m) = &c.dsn.original_message_id {
-            by_message_id.entry(m.trim().to_ascii_lowercase()).or_default().push(i);
+            by_message_id
+                .entry(m.trim().to_ascii_lowercase())
+                .or_default()
+                .push(i);
         }
-        for a in [&c.dsn.final_recipient, &c.dsn.original_recipient].into_iter().flatten() {
+        for a in [&c.dsn.final_recipient, &c.dsn.original_recipient]
+            .into_iter()
+            .flatten()
+        {
             by_address.entry(normalize_address(a)).or_default().push(i);
         }
     }
     if !candidates.is_empty() {
         let builder = MessageBuilder::new(config)?;
         for row in RecipientReader::open(recipients, config, encoding)? {
-            let Row::Valid { recipient, .. } = row? else { continue };
+            let Row::Valid { recipient, .. } = row? else {
+                continue;
+            };
             let mut claim = |list: Option<&Vec<usize>>, how: u8| {
                 for &i in list.into_iter().flatten() {
                     let c = &mut candidates[i];
@@ -117,10 +141,16 @@ pub fn run(
                 }
             };
             if !by_reference.is_empty() {
-                claim(by_reference.get(&reference::reference(&config.campaign.id, &recipient.id)), 0);
+                claim(
+                    by_reference.get(&reference::reference(&config.campaign.id, &recipient.id)),
+                    0,
+                );
             }
             if !by_message_id.is_empty() {
-                claim(by_message_id.get(&builder.message_id(&recipient.id).to_ascii_lowercase()), 1);
+                claim(
+                    by_message_id.get(&builder.message_id(&recipient.id).to_ascii_lowercase()),
+                    1,
+                );
             }
             if !by_address.is_empty() {
                 claim(by_address.get(&normalize_address(&recipient.email)), 2);
@@ -136,7 +166,10 @@ pub fn run(
     if candidates.iter().any(|c| c.row.is_some()) {
         for row in RecipientReader::open(recipients, config, encoding)? {
             if let Row::Valid { recipient, .. } = row? {
-                if candidates.iter().any(|c| c.row.is_some_and(|(r, _)| r == recipient.row)) {
+                if candidates
+                    .iter()
+                    .any(|c| c.row.is_some_and(|(r, _)| r == recipient.row))
+                {
                     ids.insert(recipient.row, recipient.id);
                 }
             }
@@ -148,8 +181,15 @@ pub fn run(
             continue;
         };
         let current = *states.entry(row).or_insert_with(|| replay.states.get(row));
-        let was_sent = matches!(current, State::Sent | State::Delayed | State::Attempting | State::Deferred);
-        let new_state = if c.failed { State::Bounced } else { State::Delayed };
+        let was_sent = matches!(
+            current,
+            State::Sent | State::Delayed | State::Attempting | State::Deferred
+        );
+        let new_state = if c.failed {
+            State::Bounced
+        } else {
+            State::Delayed
+        };
         if current == State::Bounced || (current == new_state) {
             summary.already_recorded += 1;
             continue;
@@ -168,7 +208,11 @@ pub fn run(
             reply: Some(format!(
                 "{}: {}",
                 if c.failed { "bounce" } else { "delayed" },
-                c.dsn.diagnostic.as_deref().map(without_addresses).unwrap_or_default()
+                c.dsn
+                    .diagnostic
+                    .as_deref()
+                    .map(without_addresses)
+                    .unwrap_or_default()
             )),
             message_id: c.dsn.original_message_id.clone(),
             at: String::new(),
@@ -189,14 +233,30 @@ pub fn run(
 fn print_summary(s: &BounceSummary, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "{:>10}  messages read", s.messages)?;
     writeln!(out, "{:>10}  bounced (recorded now)", s.bounced)?;
-    writeln!(out, "{:>10}  delayed (recorded now; still counted as sent)", s.delayed)?;
-    writeln!(out, "{:>10}  already recorded by an earlier run", s.already_recorded)?;
-    writeln!(out, "{:>10}  DSNs for no recipient of this campaign", s.unmatched)?;
+    writeln!(
+        out,
+        "{:>10}  delayed (recorded now; still counted as sent)",
+        s.delayed
+    )?;
+    writeln!(
+        out,
+        "{:>10}  already recorded by an earlier run",
+        s.already_recorded
+    )?;
+    writeln!(
+        out,
+        "{:>10}  DSNs for no recipient of this campaign",
+        s.unmatched
+    )?;
     for (reason, n) in &s.ignored {
         writeln!(out, "{n:>10}  ignored: {reason}")?;
     }
     if s.unreadable > 0 {
-        writeln!(out, "{:>10}  unreadable paths or messages (see warnings)", s.unreadable)?;
+        writeln!(
+            out,
+            "{:>10}  unreadable paths or messages (see warnings)",
+            s.unreadable
+        )?;
     }
     Ok(())
 }
@@ -207,7 +267,11 @@ fn normalize_address(a: &str) -> String {
     let a = a.trim().trim_start_matches('<').trim_end_matches('>');
     match a.rsplit_once('@') {
         Some((local, domain)) => {
-            format!("{}@{}", local.trim_matches('"'), domain.to_ascii_lowercase())
+            format!(
+                "{}@{}",
+                local.trim_matches('"'),
+                domain.to_ascii_lowercase()
+            )
         }
         None => a.to_string(),
     }
@@ -242,14 +306,23 @@ mod tests {
     #[test]
     fn diagnostics_lose_their_addresses() {
         let d = "smtp; 550 5.1.1 <taro@example.jp>: Recipient address rejected: User unknown";
-        assert_eq!(without_addresses(d), "smtp; 550 5.1.1 <address> Recipient address rejected: User unknown");
+        assert_eq!(
+            without_addresses(d),
+            "smtp; 550 5.1.1 <address> Recipient address rejected: User unknown"
+        );
         assert_eq!(smtp_code(d), Some(550));
-        assert_eq!(smtp_code("X-Postfix; host said: 452 4.2.2 mailbox full"), Some(452));
+        assert_eq!(
+            smtp_code("X-Postfix; host said: 452 4.2.2 mailbox full"),
+            Some(452)
+        );
     }
 
     #[test]
     fn addresses_match_case_insensitively_on_the_domain() {
         assert_eq!(normalize_address("<Taro@Example.JP>"), "Taro@example.jp");
-        assert_eq!(normalize_address("\"taro..y\"@docomo.ne.jp"), "taro..y@docomo.ne.jp");
+        assert_eq!(
+            normalize_address("\"taro..y\"@docomo.ne.jp"),
+            "taro..y@docomo.ne.jp"
+        );
     }
 }

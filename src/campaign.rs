@@ -114,7 +114,10 @@ struct Counters {
 
 impl Counters {
     fn possible_duplicate(&self, id: &str) {
-        let mut list = self.possible_duplicates.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = self
+            .possible_duplicates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if !list.iter().any(|x| x == id) {
             list.push(id.to_string());
         }
@@ -349,7 +352,12 @@ pub async fn send<T: Transport>(
         already_done: produced.already_done,
         possible_duplicates: {
             let mut all = produced.possible_duplicates;
-            for id in counters.possible_duplicates.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            for id in counters
+                .possible_duplicates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
                 if !all.contains(id) {
                     all.push(id.clone());
                 }

@@ -281,7 +281,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
             Ok(EXIT_OK)
         }
-        Command::Report { format, output, unreached, columns, summary } => {
+        Command::Report {
+            format,
+            output,
+            unreached,
+            columns,
+            summary,
+        } => {
             if *summary {
                 crate::report::summary(&config, &cli.state_dir, &mut out)?;
                 return Ok(EXIT_OK);
@@ -289,9 +295,24 @@ pub fn run(cli: Cli) -> Result<i32> {
             let personal = !columns.is_empty();
             let write = |w: &mut dyn Write| -> Result<u64> {
                 if *unreached {
-                    crate::report::unreached(&config, &recipients, encoding, &cli.state_dir, *format, columns, w)
+                    crate::report::unreached(
+                        &config,
+                        &recipients,
+                        encoding,
+                        &cli.state_dir,
+                        *format,
+                        columns,
+                        w,
+                    )
                 } else {
-                    crate::report::report(&config, &recipients, encoding, &cli.state_dir, *format, w)
+                    crate::report::report(
+                        &config,
+                        &recipients,
+                        encoding,
+                        &cli.state_dir,
+                        *format,
+                        w,
+                    )
                 }
             };
             match output {
@@ -299,14 +320,25 @@ pub fn run(cli: Cli) -> Result<i32> {
                     let mut file = crate::review::create_private_file(path)?;
                     let n = write(&mut file)?;
                     file.flush()?;
-                    writeln!(out, "{n} recipients written to {} (owner-only)", path.display())?;
+                    writeln!(
+                        out,
+                        "{n} recipients written to {} (owner-only)",
+                        path.display()
+                    )?;
                     if personal {
-                        writeln!(out, "the file holds personal data from the list ({}): keep it safe", columns.join(", "))?;
+                        writeln!(
+                            out,
+                            "the file holds personal data from the list ({}): keep it safe",
+                            columns.join(", ")
+                        )?;
                     }
                 }
                 None => {
                     if personal {
-                        eprintln!("note: this output holds personal data from the list ({}); prefer --output FILE (owner-only)", columns.join(", "));
+                        eprintln!(
+                            "note: this output holds personal data from the list ({}); prefer --output FILE (owner-only)",
+                            columns.join(", ")
+                        );
                     }
                     write(&mut out)?;
                 }
@@ -314,7 +346,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Bounces { paths } => {
-            crate::bounce_matching::run(&config, &recipients, encoding, &cli.state_dir, paths, &mut out)?;
+            crate::bounce_matching::run(
+                &config,
+                &recipients,
+                encoding,
+                &cli.state_dir,
+                paths,
+                &mut out,
+            )?;
             Ok(EXIT_OK)
         }
         Command::Lookup { key } => {

@@ -523,7 +523,12 @@ impl RecipientReader {
         let header_names = (0..header.len())
             .map(|i| {
                 cell(&header, i)
-                    .map(|b| String::from_utf8_lossy(b).trim().trim_start_matches('\u{feff}').to_string())
+                    .map(|b| {
+                        String::from_utf8_lossy(b)
+                            .trim()
+                            .trim_start_matches('\u{feff}')
+                            .to_string()
+                    })
                     .unwrap_or_default()
             })
             .collect();

@@ -518,7 +518,11 @@ pub fn unreached(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let path = journal::journal_path(state_dir, &config.campaign.id);
-    let replay = if path.exists() { Some(journal::replay(&path)?) } else { None };
+    let replay = if path.exists() {
+        Some(journal::replay(&path)?)
+    } else {
+        None
+    };
     let detail = match &replay {
         Some(r) => Some(detail(&path, r.header.list_rows)?),
         None => None,
@@ -529,8 +533,10 @@ pub fn unreached(
     };
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
-    let mut header: Vec<String> =
-        ["id", "reference", "category", "detail", "time"].iter().map(|s| s.to_string()).collect();
+    let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     header.extend(columns.iter().cloned());
     let mut buf = Vec::new();
     if format == Format::Csv {
@@ -546,12 +552,16 @@ pub fn unreached(
         let values = reader.current_values(&indices);
         let (row_no, id, invalid) = match row {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id, None),
-            Row::Invalid { row, id, errors, .. } => {
+            Row::Invalid {
+                row, id, errors, ..
+            } => {
                 let problems: Vec<String> = errors.into_iter().map(|e| e.problem).collect();
                 (row, id.unwrap_or_default(), Some(problems.join("; ")))
             }
         };
-        let state = replay.as_ref().map_or(State::Pending, |r| r.states.get(row_no));
+        let state = replay
+            .as_ref()
+            .map_or(State::Pending, |r| r.states.get(row_no));
         let last = match (&detail, &mut journal_file) {
             (Some(d), Some(f)) => match d.last_outcome.get(row_no as usize - 1) {
                 Some(&offset) if offset > 0 => match record_at(f, offset)? {
@@ -570,13 +580,19 @@ pub fn unreached(
             },
         };
         let time = last.as_ref().map(|o| o.at.clone()).unwrap_or_default();
-        let reference = if id.is_empty() { String::new() } else { reference::reference(&config.campaign.id, &id) };
+        let reference = if id.is_empty() {
+            String::new()
+        } else {
+            reference::reference(&config.campaign.id, &id)
+        };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
         buf.clear();
         match format {
             Format::Csv => {
-                let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(&mut buf);
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut buf);
                 w.write_record(&record)?;
                 w.flush()?;
             }
@@ -625,15 +641,51 @@ pub fn summary(config: &Config, state_dir: &Path, out: &mut dyn Write) -> Result
     let not_yet = get(State::Pending) + get(State::Deferred) + get(State::Attempting);
     let unreachable = bounced + refused + invalid;
     let g = crate::review_page::group_digits;
-    writeln!(out, "通知状況の集計 / Notification summary — campaign {}", replay.header.campaign)?;
-    writeln!(out, "  対象者数 (people in the list)                              {:>12}", g(people))?;
-    writeln!(out, "  電子メールで通知済み (notified by e-mail)                  {:>12}", g(notified))?;
-    writeln!(out, "    うち配信遅延の報告あり (of which delivery delayed)        {:>12}", g(get(State::Delayed)))?;
-    writeln!(out, "  電子メールで通知できなかった (not reachable by e-mail)    {:>12}", g(unreachable))?;
-    writeln!(out, "    不達通知 (bounced)                                       {:>12}", g(bounced))?;
-    writeln!(out, "    送信拒否 (refused by the receiving server)               {:>12}", g(refused))?;
-    writeln!(out, "    宛先データ不備 (invalid row in the list)                 {:>12}", g(invalid))?;
-    writeln!(out, "  未送信・再送待ち (not sent yet or to be retried)           {:>12}", g(not_yet))?;
+    writeln!(
+        out,
+        "通知状況の集計 / Notification summary — campaign {}",
+        replay.header.campaign
+    )?;
+    writeln!(
+        out,
+        "  対象者数 (people in the list)                              {:>12}",
+        g(people)
+    )?;
+    writeln!(
+        out,
+        "  電子メールで通知済み (notified by e-mail)                  {:>12}",
+        g(notified)
+    )?;
+    writeln!(
+        out,
+        "    うち配信遅延の報告あり (of which delivery delayed)        {:>12}",
+        g(get(State::Delayed))
+    )?;
+    writeln!(
+        out,
+        "  電子メールで通知できなかった (not reachable by e-mail)    {:>12}",
+        g(unreachable)
+    )?;
+    writeln!(
+        out,
+        "    不達通知 (bounced)                                       {:>12}",
+        g(bounced)
+    )?;
+    writeln!(
+        out,
+        "    送信拒否 (refused by the receiving server)               {:>12}",
+        g(refused)
+    )?;
+    writeln!(
+        out,
+        "    宛先データ不備 (invalid row in the list)                 {:>12}",
+        g(invalid)
+    )?;
+    writeln!(
+        out,
+        "  未送信・再送待ち (not sent yet or to be retried)           {:>12}",
+        g(not_yet)
+    )?;
     writeln!(
         out,
         "  他の手段での通知対象 (exported for another channel: `report --unreached`) {:>12}",
@@ -641,7 +693,10 @@ pub fn summary(config: &Config, state_dir: &Path, out: &mut dyn Write) -> Result
     )?;
     let total = notified + unreachable + not_yet;
     if total != people {
-        writeln!(out, "  warning: the categories add up to {total}, not {people}")?;
+        writeln!(
+            out,
+            "  warning: the categories add up to {total}, not {people}"
+        )?;
     }
     Ok(())
 }

@@ -242,7 +242,9 @@ impl SmtpSession {
                 None => {
                     let stream = tokio::net::TcpStream::connect((s.url.host.as_str(), s.url.port))
                         .await
-                        .map_err(|e| temporary(format!("connect to {}:{}: {e}", s.url.host, s.url.port)))?;
+                        .map_err(|e| {
+                            temporary(format!("connect to {}:{}: {e}", s.url.host, s.url.port))
+                        })?;
                     let _ = stream.set_nodelay(true);
                     AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
                         .await
@@ -252,7 +254,12 @@ impl SmtpSession {
         };
         let mut conn = tokio::time::timeout(s.timeout, connecting)
             .await
-            .map_err(|_| temporary(format!("connect to {}:{}: timed out", s.url.host, s.url.port)))??;
+            .map_err(|_| {
+                temporary(format!(
+                    "connect to {}:{}: timed out",
+                    s.url.host, s.url.port
+                ))
+            })??;
         if s.url.security == Security::StartTls {
             if !conn.can_starttls() {
                 conn.abort().await;

@@ -10,7 +10,13 @@ use std::collections::BTreeMap;
 use support::campaign::{HEADER, TestCampaign, text};
 use support::smtp_server::{Script, SmtpServer};
 
-fn dsn(to: &str, final_rcpt: &str, action: &str, status: &str, quoted_message_id: Option<&str>) -> String {
+fn dsn(
+    to: &str,
+    final_rcpt: &str,
+    action: &str,
+    status: &str,
+    quoted_message_id: Option<&str>,
+) -> String {
     let quoted = match quoted_message_id {
         Some(mid) => format!(
             "--B0UNCE\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n\
@@ -19,7 +25,11 @@ fn dsn(to: &str, final_rcpt: &str, action: &str, status: &str, quoted_message_id
         ),
         None => String::new(),
     };
-    let code = if status.starts_with('5') { "550" } else { "451" };
+    let code = if status.starts_with('5') {
+        "550"
+    } else {
+        "451"
+    };
     format!(
         "Return-Path: <>\r\nDelivered-To: {to}\r\nX-Original-To: {to}\r\nFrom: MAILER-DAEMON@relay.example.jp (Mail Delivery System)\r\n\
          To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
@@ -36,7 +46,12 @@ fn dsn(to: &str, final_rcpt: &str, action: &str, status: &str, quoted_message_id
 fn mbox(messages: &[String]) -> String {
     messages
         .iter()
-        .map(|m| format!("From MAILER-DAEMON Wed Nov 25 09:00:00 2026\n{}\n", m.replace("\r\n", "\n")))
+        .map(|m| {
+            format!(
+                "From MAILER-DAEMON Wed Nov 25 09:00:00 2026\n{}\n",
+                m.replace("\r\n", "\n")
+            )
+        })
         .collect()
 }
 
@@ -45,7 +60,10 @@ async fn bounces_status_and_unreached_report_agree() {
     // Ten recipients, VERP on, and one invalid row that is never sent.
     let mut csv = format!("{HEADER},postal_address\n");
     for i in 1..=10 {
-        csv.push_str(&format!("{},東京都千代田区{i}-1\n", support::campaign::row(i)));
+        csv.push_str(&format!(
+            "{},東京都千代田区{i}-1\n",
+            support::campaign::row(i)
+        ));
     }
     csv.push_str("C000011,not-an-address,試験,kaede,ja,1,0,0,1,0,0,0,0,0,大阪府大阪市11-1\n");
     let c = TestCampaign::with_list(&csv, |c| c.replace("verp = false", "verp = true"));
@@ -53,18 +71,33 @@ async fn bounces_status_and_unreached_report_agree() {
     let url = server.url();
     let cmd = c.command(&["send", "--smtp", &url, "--rate", "0", "-q"]);
     let mut cmd = cmd;
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
-    assert_eq!(out.status.code(), Some(3), "one invalid row: {}", text(&out));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "one invalid row: {}",
+        text(&out)
+    );
     let received: BTreeMap<String, (String, String)> = server
         .received()
         .into_iter()
-        .map(|r| (r.recipients[0].clone(), (r.message_id.unwrap(), r.envelope_from)))
+        .map(|r| {
+            (
+                r.recipients[0].clone(),
+                (r.message_id.unwrap(), r.envelope_from),
+            )
+        })
         .collect();
     assert_eq!(received.len(), 10);
     let (mid1, _) = &received["user1@example.jp"];
     let (_, verp2) = &received["user2@example.jp"];
     let (mid3, _) = &received["user3@example.jp"];
-    assert!(verp2.starts_with("bounce+") && verp2.ends_with("@kaede-travel.example"), "{verp2}");
+    assert!(
+        verp2.starts_with("bounce+") && verp2.ends_with("@kaede-travel.example"),
+        "{verp2}"
+    );
 
     let messages = vec![
         // 1. A standard DSN quoting the original headers.
@@ -91,7 +124,11 @@ async fn bounces_status_and_unreached_report_agree() {
     std::fs::write(maildir.join("new/1700000000.2.host"), &messages[5]).unwrap();
 
     let bounces = |c: &TestCampaign| {
-        c.run(&["bounces", c.path("bounces.mbox").to_str().unwrap(), c.path("Maildir").to_str().unwrap()])
+        c.run(&[
+            "bounces",
+            c.path("bounces.mbox").to_str().unwrap(),
+            c.path("Maildir").to_str().unwrap(),
+        ])
     };
     let out = bounces(&c);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -106,30 +143,66 @@ async fn bounces_status_and_unreached_report_agree() {
     // Reading the same mailboxes again changes nothing.
     let out = bounces(&c);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("         3  already recorded"), "{}", text(&out));
-    assert_eq!(std::fs::read_to_string(c.journal()).unwrap(), journal_after_first);
-    assert!(!journal_after_first.contains("user1@example.jp"), "no address in the journal");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("         3  already recorded"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.journal()).unwrap(),
+        journal_after_first
+    );
+    assert!(
+        !journal_after_first.contains("user1@example.jp"),
+        "no address in the journal"
+    );
 
     let status = String::from_utf8_lossy(&c.run(&["status"]).stdout).to_string();
-    assert!(status.contains("bounced") && status.contains("bounced 550 5.1.1"), "{status}");
+    assert!(
+        status.contains("bounced") && status.contains("bounced 550 5.1.1"),
+        "{status}"
+    );
 
     // The unreached export: the two bounces and the invalid row, with the postal address.
-    let out = c.run(&["report", "--unreached", "--format", "csv", "--columns", "postal_address"]);
+    let out = c.run(&[
+        "report",
+        "--unreached",
+        "--format",
+        "csv",
+        "--columns",
+        "postal_address",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let csv_out = String::from_utf8_lossy(&out.stdout).to_string();
     let lines: Vec<&str> = csv_out.lines().collect();
     assert_eq!(lines[0], "id,reference,category,detail,time,postal_address");
     assert_eq!(lines.len(), 4, "{csv_out}");
-    assert!(lines.iter().any(|l| l.starts_with("C000001,") && l.contains(",bounced,") && l.ends_with("東京都千代田区1-1")));
-    assert!(lines.iter().any(|l| l.starts_with("C000002,") && l.contains(",bounced,")));
-    assert!(lines.iter().any(|l| l.starts_with("C000011,") && l.contains(",invalid,") && l.ends_with("大阪府大阪市11-1")));
+    assert!(lines.iter().any(|l| l.starts_with("C000001,")
+        && l.contains(",bounced,")
+        && l.ends_with("東京都千代田区1-1")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("C000002,") && l.contains(",bounced,"))
+    );
+    assert!(lines.iter().any(|l| l.starts_with("C000011,")
+        && l.contains(",invalid,")
+        && l.ends_with("大阪府大阪市11-1")));
 
     // The summary counts everyone exactly once.
     let out = c.run(&["report", "--summary"]);
     let summary = String::from_utf8_lossy(&out.stdout).to_string();
     let figure = |label: &str| -> u64 {
-        let line = summary.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("{label}: {summary}"));
-        line.split_whitespace().last().unwrap().replace(',', "").parse().unwrap()
+        let line = summary
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("{label}: {summary}"));
+        line.split_whitespace()
+            .last()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
     };
     assert_eq!(figure("people in the list"), 11);
     assert_eq!(figure("notified by e-mail"), 8);

@@ -148,9 +148,6 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: every message after the first on an SMTP connection stalls ~40 ms (Nagle + \
-            delayed ACK: lettre writes the final dot in its own write and tsuchi never sets \
-            TCP_NODELAY, src/smtp.rs SmtpSession::connect), capping a session at ~22 msg/s"]
 async fn an_unlimited_session_is_not_held_back_by_the_network_stack() {
     // One session, no rate limit, a relay that answers at once: the time between two
     // messages on the connection is the sender's own work (render, fsync, SMTP round trips),

@@ -84,6 +84,7 @@ for case, name in [
     std(case, row("C0002", name=q(name) if ("," in name or '"' in name) else name))
 cases["enc_mixed_utf8_valid_as_sjis"] = (H + "\nC0001,good1@example.jp,山田,kaede,ja,1,1,0\n").encode("utf-8") + row("C0002", email="good2@example.jp", name="佐藤 花子").encode("cp932") + b"\n"
 std("link_soft_hyphen", row("C0002", name="example.\u00adcom"))
+std("link_trailing_underscore", row("C0002", name="example.com_"))
 std("link_idn_ideographic_dot", row("C0002", name="例え。jp"))
 cases["line_numbers_blank_lines"] = ("\n".join([H, G1, "", "", row("C0002", flags="1,1,nope"), G4]) + "\n").encode()
 cases["crlf_empty_lines_mid_list"] = ("\r\n".join([H, G1, "", "", row("C0002", flags="1,1,nope"), G4]) + "\r\n").encode()

@@ -38,7 +38,8 @@ pub struct BounceSummary {
 struct Candidate {
     failed: bool,
     dsn: Dsn,
-    row: Option<(u64, u8)>, // matched row and how (0 = VERP, 1 = Message-ID, 2 = address)
+    /// Matched row, how (0 = VERP, 1 = Message-ID, 2 = address) and the customer id.
+    row: Option<(u64, u8, String)>,
 }
 
 /// Reads `paths` (mbox files, Maildir folders, single messages) and records what they say.
@@ -108,10 +109,9 @@ pub fn run(
             .envelope_to
             .as_deref()
             .and_then(|a| bounce::verp_reference(&return_path, a))
+            .and_then(|r| reference::normalize(&r))
         {
-            if let Some(r) = reference::normalize(&r) {
-                by_reference.entry(r).or_default().push(i);
-            }
+            by_reference.entry(r).or_default().push(i);
         }
         if let Some(m) = &c.dsn.original_message_id {
             by_message_id
@@ -135,8 +135,8 @@ pub fn run(
             let mut claim = |list: Option<&Vec<usize>>, how: u8| {
                 for &i in list.into_iter().flatten() {
                     let c = &mut candidates[i];
-                    if c.row.is_none_or(|(_, h)| how < h) {
-                        c.row = Some((recipient.row, how));
+                    if c.row.as_ref().is_none_or(|(_, h, _)| how < *h) {
+                        c.row = Some((recipient.row, how, recipient.id.clone()));
                     }
                 }
             };
@@ -162,24 +162,12 @@ pub fn run(
     let replay = journal::replay(&journal_path)?;
     let writer = JournalWriter::open_append(&journal_path, &replay)?;
     let mut states: HashMap<u64, State> = HashMap::new();
-    let mut ids: HashMap<u64, String> = HashMap::new();
-    if candidates.iter().any(|c| c.row.is_some()) {
-        for row in RecipientReader::open(recipients, config, encoding)? {
-            if let Row::Valid { recipient, .. } = row? {
-                if candidates
-                    .iter()
-                    .any(|c| c.row.is_some_and(|(r, _)| r == recipient.row))
-                {
-                    ids.insert(recipient.row, recipient.id);
-                }
-            }
-        }
-    }
     for c in &candidates {
-        let Some((row, _)) = c.row else {
+        let Some((row, _, id)) = &c.row else {
             summary.unmatched += 1;
             continue;
         };
+        let row = *row;
         let current = *states.entry(row).or_insert_with(|| replay.states.get(row));
         let was_sent = matches!(
             current,
@@ -200,7 +188,7 @@ pub fn run(
         }
         let outcome = Outcome {
             row,
-            id: ids.get(&row).cloned().unwrap_or_default(),
+            id: id.clone(),
             state: new_state,
             attempt: replay.attempts.get(row),
             code: c.dsn.diagnostic.as_deref().and_then(smtp_code),

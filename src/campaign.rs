@@ -156,16 +156,24 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
             std::io::BufReader::with_capacity(1 << 20, file),
             HashWriter(&mut hasher),
         );
+        // The same record rules as the recipients reader: records end at LF (a CR before it
+        // belongs to the last cell), and rows of empty cells take no number.
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .has_headers(true)
+            .terminator(csv::Terminator::Any(b'\n'))
             .from_reader(tee);
         let mut record = csv::ByteRecord::new();
         while reader
             .read_byte_record(&mut record)
             .with_context(|| format!("cannot read recipients {}", path.display()))?
         {
-            rows += 1;
+            let blank = record
+                .iter()
+                .all(|cell| cell.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')));
+            if !blank {
+                rows += 1;
+            }
         }
         // Drain whatever the parser did not need so the digest covers the whole file.
         let mut rest = reader.into_inner();
@@ -257,6 +265,8 @@ pub async fn send<T: Transport>(
 ) -> Result<RunReport> {
     let renderer = Arc::new(Renderer::new(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
+    // A list whose header is unusable must not leave a journal bound to it behind.
+    RecipientReader::open(&opts.recipients, config, opts.encoding)?;
     let (journal, replay, journal_path) = open_journal(config, &renderer, opts)?;
     let journal = Arc::new(journal);
     if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {

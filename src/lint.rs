@@ -525,7 +525,7 @@ fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&b)
 }
 
-/// `local@host.tld` (the host needs a dot; any labels), or `local@[address]`.
+/// `local@host`, `local@host.tld` (any labels), or `local@[address]`.
 fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
     let b = s.as_bytes();
     let mut start = at;
@@ -533,7 +533,11 @@ fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
         start -= 1;
     }
     if start == at {
-        return;
+        // A non-ASCII local part (`山田@taro`) reads as an address too.
+        match s[..at].chars().next_back() {
+            Some(c) if c.is_alphanumeric() => start = at - c.len_utf8(),
+            _ => return,
+        }
     }
     let host = at + 1;
     if b.get(host) == Some(&b'[') {
@@ -567,7 +571,10 @@ fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
         pos += d;
         last_label_len = 0;
     }
-    if dots > 0 && last_label_len > 0 {
+    // `user@localhost` has no dot, but mail clients still offer to write to it; `価格@1` is
+    // a price, not an address.
+    let host_has_letter = b[host..pos].iter().any(u8::is_ascii_alphabetic);
+    if last_label_len > 0 && (dots > 0 || host_has_letter) {
         spans.push(Span {
             kind: LinkKind::Email,
             start,

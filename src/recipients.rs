@@ -250,9 +250,42 @@ struct Decoding<R> {
     malformed: VecDeque<u64>,
     /// Decoded-stream offset where the current record starts.
     mark: u64,
+    /// Decoded-stream offsets of the line feeds handed out at or after `mark` (csv reads
+    /// ahead by at most its buffer, so this stays small).
+    newlines: VecDeque<u64>,
+    /// Line feeds before `mark`.
+    lines_before_mark: u64,
 }
 
 impl<R: Read> Decoding<R> {
+    /// Moves the record mark to `end` (the end of the record just read).
+    fn set_mark(&mut self, end: u64) {
+        self.mark = end;
+        while self.newlines.front().is_some_and(|&p| p < end) {
+            self.newlines.pop_front();
+            self.lines_before_mark += 1;
+        }
+    }
+
+    /// The 1-based line of the record csv says starts at `start` (at or after the mark): csv
+    /// skips empty lines before a record without counting them, so skip them here too.
+    fn line_at(&self, start: u64) -> u64 {
+        let mut line = self.lines_before_mark + 1;
+        let mut at = start;
+        for &p in &self.newlines {
+            if p < start {
+                line += 1;
+            } else if p == at {
+                // An empty line (a lone LF) where the record was said to start.
+                line += 1;
+                at += 1;
+            } else {
+                break;
+            }
+        }
+        line
+    }
+
     fn new(inner: R, decoder: encoding_rs::Decoder) -> Self {
         Decoding {
             inner,
@@ -268,6 +301,8 @@ impl<R: Read> Decoding<R> {
             base: 0,
             malformed: VecDeque::new(),
             mark: 0,
+            newlines: VecDeque::new(),
+            lines_before_mark: 0,
         }
     }
 
@@ -334,6 +369,11 @@ impl<R: Read> Read for Decoding<R> {
         }
         let n = buf.len().min(self.out_len - self.out_pos);
         buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                self.newlines.push_back(handed_out + i as u64);
+            }
+        }
         self.out_pos += n;
         Ok(n)
     }
@@ -511,7 +551,7 @@ impl RecipientReader {
         }
         let header_line = header.position().map_or(1, |p| p.line());
         let end = csv.position().byte();
-        csv.get_mut().mark = end;
+        csv.get_mut().set_mark(end);
         if csv.get_mut().take_malformed(0, end) {
             bail!(
                 "{}:{header_line}: the header line is not valid {encoding_name}; \
@@ -877,14 +917,13 @@ impl Iterator for RecipientReader {
                     return Some(Err(fatal(&self.path, resume_line, e)));
                 }
             }
-            let row = self.next_row;
-            self.next_row += 1;
-            let (start, line) = rec
+            let (start, _) = rec
                 .position()
                 .map_or((0, resume_line), |p| (p.byte(), p.line()));
             let end = self.csv.position().byte();
             let source = self.csv.get_mut();
-            source.mark = end;
+            let line = source.line_at(start);
+            source.set_mark(end);
             let bad_bytes = source.take_malformed(start, end);
             // Spreadsheets leave rows of empty cells at the end: nothing to send, nothing wrong.
             if !bad_bytes
@@ -895,6 +934,9 @@ impl Iterator for RecipientReader {
                 self.record = rec;
                 continue;
             }
+            // Blank rows take no number: `campaign::list_identity` counts rows the same way.
+            let row = self.next_row;
+            self.next_row += 1;
             let out = self.validate(row, line, &rec, bad_bytes);
             self.record = rec;
             return Some(Ok(out));
@@ -1052,6 +1094,22 @@ fn check_text(column: &str, v: &str, bad_bytes: bool) -> std::result::Result<(),
             }
             '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}' => {
                 format!("a zero-width character (U+{:04X})", c as u32)
+            }
+            // Invisible format characters that can hide what a reader sees (`example.\u{AD}com`
+            // displays as a domain). Variation selectors stay allowed: 渡邉 + IVS is a real name.
+            '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180D}'
+            | '\u{180F}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{206A}'..='\u{206F}'
+            | '\u{E0000}'..='\u{E007F}' => {
+                format!("an invisible formatting character (U+{:04X})", c as u32)
             }
             '\u{FFFD}' if !bad_bytes => "a replacement character (U+FFFD); the file was \
                                          probably converted with the wrong encoding"

@@ -99,7 +99,7 @@ async fn bounces_status_and_unreached_report_agree() {
         "{verp2}"
     );
 
-    let messages = vec![
+    let messages = [
         // 1. A standard DSN quoting the original headers.
         dsn("bounce@kaede-travel.example", "user1@example.jp", "failed", "5.1.1", Some(mid1)),
         // 2. A DSN that quotes nothing: only the VERP address it was sent to names user2.

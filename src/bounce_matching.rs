@@ -273,18 +273,9 @@ fn smtp_code(diagnostic: &str) -> Option<u16> {
         .and_then(|w| w.parse().ok())
 }
 
-/// A diagnostic with every address in it replaced, so the journal carries no e-mail address.
+/// A diagnostic as the journal may keep it: no address, no control character.
 pub fn without_addresses(text: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        if word.contains('@') {
-            out.push("<address>".into());
-        } else {
-            out.push(word.to_string());
-        }
-    }
-    let joined = out.join(" ");
-    joined.chars().take(300).collect()
+    crate::transport::redact_reply(text)
 }
 
 #[cfg(test)]

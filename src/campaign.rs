@@ -30,7 +30,7 @@ use crate::recipients::{Encoding, RecipientReader, Row};
 use crate::scan::{Scanned, Scanner};
 use crate::shutdown::Shutdown;
 use crate::throttle::Throttle;
-use crate::transport::{FailureKind, Session, Transport, file_name_for};
+use crate::transport::{FailureKind, Session, Transport, file_name_for, redact_reply};
 
 /// Starts the reply of an outcome whose message may have been delivered although the attempt
 /// failed (the connection broke or timed out with no reply to the final dot). `report` and
@@ -675,7 +675,7 @@ impl<S: Session> Worker<S> {
                 Ok(delivery) => {
                     self.health.success();
                     outcome.code = Some(delivery.code);
-                    outcome.reply = Some(delivery.reply);
+                    outcome.reply = Some(redact_reply(&delivery.reply));
                     self.journal.outcome(&outcome)?;
                     let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
                     if self.sent_limit.is_some_and(|l| sent >= l) {
@@ -686,7 +686,7 @@ impl<S: Session> Worker<S> {
                 Err(f) => {
                     outcome.code = f.code;
                     outcome.enhanced = f.enhanced.clone();
-                    outcome.reply = Some(f.text.clone());
+                    outcome.reply = Some(redact_reply(&f.text));
                     if f.kind == FailureKind::Permanent {
                         self.health.success(); // the relay answered: it is up
                         outcome.state = State::Failed;
@@ -696,7 +696,7 @@ impl<S: Session> Worker<S> {
                     }
                     outcome.state = State::Deferred;
                     if f.maybe_delivered {
-                        outcome.reply = Some(format!("{UNKNOWN_OUTCOME}{}", f.text));
+                        outcome.reply = Some(format!("{UNKNOWN_OUTCOME}{}", redact_reply(&f.text)));
                         unknown_outcome = true;
                     }
                     self.journal.outcome(&outcome)?;

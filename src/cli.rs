@@ -427,8 +427,14 @@ fn send(
     if !args.dry_run {
         check_approval(config, &cli.state_dir)?;
     }
-    let _lock = crate::journal::lock_state_dir(&state_dir)
-        .map_err(|e| Failure::new(EXIT_REFUSED, format!("{e:#}")))?;
+    let _lock = crate::journal::lock_state_dir(&state_dir).map_err(|e| {
+        // Another run holding the directory is a refusal; a disk that cannot be written is not.
+        let held = format!("{e:#}").contains("another tsuchi process");
+        Failure::new(
+            if held { EXIT_REFUSED } else { EXIT_ERROR },
+            format!("{e:#}"),
+        )
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

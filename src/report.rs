@@ -469,7 +469,7 @@ pub fn lookup(
                     o.at,
                     o.state,
                     code,
-                    o.reply.as_deref().unwrap_or("")
+                    crate::transport::redact_reply(o.reply.as_deref().unwrap_or(""))
                 )?;
             }
             _ => {}

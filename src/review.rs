@@ -258,5 +258,9 @@ pub fn create_private_file(path: &Path) -> Result<std::io::BufWriter<std::fs::Fi
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // `mode` applies only to a new file: an existing one keeps its mode unless set here.
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} owner-only", path.display()))?;
     Ok(std::io::BufWriter::new(f))
 }

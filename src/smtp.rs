@@ -40,9 +40,16 @@ pub struct RelayUrl {
 
 impl RelayUrl {
     pub fn parse(url: &str) -> Result<RelayUrl> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            anyhow::anyhow!("relay URL {url:?} needs a scheme: smtp:// or smtps://")
-        })?;
+        // Never echo the URL: a mistyped one may carry a password.
+        if url.contains('@') {
+            bail!(
+                "the relay URL must not carry credentials; set TSUCHI_SMTP_USER and \
+                 TSUCHI_SMTP_PASSWORD (or TSUCHI_SMTP_PASSWORD_FILE) instead"
+            );
+        }
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| anyhow::anyhow!("the relay URL needs a scheme: smtp:// or smtps://"))?;
         let (authority, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
@@ -66,11 +73,11 @@ impl RelayUrl {
             ("smtp", None) => (Security::Plain, 25),
             ("smtp", Some(s)) => (s, 587),
             ("smtps", None) => (Security::Tls, 465),
-            _ => bail!("relay URL {url:?}: scheme must be smtp or smtps"),
+            _ => bail!("the relay URL's scheme must be smtp or smtps"),
         };
         let (host, port) = split_host_port(authority)?;
         if host.is_empty() {
-            bail!("relay URL {url:?} has no host");
+            bail!("the relay URL has no host");
         }
         Ok(RelayUrl {
             host,
@@ -262,7 +269,7 @@ impl SmtpSession {
             })??;
         if s.url.security == Security::StartTls {
             if !conn.can_starttls() {
-                conn.abort().await;
+                drop(conn);
                 return Err(temporary(format!("{} does not offer STARTTLS", s.url.host)));
             }
             conn.starttls(tls()?, &hello)
@@ -275,7 +282,7 @@ impl SmtpSession {
                 .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await
             {
-                conn.abort().await;
+                drop(conn);
                 // Never echo what was sent: the error text is the server's.
                 return Err(classify(&e, "AUTH"));
             }
@@ -283,9 +290,17 @@ impl SmtpSession {
         Ok(conn)
     }
 
+    /// Forgets a connection that failed or timed out. It is dropped, not closed politely:
+    /// a relay that stopped answering would not answer QUIT either.
     async fn drop_connection(&mut self) {
+        drop(self.connection.take());
+        self.sent_on_connection = 0;
+    }
+
+    /// Ends a healthy connection with QUIT, waiting at most the SMTP timeout for the reply.
+    async fn quit(&mut self) {
         if let Some(mut c) = self.connection.take() {
-            c.abort().await;
+            let _ = tokio::time::timeout(self.settings.timeout, c.quit()).await;
         }
         self.sent_on_connection = 0;
     }
@@ -333,9 +348,7 @@ impl Session for SmtpSession {
                     reply,
                 };
                 if self.sent_on_connection >= self.settings.messages_per_connection {
-                    let mut c = self.connection.take().expect("connected");
-                    let _ = c.quit().await;
-                    self.sent_on_connection = 0;
+                    self.quit().await;
                 }
                 Ok(delivery)
             }
@@ -352,9 +365,7 @@ impl Session for SmtpSession {
     }
 
     async fn close(&mut self) {
-        if let Some(mut c) = self.connection.take() {
-            let _ = c.quit().await;
-        }
+        self.quit().await;
     }
 }
 

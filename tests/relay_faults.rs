@@ -481,7 +481,6 @@ async fn a_relay_that_hangs_up_after_the_data_causes_duplicates_only_after_unkno
 /// possible duplicate is reported by id — today only rows left mid-transaction by a dead
 /// process are.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: a re-send after an unknown outcome (timeout / hang-up after DATA) is not reported as a possible duplicate (src/report.rs detail(), src/campaign.rs produce())"]
 async fn a_resend_after_an_unknown_outcome_is_reported_as_a_possible_duplicate() {
     let c = TestCampaign::new(5, with(&[NO_OUTAGE]));
     let server = SmtpServer::start(Script::new().accept_then_hang_up().times(2)).await;
@@ -496,7 +495,6 @@ async fn a_resend_after_an_unknown_outcome_is_reported_as_a_possible_duplicate()
 /// `timeout_secs`, and the run must go on. tsuchi drops the connection with lettre's
 /// `abort()`, which sends QUIT and waits for its reply with no timeout at all.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: after a send timeout, SmtpSession::drop_connection (src/smtp.rs) awaits lettre's abort(), which waits for the QUIT reply without a timeout — a silent relay hangs the worker"]
 async fn a_relay_that_never_answers_after_the_data_does_not_hang_the_run() {
     let c = TestCampaign::new(
         3,
@@ -518,7 +516,6 @@ async fn a_relay_that_never_answers_after_the_data_does_not_hang_the_run() {
 /// `SmtpSession::close` and the recycling after `messages_per_connection` await
 /// `quit()` without a timeout.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: SmtpSession::close and the connection recycling (src/smtp.rs) await QUIT's reply without a timeout — a relay that never answers QUIT hangs the run after the last message"]
 async fn a_relay_that_never_answers_quit_does_not_hang_the_run() {
     let c = TestCampaign::new(
         3,
@@ -535,7 +532,6 @@ async fn a_relay_that_never_answers_quit_does_not_hang_the_run() {
 /// operator's terminal as it came: escape sequences included (retitle the window, clear the
 /// screen, fake lines). The journal itself is JSON, which escapes them; the printers do not.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: src/report.rs lookup() (and report --format csv) print the relay's reply text raw; control characters / terminal escapes from a hostile relay reach the operator's terminal"]
 async fn a_hostile_reply_text_is_not_printed_raw() {
     let c = TestCampaign::new(2, with(&[NO_OUTAGE]));
     let server = SmtpServer::start(Script::new().reject_recipient(

@@ -329,7 +329,6 @@ async fn a_read_only_state_dir_refuses_to_send_and_still_reports() {
 /// An I/O failure of the state directory (full, read-only) is exit 1, "unexpected error (I/O,
 /// journal)", not exit 5 — which scripts read as "refused: approval, lock held, list changed".
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: src/cli.rs send() maps every lock_state_dir error to EXIT_REFUSED (5), so a read-only or full state directory exits 5 as if another send held the lock"]
 async fn an_unwritable_state_dir_is_an_io_error_not_a_refusal() {
     let c = TestCampaign::new(3, |c| c);
     let server = SmtpServer::start(Script::new()).await;
@@ -531,7 +530,6 @@ async fn state_files_are_owner_only_even_under_a_permissive_umask() {
 /// file that already exists keeps its mode: `create_private_file` opens it with
 /// `mode(0o600)`, which only applies when the file is created.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "bug: src/review.rs create_private_file keeps the mode of an existing file, so `report --output` over a 0644 file stays world-readable while claiming owner-only"]
 async fn report_output_over_an_existing_file_is_made_owner_only() {
     let c = TestCampaign::new(3, |c| c);
     let server = SmtpServer::start(Script::new()).await;

@@ -56,6 +56,8 @@ pub struct SendOptions {
     pub accept_changes: bool,
     /// Show a progress bar (a terminal) or plain lines (a log).
     pub progress: bool,
+    /// Only this shard of the list.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// How a run ended.
@@ -79,6 +81,9 @@ pub struct RunReport {
     pub remaining: u64,
     /// Recipients whose address was refused permanently, in this or earlier runs.
     pub failed_total: u64,
+    /// The run stopped before it had read the whole list (so `remaining` counts only the part
+    /// it read).
+    pub list_unfinished: bool,
     /// Where the journal is.
     pub journal: PathBuf,
 }
@@ -87,6 +92,36 @@ impl RunReport {
     /// True when nobody is left to send to (apart from permanent failures).
     pub fn complete(&self) -> bool {
         self.stopped.is_none() && self.deferred == 0 && self.remaining == 0
+    }
+}
+
+/// A set of row numbers, one bit per row.
+#[derive(Default)]
+struct RowSet {
+    words: Vec<u64>,
+}
+
+impl RowSet {
+    fn insert(&mut self, row: u64) {
+        let (w, b) = ((row / 64) as usize, row % 64);
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << b;
+    }
+
+    fn remove(&mut self, row: u64) {
+        if let Some(w) = self.words.get_mut((row / 64) as usize) {
+            *w &= !(1 << (row % 64));
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w as u64 * 64 + b)
+        })
     }
 }
 
@@ -377,19 +412,23 @@ pub async fn send<T: Transport>(
         stopped: shutdown.reason(),
         remaining: 0,
         failed_total: 0,
+        list_unfinished: false,
         journal: journal_path.clone(),
     };
     journal.flush()?;
     // What is left is whatever the journal now says still needs a message.
     let after = journal::replay(&journal_path)?;
-    report.remaining = (1..=produced.rows)
+    report.remaining = produced
+        .sendable
+        .iter()
         .filter(|&row| {
             matches!(
                 after.states.get(row),
                 State::Pending | State::Attempting | State::Deferred
-            ) && !produced.refused_rows.contains(&row)
+            )
         })
         .count() as u64;
+    report.list_unfinished = produced.stopped_early;
     report.failed_total = after
         .states
         .counts()
@@ -421,7 +460,10 @@ fn counters_view(c: &Arc<Counters>) -> impl Fn() -> (u64, u64, u64) + Send + Syn
 struct Produced {
     rows: u64,
     refused: u64,
-    refused_rows: std::collections::HashSet<u64>,
+    /// Valid rows of this shard seen by the producer.
+    sendable: RowSet,
+    /// The producer stopped before the end of the list.
+    stopped_early: bool,
     already_done: u64,
     possible_duplicates: Vec<String>,
 }
@@ -454,11 +496,14 @@ fn produce(
     shutdown: &Shutdown,
 ) -> Result<Produced> {
     let reader = RecipientReader::open(&opts.recipients, config, opts.encoding)?;
-    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer).with_builder(builder);
+    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer)
+        .with_builder(builder)
+        .with_shard(opts.shard);
     let mut produced = Produced {
         rows: 0,
         refused: 0,
-        refused_rows: Default::default(),
+        sendable: RowSet::default(),
+        stopped_early: false,
         already_done: 0,
         possible_duplicates: Vec::new(),
     };
@@ -466,10 +511,14 @@ fn produce(
     let mut reader = scanner;
     while let Some(row) = reader.next_row() {
         if shutdown.is_triggered() {
+            produced.stopped_early = true;
             break;
         }
         let row = row?;
         produced.rows += 1;
+        if row.is_valid() {
+            produced.sendable.insert(row_index(&row));
+        }
         let (state, attempts) = match replay {
             Some(r) => (
                 r.states.get(row_index(&row)),
@@ -482,7 +531,7 @@ fn produce(
                 row, id, errors, ..
             } => {
                 produced.refused += 1;
-                produced.refused_rows.insert(row);
+                produced.sendable.remove(row);
                 if state != State::Skipped {
                     let problems: Vec<String> = errors.iter().map(|e| e.problem.clone()).collect();
                     journal.outcome(&Outcome {
@@ -540,7 +589,7 @@ fn produce(
                         row, id, errors, ..
                     } => {
                         produced.refused += 1;
-                        produced.refused_rows.insert(row);
+                        produced.sendable.remove(row);
                         if state != State::Skipped {
                             let problems: Vec<String> =
                                 errors.iter().map(|e| e.problem.clone()).collect();
@@ -779,7 +828,13 @@ pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> R
     if let Some(reason) = &report.stopped {
         writeln!(out, "stopped: {reason}")?;
     }
-    if report.remaining > 0 {
+    if report.list_unfinished {
+        writeln!(
+            out,
+            "the run stopped before the end of the list: run the same `tsuchi send` command \
+             again to resume."
+        )?;
+    } else if report.remaining > 0 {
         writeln!(
             out,
             "{} recipients still need a message: run the same `tsuchi send` command again to resume.",

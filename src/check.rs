@@ -25,6 +25,7 @@ pub struct ListSummary {
     pub per_brand: BTreeMap<String, u64>,
     pub variants: VariantCounts,
     pub encoding: &'static str,
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Runs `check`, writing the report to `out`. Returns the summary; the caller turns refused
@@ -33,6 +34,7 @@ pub fn run(
     config: &Config,
     recipients: &std::path::Path,
     encoding: Encoding,
+    shard: Option<crate::shard::Shard>,
     out: &mut dyn Write,
 ) -> Result<ListSummary> {
     let renderer = Renderer::new(config)?;
@@ -52,9 +54,11 @@ pub fn run(
         )?;
     }
     let builder = crate::message::MessageBuilder::new(config)?;
-    let mut scanner =
-        Scanner::open(recipients, config, encoding, &renderer)?.with_builder(&builder);
+    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?
+        .with_builder(&builder)
+        .with_shard(shard);
     let mut summary = ListSummary {
+        shard,
         encoding: scanner.detected_encoding(),
         ..Default::default()
     };
@@ -102,6 +106,12 @@ fn print_summary(
     out: &mut dyn Write,
 ) -> Result<()> {
     writeln!(out)?;
+    if let Some(shard) = s.shard {
+        writeln!(
+            out,
+            "shard {shard}: only this shard's rows are counted below"
+        )?;
+    }
     writeln!(
         out,
         "recipients {} ({}): {} rows",

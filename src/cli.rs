@@ -59,7 +59,11 @@ pub struct Cli {
     pub recipients: Option<PathBuf>,
     /// Journal and approval directory.
     #[arg(long, global = true, default_value = "state")]
-    pub state_dir: PathBuf,
+    pub state_dir: Vec<PathBuf>,
+    /// Take only shard K of N of the list (by a stable hash of the id): N hosts, each with its
+    /// own relay and state directory, cover the list exactly once. For check, preview and send.
+    #[arg(long, global = true, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Encoding of the recipients file: auto, utf-8 or shift_jis (default: campaign.encoding).
     #[arg(long, global = true)]
     pub encoding: Option<String>,
@@ -153,6 +157,21 @@ pub struct SendArgs {
     pub quiet: bool,
 }
 
+impl Cli {
+    /// The one state directory of a command that writes there (several are only for merging
+    /// the shards' journals in `status` and `report`).
+    pub fn one_state_dir(&self) -> Result<&std::path::Path> {
+        match self.state_dir.as_slice() {
+            [one] => Ok(one),
+            _ => Err(Failure::new(
+                EXIT_USAGE,
+                "this command takes one --state-dir (several are for status, report and lookup)",
+            )
+            .into()),
+        }
+    }
+}
+
 /// Parses arguments, runs the command, prints errors, and returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -197,7 +216,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let mut out = stdout.lock();
     match &cli.command {
         Command::Check => {
-            let summary = crate::check::run(&config, &recipients, encoding, &mut out)?;
+            let summary = crate::check::run(&config, &recipients, encoding, cli.shard, &mut out)?;
             if summary.refused > 0 {
                 writeln!(
                     out,
@@ -210,8 +229,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Preview { out: dir, ids } => {
             if ids.is_empty() {
-                let (previews, refused) =
-                    crate::review::preview_variants(&config, &recipients, encoding, dir)?;
+                let (previews, refused) = crate::review::preview_variants(
+                    &config,
+                    &recipients,
+                    encoding,
+                    cli.shard,
+                    dir,
+                )?;
                 for p in &previews {
                     writeln!(out, "{:>10}  {}", p.count, p.file.display())?;
                 }
@@ -257,7 +281,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::notice::Renderer::new(&config)?;
             let pinned = Pinned::of_config(&config)?;
             let approval = Approval::new(reviewer, note.as_deref(), &config.campaign.id, &pinned);
-            record(&cli.state_dir, &approval)?;
+            record(cli.one_state_dir()?, &approval)?;
             writeln!(
                 out,
                 "approved by {} at {} for campaign {}",
@@ -272,12 +296,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             writeln!(
                 out,
                 "recorded in {}; any later change to these stops `tsuchi send` until approved again",
-                crate::approval::approvals_path(&cli.state_dir).display()
+                crate::approval::approvals_path(cli.one_state_dir()?).display()
             )?;
             Ok(EXIT_OK)
         }
         Command::Status => {
-            print_approval(&config, &cli.state_dir, &mut out)?;
+            print_approval(&config, &cli.state_dir[0], &mut out)?;
             crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
             Ok(EXIT_OK)
         }
@@ -350,7 +374,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &config,
                 &recipients,
                 encoding,
-                &cli.state_dir,
+                cli.one_state_dir()?,
                 paths,
                 &mut out,
             )?;
@@ -405,9 +429,9 @@ fn send(
     }
     // A dry run keeps its own journal beside its outbox, so it never counts as a real send.
     let state_dir = if args.dry_run {
-        cli.state_dir.join("outbox")
+        cli.one_state_dir()?.join("outbox")
     } else {
-        cli.state_dir.clone()
+        cli.one_state_dir()?.to_path_buf()
     };
     if args.dry_run {
         // Nothing is sent: no rate limit is needed to protect anyone's deliverability.
@@ -423,9 +447,10 @@ fn send(
         retry_failed: args.retry_failed,
         accept_changes: args.accept_changes,
         progress: !args.quiet,
+        shard: cli.shard,
     };
     if !args.dry_run {
-        check_approval(config, &cli.state_dir)?;
+        check_approval(config, cli.one_state_dir()?)?;
     }
     let _lock = crate::journal::lock_state_dir(&state_dir).map_err(|e| {
         // Another run holding the directory is a refusal; a disk that cannot be written is not.
@@ -453,18 +478,19 @@ fn send(
     })?;
     let mut out = std::io::stdout().lock();
     print_report(&report, args.dry_run, &mut out)?;
-    if report.stopped.as_deref() == Some(crate::campaign::LIMIT_REACHED) && report.remaining > 0 {
-        return Ok(EXIT_RESUMABLE);
-    }
-    Ok(
-        if report.remaining > 0 || report.deferred > 0 || report.stopped.is_some() {
-            EXIT_RESUMABLE
-        } else if report.failed_total > 0 || report.refused > 0 {
-            EXIT_INCOMPLETE
-        } else {
-            EXIT_OK
-        },
-    )
+    let interrupted = report
+        .stopped
+        .as_deref()
+        .is_some_and(|r| r != crate::campaign::LIMIT_REACHED);
+    let work_left =
+        report.remaining > 0 || report.deferred > 0 || report.list_unfinished || interrupted;
+    Ok(if work_left {
+        EXIT_RESUMABLE
+    } else if report.failed_total > 0 || report.refused > 0 {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_OK
+    })
 }
 
 fn smtp_relay(

@@ -4,120 +4,17 @@
 //! nothing here prints a name, an address or a phone number.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Seek, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::journal::{self, Outcome, Record, Replay, State};
+use crate::journal::{Outcome, Record, State};
+use crate::journals::{Journals, read_journal};
 use crate::recipients::{Encoding, RecipientReader, Row};
 use crate::reference;
-
-/// One journal line with its byte offset.
-pub struct JournalLine {
-    pub offset: u64,
-    pub record: Record,
-}
-
-/// Reads every complete record of a journal, in order (a torn last line is skipped; `replay`
-/// reports it).
-pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLine>>> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read journal {}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let path = path.to_path_buf();
-    let mut offset = 0u64;
-    let mut line_no = 0u64;
-    let mut buf = Vec::new();
-    Ok(std::iter::from_fn(move || {
-        {
-            buf.clear();
-            let n = match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
-                Ok(n) => n,
-                Err(e) => return Some(Err(anyhow::anyhow!("{}: {e}", path.display()))),
-            };
-            let start = offset;
-            offset += n as u64;
-            line_no += 1;
-            if buf.last() != Some(&b'\n') {
-                return None; // torn tail
-            }
-            Some(
-                serde_json::from_slice::<Record>(&buf)
-                    .map(|record| JournalLine {
-                        offset: start,
-                        record,
-                    })
-                    .map_err(|e| {
-                        anyhow::anyhow!("{}:{line_no}: corrupt record ({e})", path.display())
-                    }),
-            )
-        }
-    }))
-}
-
-/// Reads the one record at `offset`.
-fn record_at(file: &mut std::io::BufReader<std::fs::File>, offset: u64) -> Result<Record> {
-    file.seek(std::io::SeekFrom::Start(offset))?;
-    let mut buf = Vec::new();
-    file.read_until(b'\n', &mut buf)?;
-    Ok(serde_json::from_slice(&buf)?)
-}
-
-/// The per-row detail `report` and `status` need beyond the replayed states.
-struct Detail {
-    /// Offset of each row's last outcome line (0 = none), index `row - 1`.
-    last_outcome: Vec<u64>,
-    /// Rows attempted again with no outcome in between: the previous run died mid-transaction.
-    possible_duplicates: BTreeSet<u64>,
-}
-
-fn detail(path: &Path, rows: u64) -> Result<Detail> {
-    let mut last_outcome = vec![0u64; rows as usize];
-    // Per row: 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
-    let mut open_attempt = vec![0u8; rows as usize];
-    let mut possible_duplicates = BTreeSet::new();
-    for line in read_journal(path)? {
-        let line = line?;
-        match line.record {
-            Record::Attempt(a) => {
-                if let Some(i) = a.row.checked_sub(1).filter(|&i| i < rows) {
-                    if open_attempt[i as usize] != 0 {
-                        possible_duplicates.insert(a.row);
-                    }
-                    open_attempt[i as usize] = 1;
-                }
-            }
-            Record::Outcome(o) => {
-                if let Some(i) = o.row.checked_sub(1).filter(|&i| i < rows) {
-                    last_outcome[i as usize] = line.offset;
-                    // An attempt whose outcome is unknown stays open: the next attempt of
-                    // the row may duplicate it.
-                    let unknown = o
-                        .reply
-                        .as_deref()
-                        .is_some_and(|r| r.starts_with(crate::campaign::UNKNOWN_OUTCOME));
-                    open_attempt[i as usize] = if unknown { 2 } else { 0 };
-                }
-            }
-            _ => {}
-        }
-    }
-    // A row with an attempt still open at the end was in flight when the last run died: the
-    // next run re-sends it.
-    for (i, open) in open_attempt.iter().enumerate() {
-        if *open == 1 {
-            possible_duplicates.insert(i as u64 + 1);
-        }
-    }
-    Ok(Detail {
-        last_outcome,
-        possible_duplicates,
-    })
-}
 
 /// The columns of `report --format csv`, in order (the fields of [`ReportRow`]).
 pub const REPORT_COLUMNS: [&str; 10] = [
@@ -155,19 +52,30 @@ pub enum Format {
     Json,
 }
 
+/// Opens the journals of the campaign in `state_dirs`, or says there is none.
+fn open_journals(config: &Config, state_dirs: &[PathBuf]) -> Result<Journals> {
+    Journals::open(state_dirs, &config.campaign.id)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no journal for campaign {} in {}: nothing has been sent yet",
+            config.campaign.id,
+            state_dirs
+                .first()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )
+    })
+}
+
 /// Writes one row per recipient of the list, in list order.
 pub fn report(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
-    state_dir: &Path,
+    state_dirs: &[PathBuf],
     format: Format,
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let path = journal::journal_path(state_dir, &config.campaign.id);
-    let replay = journal::replay(&path)?;
-    let detail = detail(&path, replay.header.list_rows)?;
-    let mut journal_file = std::io::BufReader::new(std::fs::File::open(&path)?);
+    let mut journals = open_journals(config, state_dirs)?;
     if format == Format::Csv {
         writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
     }
@@ -178,14 +86,19 @@ pub fn report(
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
             Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
         };
-        let last = match detail.last_outcome.get(row as usize - 1) {
-            Some(&offset) if offset > 0 => match record_at(&mut journal_file, offset)? {
-                Record::Outcome(o) => Some(o),
-                _ => None,
-            },
-            _ => None,
+        let last = journals.last_outcome(row)?;
+        let line = ReportRow {
+            reference: reference::reference(&config.campaign.id, &id),
+            id,
+            state: journals.state(row).as_str().to_string(),
+            attempts: journals.attempts(row),
+            code: last.as_ref().and_then(|o| o.code),
+            enhanced: last.as_ref().and_then(|o| o.enhanced.clone()),
+            reply: last.as_ref().and_then(|o| o.reply.clone()),
+            message_id: last.as_ref().and_then(|o| o.message_id.clone()),
+            time: last.as_ref().map(|o| o.at.clone()),
+            possible_duplicate: journals.possible_duplicate(row),
         };
-        let line = report_row(&config.campaign.id, row, id, &replay, last, &detail);
         n += 1;
         buf.clear();
         match format {
@@ -208,29 +121,6 @@ pub fn report(
     Ok(n)
 }
 
-fn report_row(
-    campaign: &str,
-    row: u64,
-    id: String,
-    replay: &Replay,
-    last: Option<Outcome>,
-    detail: &Detail,
-) -> ReportRow {
-    let state = replay.states.get(row);
-    ReportRow {
-        reference: reference::reference(campaign, &id),
-        id,
-        state: state.as_str().to_string(),
-        attempts: replay.attempts.get(row),
-        code: last.as_ref().and_then(|o| o.code),
-        enhanced: last.as_ref().and_then(|o| o.enhanced.clone()),
-        reply: last.as_ref().and_then(|o| o.reply.clone()),
-        message_id: last.as_ref().and_then(|o| o.message_id.clone()),
-        time: last.as_ref().map(|o| o.at.clone()),
-        possible_duplicate: detail.possible_duplicates.contains(&row),
-    }
-}
-
 /// Counts and breakdowns for `status`.
 #[derive(Debug, Default, Serialize)]
 pub struct Status {
@@ -241,60 +131,59 @@ pub struct Status {
     pub failures_by_reply: BTreeMap<String, u64>,
     pub failures_by_domain: BTreeMap<String, u64>,
     pub possible_duplicates: Vec<String>,
+    /// Recipients recorded in the journals of two shards (the shards overlap).
+    pub in_two_shards: Vec<String>,
     pub torn_tail: Option<String>,
 }
 
-/// Computes `status` from the journal; the list is read only to group failures by domain.
+/// Computes `status` from the journals; the list is read only to name recipients and group
+/// failures by domain.
 pub fn status(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
-    state_dir: &Path,
+    state_dirs: &[PathBuf],
     out: &mut dyn Write,
 ) -> Result<Status> {
-    let path = journal::journal_path(state_dir, &config.campaign.id);
-    if !path.exists() {
+    let Some(mut journals) = Journals::open(state_dirs, &config.campaign.id)? else {
         writeln!(
             out,
-            "campaign {}: nothing sent yet (no journal at {})",
+            "campaign {}: nothing sent yet (no journal in {})",
             config.campaign.id,
-            path.display()
+            state_dirs
+                .first()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
         )?;
         return Ok(Status {
             campaign: config.campaign.id.clone(),
-            journal: path,
             ..Default::default()
         });
-    }
-    let replay = journal::replay(&path)?;
-    let detail = detail(&path, replay.header.list_rows)?;
+    };
     let mut status = Status {
-        campaign: replay.header.campaign.clone(),
-        journal: path.clone(),
-        list_rows: replay.header.list_rows,
-        torn_tail: replay
-            .torn_tail
-            .as_ref()
-            .map(|t| format!("line {}: {}", t.line, t.reason)),
+        campaign: journals.campaign.clone(),
+        journal: journals.journals[0].path.clone(),
+        list_rows: journals.list_rows,
+        torn_tail: journals
+            .journals
+            .iter()
+            .find_map(|j| j.replay.torn_tail.as_ref().map(|t| (j, t)))
+            .map(|(j, t)| format!("{} line {}: {}", j.path.display(), t.line, t.reason)),
         ..Default::default()
     };
-    for (state, n) in replay.states.counts() {
+    for (state, n) in journals.counts() {
         status.states.insert(state.as_str().to_string(), n);
     }
-    // Failures by reply, from the last outcome of each failed or deferred row.
+    // Failures by reply, from the last outcome of each failed, deferred or bounced row.
     let mut failing_rows = BTreeSet::new();
-    let mut journal_file = std::io::BufReader::new(std::fs::File::open(&path)?);
-    for (i, &offset) in detail.last_outcome.iter().enumerate() {
-        let row = i as u64 + 1;
-        if offset == 0
-            || !matches!(
-                replay.states.get(row),
-                State::Failed | State::Deferred | State::Bounced
-            )
-        {
+    for row in 1..=journals.list_rows {
+        if !matches!(
+            journals.state(row),
+            State::Failed | State::Deferred | State::Bounced
+        ) {
             continue;
         }
-        if let Record::Outcome(o) = record_at(&mut journal_file, offset)? {
+        if let Some(o) = journals.last_outcome(row)? {
             let key = match (o.code, &o.enhanced) {
                 (Some(c), Some(e)) => format!("{} {c} {e}", o.state),
                 (Some(c), None) => format!("{} {c}", o.state),
@@ -308,7 +197,9 @@ pub fn status(
             failing_rows.insert(row);
         }
     }
-    let need_list = !failing_rows.is_empty() || !detail.possible_duplicates.is_empty();
+    let duplicates = journals.possible_duplicates();
+    let need_list =
+        !failing_rows.is_empty() || !duplicates.is_empty() || !journals.overlapping.is_empty();
     if need_list && recipients.exists() {
         for row in RecipientReader::open(recipients, config, encoding)? {
             if let Row::Valid { recipient, .. } = row? {
@@ -323,17 +214,20 @@ pub fn status(
                         .entry(domain.unwrap_or_default())
                         .or_default() += 1;
                 }
-                if detail.possible_duplicates.contains(&r) {
-                    status.possible_duplicates.push(recipient.id);
+                if duplicates.contains(&r) {
+                    status.possible_duplicates.push(recipient.id.clone());
+                }
+                if journals.overlapping.contains(&r) {
+                    status.in_two_shards.push(recipient.id);
                 }
             }
         }
     }
-    print_status(&status, &replay, out)?;
+    print_status(&status, &journals, out)?;
     Ok(status)
 }
 
-fn print_status(s: &Status, replay: &Replay, out: &mut dyn Write) -> Result<()> {
+fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "campaign {} — journal {}",
@@ -351,7 +245,18 @@ fn print_status(s: &Status, replay: &Replay, out: &mut dyn Write) -> Result<()> 
             writeln!(out, "  {label:<40} {n:>10}")?;
         }
     }
-    if let Some(run) = replay.runs.last() {
+    if journals.journals.len() > 1 {
+        writeln!(out, "merged from {} journals:", journals.journals.len())?;
+        for j in &journals.journals {
+            writeln!(out, "  {}", j.path.display())?;
+        }
+    }
+    let last_run = journals
+        .journals
+        .iter()
+        .filter_map(|j| j.replay.runs.last())
+        .max_by(|a, b| a.started.cmp(&b.started));
+    if let Some(run) = last_run {
         let how = if run.clean_stop {
             "stopped cleanly"
         } else {
@@ -403,6 +308,13 @@ fn print_status(s: &Status, replay: &Replay, out: &mut dyn Write) -> Result<()> 
             s.possible_duplicates.join(", ")
         )?;
     }
+    if !s.in_two_shards.is_empty() {
+        writeln!(
+            out,
+            "warning: recorded in two shards' journals (the shards overlap): {}",
+            s.in_two_shards.join(", ")
+        )?;
+    }
     if let Some(t) = &s.torn_tail {
         writeln!(out, "journal: torn last line set aside ({t})")?;
     }
@@ -414,7 +326,7 @@ pub fn lookup(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
-    state_dir: &Path,
+    state_dirs: &[PathBuf],
     key: &str,
     out: &mut dyn Write,
 ) -> Result<bool> {
@@ -448,15 +360,19 @@ pub fn lookup(
         "customer {id}, reference {}",
         reference::reference(&config.campaign.id, &id)
     )?;
-    let path = journal::journal_path(state_dir, &config.campaign.id);
-    if !path.exists() {
+    let Some(journals) = Journals::open(state_dirs, &config.campaign.id)? else {
         writeln!(out, "  not notified yet (no journal)")?;
         return Ok(true);
-    }
-    let replay = journal::replay(&path)?;
-    let state = replay.states.get(row);
-    writeln!(out, "  state: {}", describe(state))?;
-    for line in read_journal(&path)? {
+    };
+    writeln!(out, "  state: {}", describe(journals.state(row)))?;
+    let paths: Vec<PathBuf> = journals.journals.iter().map(|j| j.path.clone()).collect();
+    for line in paths
+        .iter()
+        .map(|p| read_journal(p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
         match line?.record {
             Record::Attempt(a) if a.row == row => {
                 writeln!(out, "  {}  attempt {} ({})", a.at, a.attempt, a.message_id)?;
@@ -512,25 +428,12 @@ pub fn unreached(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
-    state_dir: &Path,
+    state_dirs: &[PathBuf],
     format: Format,
     columns: &[String],
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let path = journal::journal_path(state_dir, &config.campaign.id);
-    let replay = if path.exists() {
-        Some(journal::replay(&path)?)
-    } else {
-        None
-    };
-    let detail = match &replay {
-        Some(r) => Some(detail(&path, r.header.list_rows)?),
-        None => None,
-    };
-    let mut journal_file = match &replay {
-        Some(_) => Some(std::io::BufReader::new(std::fs::File::open(&path)?)),
-        None => None,
-    };
+    let mut journals = Journals::open(state_dirs, &config.campaign.id)?;
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
     let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
@@ -559,18 +462,12 @@ pub fn unreached(
                 (row, id.unwrap_or_default(), Some(problems.join("; ")))
             }
         };
-        let state = replay
+        let state = journals
             .as_ref()
-            .map_or(State::Pending, |r| r.states.get(row_no));
-        let last = match (&detail, &mut journal_file) {
-            (Some(d), Some(f)) => match d.last_outcome.get(row_no as usize - 1) {
-                Some(&offset) if offset > 0 => match record_at(f, offset)? {
-                    Record::Outcome(o) => Some(o),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
+            .map_or(State::Pending, |j| j.state(row_no));
+        let last = match &mut journals {
+            Some(j) => j.last_outcome(row_no)?,
+            None => None,
         };
         let (category, detail_text) = match invalid {
             Some(problems) => ("invalid", problems),
@@ -628,12 +525,11 @@ fn describe_outcome(o: &Outcome) -> String {
 }
 
 /// The figures an incident report needs, from the journal alone, in Japanese and English.
-pub fn summary(config: &Config, state_dir: &Path, out: &mut dyn Write) -> Result<()> {
-    let path = journal::journal_path(state_dir, &config.campaign.id);
-    let replay = journal::replay(&path)?;
-    let counts = replay.states.counts();
+pub fn summary(config: &Config, state_dirs: &[PathBuf], out: &mut dyn Write) -> Result<()> {
+    let journals = open_journals(config, state_dirs)?;
+    let counts = journals.counts();
     let get = |s: State| counts.get(&s).copied().unwrap_or(0);
-    let people = replay.header.list_rows;
+    let people = journals.list_rows;
     let notified = get(State::Sent) + get(State::Delayed);
     let bounced = get(State::Bounced);
     let refused = get(State::Failed);
@@ -644,7 +540,7 @@ pub fn summary(config: &Config, state_dir: &Path, out: &mut dyn Write) -> Result
     writeln!(
         out,
         "通知状況の集計 / Notification summary — campaign {}",
-        replay.header.campaign
+        journals.campaign
     )?;
     writeln!(
         out,

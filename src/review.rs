@@ -38,13 +38,17 @@ pub fn preview_variants(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
+    shard: Option<crate::shard::Shard>,
     out_dir: &Path,
 ) -> Result<(Vec<VariantPreview>, u64)> {
     let renderer = Renderer::new(config)?;
     let builder = MessageBuilder::new(config)?;
     let mut counts = VariantCounts::default();
     let mut refused = 0u64;
-    for scanned in Scanner::open(recipients, config, encoding, &renderer)?.with_builder(&builder) {
+    for scanned in Scanner::open(recipients, config, encoding, &renderer)?
+        .with_builder(&builder)
+        .with_shard(shard)
+    {
         match scanned? {
             Scanned::Ready { recipient, .. } => {
                 counts.add(&recipient.brand, &recipient.locale, recipient.leaked)

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::message::MessageBuilder;
 use crate::notice::{Notice, Person, Renderer};
 use crate::recipients::{Encoding, Recipient, RecipientReader, Row, RowIssue};
+use crate::shard::Shard;
 
 /// One row of the list after validation and rendering.
 pub enum Scanned {
@@ -36,6 +37,7 @@ pub struct Scanner<'r> {
     reader: RecipientReader,
     renderer: &'r Renderer,
     builder: Option<&'r MessageBuilder>,
+    shard: Option<Shard>,
     file: PathBuf,
 }
 
@@ -51,6 +53,7 @@ impl<'r> Scanner<'r> {
             reader,
             renderer,
             builder: None,
+            shard: None,
             file: path.to_path_buf(),
         })
     }
@@ -65,6 +68,7 @@ impl<'r> Scanner<'r> {
             reader,
             renderer,
             builder: None,
+            shard: None,
             file: path.to_path_buf(),
         }
     }
@@ -76,10 +80,21 @@ impl<'r> Scanner<'r> {
         self
     }
 
+    /// Only the rows of `shard` (all rows when `None`).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Scanner<'r> {
+        self.shard = shard;
+        self
+    }
+
     /// The next row, validated but not yet rendered: callers that skip most rows (a resumed
     /// campaign) render only the ones they keep, with [`Scanner::render`].
     pub fn next_row(&mut self) -> Option<Result<Row>> {
-        self.reader.next()
+        loop {
+            match self.reader.next()? {
+                Ok(row) if !crate::shard::keeps(self.shard, &row) => continue,
+                other => return Some(other),
+            }
+        }
     }
 
     pub fn detected_encoding(&self) -> &'static str {
@@ -140,7 +155,7 @@ impl Iterator for Scanner<'_> {
     type Item = Result<Scanned>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(match self.reader.next()? {
+        Some(match self.next_row()? {
             Err(e) => Err(e),
             Ok(Row::Invalid {
                 row,

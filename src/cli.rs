@@ -83,6 +83,13 @@ pub enum Command {
         /// Render these customers' real notices instead of one sample per variant.
         #[arg(long = "id", num_args = 1..)]
         ids: Vec<String>,
+        /// Also send each variant preview (subject prefixed [確認用 n/N]) to these reviewers'
+        /// own mailboxes through the relay, to be read in the mail clients recipients use.
+        #[arg(long = "mail-to", num_args = 1..)]
+        mail_to: Vec<String>,
+        /// Relay for --mail-to (default: send.smtp).
+        #[arg(long)]
+        smtp: Option<String>,
     },
     /// Record the reviewer's approval of the current templates and notice settings.
     Approve {
@@ -227,7 +234,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Preview { out: dir, ids } => {
+        Command::Preview {
+            out: dir,
+            ids,
+            mail_to,
+            smtp,
+        } => {
             if ids.is_empty() {
                 let (previews, refused) = crate::review::preview_variants(
                     &config,
@@ -240,6 +252,27 @@ pub fn run(cli: Cli) -> Result<i32> {
                     writeln!(out, "{:>10}  {}", p.count, p.file.display())?;
                 }
                 let page = crate::review::write_review_page(&config, dir, &previews, refused)?;
+                if !mail_to.is_empty() {
+                    let mut settings = config.send.clone();
+                    if let Some(url) = smtp {
+                        settings.smtp = url.clone();
+                    }
+                    let relay = smtp_relay(&config, &settings)?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let sent = runtime.block_on(crate::review::mail_previews(
+                        &config,
+                        &previews,
+                        mail_to,
+                        relay,
+                        cli.one_state_dir()?,
+                        &mut out,
+                    ))?;
+                    if sent < previews.len() * mail_to.len() {
+                        return Ok(EXIT_INCOMPLETE);
+                    }
+                }
                 writeln!(
                     out,
                     "{} variants written to {} ({} rows refused; see `tsuchi check`)\n\

@@ -268,3 +268,90 @@ pub fn create_private_file(path: &Path) -> Result<std::io::BufWriter<std::fs::Fi
         .with_context(|| format!("cannot make {} owner-only", path.display()))?;
     Ok(std::io::BufWriter::new(f))
 }
+
+/// One line of `<state-dir>/review-sends.jsonl`: a preview mailed to a reviewer, kept apart
+/// from the campaign journal.
+#[derive(serde::Serialize)]
+struct ReviewSend<'a> {
+    at: String,
+    to: &'a str,
+    variant: String,
+    message_id: &'a str,
+    result: String,
+}
+
+/// Sends every variant preview, subject prefixed `[確認用 n/N]`, to each reviewer through
+/// `transport`; records each send in `<state-dir>/review-sends.jsonl`. Returns how many were
+/// accepted.
+pub async fn mail_previews<T: crate::transport::Transport>(
+    config: &Config,
+    previews: &[VariantPreview],
+    reviewers: &[String],
+    transport: T,
+    state_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<usize> {
+    use crate::transport::Session;
+    for r in reviewers {
+        r.parse::<lettre::Address>()
+            .map_err(|e| anyhow::anyhow!("--mail-to {r:?} is not an e-mail address: {e}"))?;
+    }
+    let builder = MessageBuilder::new(config)?;
+    create_private_dir(state_dir)?;
+    let log_path = state_dir.join("review-sends.jsonl");
+    let mut log = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&log_path)
+            .with_context(|| format!("cannot write {}", log_path.display()))?
+    };
+    let mut session = transport.session();
+    let total = previews.len();
+    let mut accepted = 0;
+    for (n, p) in previews.iter().enumerate() {
+        let notice = crate::notice::Notice {
+            subject: format!("[確認用 {}/{total}] {}", n + 1, p.subject),
+            body: p.body.clone(),
+        };
+        for to in reviewers {
+            let id = format!("REVIEW/{}/{to}", p.variant.code());
+            let message = builder
+                .build(&notice, &id, to, SystemTime::now())
+                .map_err(|e| anyhow::anyhow!("variant {}: {e}", p.variant.code()))?;
+            let result = match session.send(&message, "review").await {
+                Ok(d) => {
+                    accepted += 1;
+                    format!("{} {}", d.code, crate::transport::redact_reply(&d.reply))
+                }
+                Err(f) => format!("failed: {}", crate::transport::redact_reply(&f.to_string())),
+            };
+            writeln!(
+                out,
+                "[確認用 {}/{total}] {} → {to}: {result}",
+                n + 1,
+                p.variant.code()
+            )?;
+            let line = ReviewSend {
+                at: crate::journal::now_rfc3339(),
+                to,
+                variant: p.variant.code(),
+                message_id: &message.message_id,
+                result,
+            };
+            let mut bytes = serde_json::to_vec(&line)?;
+            bytes.push(b'\n');
+            log.write_all(&bytes)?;
+        }
+    }
+    session.close().await;
+    log.sync_all()?;
+    writeln!(
+        out,
+        "{accepted} review copies sent; recorded in {}",
+        log_path.display()
+    )?;
+    Ok(accepted)
+}

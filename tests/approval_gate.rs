@@ -167,3 +167,57 @@ async fn preview_writes_a_review_page_and_owner_only_id_previews() {
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variant_previews_can_be_mailed_to_reviewers_apart_from_the_campaign() {
+    let c = gated();
+    let server = SmtpServer::start(Script::new()).await;
+    let pv = c.path("pv").display().to_string();
+    let out = run(
+        &c,
+        vec![
+            "preview".into(),
+            "--out".into(),
+            pv.clone(),
+            "--mail-to".into(),
+            "legal@kaede-travel.example".into(),
+            "cs@kaede-travel.example".into(),
+            "--smtp".into(),
+            server.url(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let variants = std::fs::read_dir(c.path("pv"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert!(
+        server
+            .wait_for_messages(variants * 2, Duration::from_secs(10))
+            .await
+    );
+    let received = server.received();
+    assert_eq!(received.len(), variants * 2);
+    for r in &received {
+        let msg = mail_parser::MessageParser::default()
+            .parse(&r.data[..])
+            .unwrap();
+        let subject = msg.subject().unwrap();
+        assert!(
+            subject.starts_with("[確認用 ") && subject.contains(&format!("/{variants}] ")),
+            "{subject}"
+        );
+        assert!(r.recipients[0].ends_with("@kaede-travel.example"));
+    }
+    // Journaled apart: the campaign has no journal, the review sends have their own log.
+    assert!(!c.journal().exists());
+    let log = std::fs::read_to_string(c.state_dir().join("review-sends.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), variants * 2);
+}

@@ -98,6 +98,7 @@ fn chromium(profile: &Path, extra: &[String], page: &Path) -> std::process::Outp
 #[ignore = "needs /usr/bin/chromium; run with --ignored"]
 fn chromium_renders_the_page() {
     if !Path::new(CHROMIUM).exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
         eprintln!("{CHROMIUM} not installed; skipping");
         return;
     }
@@ -136,4 +137,85 @@ fn chromium_renders_the_page() {
     std::fs::copy(&png, &keep).unwrap();
     std::fs::copy(&page, keep.with_extension("html")).unwrap();
     eprintln!("screenshot: {}", keep.display());
+}
+
+/// The page `tsuchi preview` writes for the sample campaign, opened in a real browser: every
+/// variant's subject and every line of its body are there, as a recipient reads them.
+#[test]
+#[ignore = "needs /usr/bin/chromium; run with --ignored"]
+fn chromium_shows_every_variant_of_the_sample_campaign() {
+    if !Path::new(CHROMIUM).exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
+        eprintln!("{CHROMIUM} not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("preview");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tsuchi"))
+        .current_dir(repo)
+        .args(["--state-dir"])
+        .arg(dir.path().join("state"))
+        .args(["preview", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = out_dir.join("index.html");
+    let dom = chromium(&dir.path().join("profile"), &["--dump-dom".into()], &page);
+    let dom = String::from_utf8(dom.stdout).unwrap();
+    let mut variants = 0;
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "eml") {
+            continue;
+        }
+        variants += 1;
+        let raw = std::fs::read(&path).unwrap();
+        let msg = mail_parser::MessageParser::default()
+            .parse(&raw[..])
+            .unwrap();
+        let subject = msg.subject().unwrap();
+        assert!(
+            dom.contains(&text_node(subject)),
+            "{}: subject missing",
+            path.display()
+        );
+        for line in msg
+            .body_text(0)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            assert!(
+                dom.contains(&text_node(line.trim_end())),
+                "{}: body line {line:?} missing or re-wrapped",
+                path.display()
+            );
+        }
+    }
+    assert!(variants >= 10);
+    let png = dir.path().join("sample.png");
+    chromium(
+        &dir.path().join("profile2"),
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1200,3000".into(),
+        ],
+        &page,
+    );
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sample_review_page.png");
+    std::fs::copy(&png, &keep).unwrap();
+    eprintln!("screenshot: {}", keep.display());
+}
+
+/// Text as a browser serializes it inside an element (quotes are not escaped there).
+fn text_node(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

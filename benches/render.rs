@@ -53,17 +53,20 @@ fn people(n: usize) -> Vec<Owned> {
         .collect()
 }
 
-fn render(c: &mut Criterion) {
-    let config = common::config();
-    let renderer = Renderer::new(&config).unwrap();
-    let people = people(4096);
-    let person = |p: &Owned| Person {
+fn person(p: &Owned) -> Person<'_> {
+    Person {
         id: &p.id,
         name: &p.name,
         brand: p.brand,
         locale: p.locale,
         leaked: p.leaked,
-    };
+    }
+}
+
+fn render(c: &mut Criterion) {
+    let config = common::config();
+    let renderer = Renderer::new(&config).unwrap();
+    let people = people(4096);
 
     let mut g = c.benchmark_group("render");
     g.sample_size(10)

@@ -4,7 +4,7 @@
 # --rate accuracy. Prints a table at the end (also written to $WORK/results.txt).
 #
 #   bench/run.sh                      # everything (the 8M list is ~630 MB and takes minutes)
-#   SKIP_8M=1 bench/run.sh            # quick: sizes 100k and 1M only
+#   SKIP_8M=1 INGEST_N= bench/run.sh  # quick: sizes 100k and 1M only, no 8M ingest
 #   SIZES="100000 1000000 4000000" SEND_N=20000 RATE=200 RATE_SECS=30 bench/run.sh
 #
 # Needs: python3, /usr/bin/time (apt-get install time), Postfix's smtp-sink and smtp-source
@@ -34,9 +34,13 @@ for tool in python3 /usr/bin/time /usr/sbin/smtp-sink /usr/sbin/smtp-source; do
 done
 
 echo "== building (release) into $CARGO_TARGET_DIR; scratch in $WORK" >&2
-(cd "$REPO" && cargo build --release --quiet --bin tsuchi --example fake_journal)
+(cd "$REPO" && cargo build --release --quiet --bin tsuchi --example fake_journal --example ingest_only)
 BIN=$CARGO_TARGET_DIR/release/tsuchi
 FAKE=$CARGO_TARGET_DIR/release/examples/fake_journal
+INGEST=$CARGO_TARGET_DIR/release/examples/ingest_only
+# Diagnostic: TCP_NODELAY on tsuchi's sockets (bench/nodelay_preload.c); empty if no compiler.
+NODELAY=$WORK/nodelay.so
+gcc -O2 -shared -fPIC -o "$NODELAY" "$REPO/bench/nodelay_preload.c" -ldl 2>/dev/null || NODELAY=
 
 row() { printf '%-58s %s\n' "$1" "$2" | tee -a "$RESULTS" >&2; }
 now() { date +%s.%N; }
@@ -110,6 +114,14 @@ for n in $SIZES; do
       "$(calc "round($RSS/1024, 1)") MB / ${WALL} s / $(calc "round($n / $WALL)")"
 done
 
+INGEST_N=${INGEST_N:-8000000}   # reader only (no rendering): memory of duplicate detection
+if [[ -n "$INGEST_N" ]]; then
+  L=$(list "$INGEST_N"); campaign "$WORK/ingest" "$L"
+  timed "$WORK/ingest.out" "$INGEST" "$WORK/ingest/config.toml" "$L" || true
+  row "ingest only (RecipientReader, no render) ${INGEST_N} rows: RSS / wall" \
+      "$(calc "round($RSS/1024, 1)") MB / ${WALL} s ($(cat "$WORK/ingest.out"))"
+fi
+
 # --- SMTP ---
 SINK_OUT=$WORK/sink.out
 SINK_ARGS=(-c "127.0.0.1:$PORT" 256)
@@ -143,6 +155,13 @@ SEND_RATE=$(calc "round($SEND_N / $SEND_WALL)")
 row "smtp-source -s $SESSIONS -l $MSG_LEN (new connection per message): msg/s" "$SRC_RATE (${SRC_WALL} s)"
 row "smtp-source -d -s $SESSIONS (one connection per session): msg/s" "$SRC_D_RATE (${SRC_D_WALL} s)"
 row "tsuchi send --rate 0 --concurrency $SESSIONS, journal on: msg/s" "$SEND_RATE (${SEND_WALL} s, ${got} received, avg .eml ${EML} B, RSS $(calc "round($SEND_RSS/1024,1)") MB)"
+if [[ -n "$NODELAY" ]]; then
+  campaign "$WORK/send-nd" "$L"; before=$(sink_count)
+  timed "$WORK/send-nd.out" env LD_PRELOAD="$NODELAY" "$BIN" --config "$WORK/send-nd/config.toml" \
+    --state-dir "$WORK/send-nd/state" send --smtp "smtp://127.0.0.1:$PORT" --rate 0 --concurrency "$SESSIONS" -q || true
+  sleep 0.3; got=$(( $(sink_count) - before ))
+  row "diagnostic: same send with TCP_NODELAY (LD_PRELOAD): msg/s" "$(calc "round($SEND_N / $WALL)") (${WALL} s, ${got} received)"
+fi
 row "tsuchi / smtp-source (target >= 0.8)" "$(calc "round($SEND_RATE / $SRC_RATE, 2)")"
 row "tsuchi / smtp-source -d" "$(calc "round($SEND_RATE / $SRC_D_RATE, 2)")"
 
@@ -181,6 +200,13 @@ PY
 row "--rate $RATE, $RN messages: wall / achieved (messages / wall)" "${WALL} s / $(calc "round($RN / $WALL, 2)") msg/s (exit $rc)"
 row "--rate $RATE: journal first..last sent: rate, deviation (target +-2 %)" \
     "$(calc "round(($JN - 1) / $JSPAN, 2)") msg/s, $(calc "round((($JN - 1) / $JSPAN / $RATE - 1) * 100, 2)") %"
+
+if [[ -n "$NODELAY" ]]; then
+  campaign "$WORK/rate-nd" "$L"
+  timed "$WORK/rate-nd.out" env LD_PRELOAD="$NODELAY" "$BIN" --config "$WORK/rate-nd/config.toml" \
+    --state-dir "$WORK/rate-nd/state" send --smtp "smtp://127.0.0.1:$PORT" --rate "$RATE" --concurrency "$SESSIONS" -q || true
+  row "diagnostic: --rate $RATE with TCP_NODELAY: messages / wall" "$(calc "round($RN / $WALL, 2)") msg/s ($(calc "round(($RN / $WALL / $RATE - 1) * 100, 2)") %)"
+fi
 
 echo >&2
 echo "== results ($RESULTS)" >&2

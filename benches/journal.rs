@@ -20,7 +20,13 @@ const SEND_ROWS: u64 = 4_000;
 const REPLAY_ROWS: u64 = 500_000; // an attempt and an outcome each: 1,000,000 records
 
 fn header(rows: u64) -> Header {
-    Header::new(CAMPAIGN, &"ab".repeat(32), rows, &"cd".repeat(32), &"ef".repeat(32))
+    Header::new(
+        CAMPAIGN,
+        &"ab".repeat(32),
+        rows,
+        &"cd".repeat(32),
+        &"ef".repeat(32),
+    )
 }
 
 fn message_id(row: u64) -> String {

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use tsuchi::campaign::{list_identity, notice_settings_digest};
 use tsuchi::config::Config;
-use tsuchi::journal::{self, AttemptRecord, Header, JournalWriter, Outcome, Record, RunMarker, State};
+use tsuchi::journal::{
+    self, AttemptRecord, Header, JournalWriter, Outcome, Record, RunMarker, State,
+};
 use tsuchi::notice::Renderer;
 
 fn main() -> Result<()> {

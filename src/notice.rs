@@ -59,7 +59,15 @@ pub struct Renderer {
     passport_bits: FieldSet,
     /// Template file (relative to the templates directory) → SHA-256 of its bytes.
     pub template_digests: BTreeMap<String, String>,
+    /// Fixed lines already linted clean → their wrapped form.
+    line_cache: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Per variant (locale, brand, fields, name empty): the raw subject and body with
+    /// placeholders, or `None` when the templates do more with the name than print it.
+    skeletons: std::sync::Mutex<Skeletons>,
 }
+
+type Skeletons =
+    std::collections::HashMap<(String, String, u64, bool), Option<std::sync::Arc<Prepared>>>;
 
 struct LocaleTexts {
     company: String,
@@ -170,6 +178,8 @@ impl Renderer {
             wrap_width: config.mail.wrap_width,
             passport_bits,
             template_digests,
+            line_cache: Default::default(),
+            skeletons: Default::default(),
         })
     }
 
@@ -210,6 +220,84 @@ impl Renderer {
             ));
         }
         let name = display_name(person.name);
+        let reference = reference::reference(&self.campaign_id, person.id);
+        if let Some(prepared) = self.prepared(person, texts, brand, name)? {
+            return prepared.fill(name, &reference, self.wrap_width);
+        }
+        let (subject, body) = self.tera_render(person, texts, brand, name, &reference)?;
+        let subject = lint_subject(&subject)?;
+        let personal = [name.to_string(), reference];
+        let body = self.lint_and_wrap(&tidy_body(&body), &personal)?;
+        Ok(Notice { subject, body })
+    }
+
+    /// The person's variant prepared once: everything in a notice but the name and the
+    /// reference number is the same for every person of a variant, so the variant is rendered
+    /// with placeholders, linted and wrapped once, and each person's lines are filled in. `None`
+    /// when the templates do more with the name than print it (a test on its length, say) —
+    /// detected by comparing with Tera for two names — or the name holds a placeholder
+    /// character: then Tera renders every notice of the variant.
+    fn prepared(
+        &self,
+        person: &Person<'_>,
+        texts: &LocaleTexts,
+        brand: &BrandView,
+        name: &str,
+    ) -> Result<Option<std::sync::Arc<Prepared>>, RenderError> {
+        if name.chars().any(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)) {
+            return Ok(None);
+        }
+        let key = (
+            person.locale.to_string(),
+            person.brand.to_string(),
+            person.leaked.0,
+            name.is_empty(),
+        );
+        if let Some(entry) = self
+            .skeletons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(entry.clone());
+        }
+        let slot_name = if name.is_empty() { "" } else { NAME_SLOT };
+        let skeleton = self.tera_render(person, texts, brand, slot_name, REFERENCE_SLOT)?;
+        let mut sound = true;
+        for (probe_name, probe_reference) in [
+            ("見本 花子", "ZZZZ-ZZZZ-ZZZ0"),
+            ("Mihon Hanako Tarou", "AAAA-BBBB-CCC1"),
+        ] {
+            let probe_name = if name.is_empty() { "" } else { probe_name };
+            let direct = self.tera_render(person, texts, brand, probe_name, probe_reference)?;
+            sound &= fill(&skeleton.0, probe_name, probe_reference) == direct.0
+                && fill(&skeleton.1, probe_name, probe_reference) == direct.1;
+        }
+        let prepared = if sound {
+            Some(std::sync::Arc::new(Prepared::new(
+                &skeleton,
+                self.wrap_width,
+            )?))
+        } else {
+            None
+        };
+        let mut cache = self.skeletons.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= SKELETON_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Renders the subject and body templates for `person` with Tera.
+    fn tera_render(
+        &self,
+        person: &Person<'_>,
+        texts: &LocaleTexts,
+        brand: &BrandView,
+        name: &str,
+        reference: &str,
+    ) -> Result<(String, String), RenderError> {
         let english = person.locale != "ja";
         let greeting_name = match (name.is_empty(), english) {
             (true, false) => "お客様".to_string(),
@@ -231,7 +319,7 @@ impl Renderer {
             company: &texts.company,
             greeting_name,
             name,
-            reference: reference::reference(&self.campaign_id, person.id),
+            reference: reference.to_string(),
             fields,
             leaked,
             passport_leaked: !FieldSet(person.leaked.0 & self.passport_bits.0).is_empty(),
@@ -248,19 +336,103 @@ impl Renderer {
             .tera
             .render(&format!("{}/body.tera", person.locale), &context)
             .map_err(|e| RenderError(format!("body template: {}", tera_error(&e))))?;
-        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
-        let body = wrap::wrap_body(&tidy_body(&body), self.wrap_width);
-        if let Some(found) = lint::find_link(&subject) {
-            return Err(RenderError(format!(
-                "rendered subject would contain {}",
-                found.kind.describe()
-            )));
+        Ok((subject, body))
+    }
+}
+
+/// Placeholders for the person's data in a variant's skeleton (private-use characters, which
+/// names are checked not to contain before the skeleton is used).
+const NAME_SLOT: &str = "\u{E000}";
+const REFERENCE_SLOT: &str = "\u{E001}";
+/// Skeletons kept: more than the variants of any campaign (brands × locales × field sets).
+const SKELETON_LIMIT: usize = 65_536;
+
+/// A skeleton filled in with one person's name and reference number.
+fn fill(skeleton: &str, name: &str, reference: &str) -> String {
+    skeleton
+        .replace(REFERENCE_SLOT, reference)
+        .replace(NAME_SLOT, name)
+}
+
+fn has_slot(text: &str) -> bool {
+    text.contains(NAME_SLOT) || text.contains(REFERENCE_SLOT)
+}
+
+/// Whitespace-normalized and linted subject.
+fn lint_subject(raw: &str) -> Result<String, RenderError> {
+    let subject = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(found) = lint::find_link(&subject) {
+        return Err(RenderError(format!(
+            "rendered subject would contain {}",
+            found.kind.describe()
+        )));
+    }
+    Ok(subject)
+}
+
+fn lint_line(line: &str) -> Result<(), RenderError> {
+    match lint::find_link(line) {
+        Some(found) => Err(RenderError(format!(
+            "rendered notice would contain {}",
+            found.kind.describe()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A variant's notice with the person's data left as placeholders: fixed lines already linted
+/// and wrapped, the person's lines kept to be filled in.
+pub struct Prepared {
+    /// The raw subject with placeholders, or the finished subject when it has none.
+    subject: String,
+    subject_has_slots: bool,
+    /// Body lines in order: `(true, line with placeholders)` or `(false, wrapped fixed text)`.
+    lines: Vec<(bool, String)>,
+}
+
+impl Prepared {
+    fn new(skeleton: &(String, String), width: usize) -> Result<Prepared, RenderError> {
+        let subject_has_slots = has_slot(&skeleton.0);
+        let subject = if subject_has_slots {
+            skeleton.0.clone()
+        } else {
+            lint_subject(&skeleton.0)?
+        };
+        let mut lines = Vec::new();
+        for line in tidy_body(&skeleton.1).split('\n') {
+            if has_slot(line) {
+                lines.push((true, line.to_string()));
+            } else {
+                lint_line(line)?;
+                lines.push((false, wrap::wrap_body(line, width)));
+            }
         }
-        if let Some(found) = lint::find_link(&body) {
-            return Err(RenderError(format!(
-                "rendered notice would contain {}",
-                found.kind.describe()
-            )));
+        Ok(Prepared {
+            subject,
+            subject_has_slots,
+            lines,
+        })
+    }
+
+    fn fill(&self, name: &str, reference: &str, width: usize) -> Result<Notice, RenderError> {
+        let subject = if self.subject_has_slots {
+            lint_subject(&fill(&self.subject, name, reference))?
+        } else {
+            self.subject.clone()
+        };
+        let mut body = String::with_capacity(self.lines.iter().map(|(_, l)| l.len() + 1).sum());
+        for (i, (personal, text)) in self.lines.iter().enumerate() {
+            if i > 0 {
+                body.push('\n');
+            }
+            if *personal {
+                let line = fill(text, name, reference);
+                let line = line.trim_end();
+                lint_line(line)?;
+                body.push_str(&wrap::wrap_body(line, width));
+            } else {
+                body.push_str(text);
+            }
         }
         Ok(Notice { subject, body })
     }
@@ -292,6 +464,50 @@ fn fixed_incident(
         more_info: f(&t.more_info),
         passport: f(&t.passport),
         no_passport: f(&t.no_passport),
+    }
+}
+
+/// Lines kept in the caches of [`Renderer`]: enough for every fixed paragraph of every locale.
+const LINE_CACHE_LIMIT: usize = 4096;
+
+impl Renderer {
+    /// Lints each line of the body and wraps it. Most lines are the campaign's fixed texts,
+    /// identical for millions of people: their lint verdict and wrapped form are computed once
+    /// and cached. Lines carrying the person's own data are always linted and wrapped afresh.
+    /// (Wrapping only inserts line breaks and indentation, so it cannot create a link.)
+    fn lint_and_wrap(&self, text: &str, personal: &[String; 2]) -> Result<String, RenderError> {
+        let mut out = String::with_capacity(text.len() + text.len() / 8);
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let mine = personal
+                .iter()
+                .any(|v| !v.is_empty() && line.contains(v.as_str()));
+            if !mine {
+                let cache = self.line_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(wrapped) = cache.get(line) {
+                    out.push_str(wrapped);
+                    continue;
+                }
+            }
+            if let Some(found) = lint::find_link(line) {
+                return Err(RenderError(format!(
+                    "rendered notice would contain {}",
+                    found.kind.describe()
+                )));
+            }
+            let wrapped = wrap::wrap_body(line, self.wrap_width);
+            out.push_str(&wrapped);
+            if !mine {
+                let mut cache = self.line_cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= LINE_CACHE_LIMIT {
+                    cache.clear();
+                }
+                cache.insert(line.to_string(), wrapped);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -200,3 +200,86 @@ fn a_row_without_any_leaked_field_is_refused() {
     let err = renderer.render(&person).unwrap_err();
     assert!(err.0.contains("no leaked field"));
 }
+
+#[test]
+fn cached_lines_render_exactly_like_fresh_ones() {
+    let c = config();
+    let warm = Renderer::new(&c).unwrap();
+    let people = [
+        ("山田 太郎", "kaede", "ja"),
+        ("", "hoshizora", "ja"),
+        ("John Smith", "umineko", "en"),
+    ];
+    let mut first = Vec::new();
+    for (name, brand, locale) in people {
+        let person = Person {
+            id: "C1",
+            name,
+            brand,
+            locale,
+            leaked: fields(&c, &["name", "address"]),
+        };
+        first.push(warm.render(&person).unwrap());
+    }
+    for (i, (name, brand, locale)) in people.iter().enumerate() {
+        let person = Person {
+            id: "C1",
+            name,
+            brand,
+            locale,
+            leaked: fields(&c, &["name", "address"]),
+        };
+        let cold = Renderer::new(&c).unwrap().render(&person).unwrap();
+        assert_eq!(warm.render(&person).unwrap(), cold);
+        assert_eq!(first[i], cold);
+        assert!(
+            cold.body
+                .lines()
+                .all(|l| tsuchi::wrap::display_width(l) <= c.mail.wrap_width + 2)
+        );
+    }
+}
+
+#[test]
+fn templates_that_branch_on_the_name_are_rendered_per_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for locale in ["ja", "en"] {
+        std::fs::create_dir_all(dir.path().join(locale)).unwrap();
+        for part in ["subject.tera", "body.tera"] {
+            let mut text =
+                std::fs::read_to_string(repo.join("templates").join(locale).join(part)).unwrap();
+            if part == "body.tera" {
+                text.push_str("{% if name | length > 3 %}\n長いお名前{% endif %}\n");
+            }
+            std::fs::write(dir.path().join(locale).join(part), text).unwrap();
+        }
+    }
+    let mut c = config();
+    c.campaign.templates = dir.path().to_path_buf();
+    let renderer = Renderer::new(&c).unwrap();
+    let leaked = fields(&c, &["name"]);
+    for _ in 0..2 {
+        let short = renderer
+            .render(&Person {
+                id: "A",
+                name: "林",
+                brand: "kaede",
+                locale: "ja",
+                leaked,
+            })
+            .unwrap();
+        let long = renderer
+            .render(&Person {
+                id: "B",
+                name: "勅使河原 美香",
+                brand: "kaede",
+                locale: "ja",
+                leaked,
+            })
+            .unwrap();
+        assert!(!short.body.contains("長いお名前"), "{}", short.body);
+        assert!(long.body.contains("長いお名前"), "{}", long.body);
+        assert!(short.body.contains("林 様") && long.body.contains("勅使河原 美香 様"));
+    }
+}

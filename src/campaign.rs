@@ -217,6 +217,32 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), rows))
 }
 
+/// About how many messages this run will send, for the progress bar's ETA: the rows of the
+/// list not yet done (a share of them with `--shard`), at most `--limit`.
+fn expected_messages(
+    journal_path: &Path,
+    replay: Option<&Replay>,
+    opts: &SendOptions,
+) -> Option<u64> {
+    let rows = match replay {
+        Some(r) => r.header.list_rows,
+        None => journal::replay(journal_path).ok()?.header.list_rows,
+    };
+    let done = replay.map_or(0, |r| {
+        r.states
+            .counts()
+            .iter()
+            .filter(|(s, _)| !needs_message(**s, opts.retry_failed))
+            .map(|(_, n)| n)
+            .sum()
+    });
+    let mut left = rows.saturating_sub(done);
+    if let Some(shard) = opts.shard {
+        left = left.div_ceil(u64::from(shard.n));
+    }
+    Some(opts.limit.map_or(left, |l| left.min(l)))
+}
+
 /// A digest of every notice-relevant setting, for the journal header.
 pub fn notice_settings_digest(config: &Config) -> String {
     let joined: String = config
@@ -304,6 +330,7 @@ pub async fn send<T: Transport>(
     RecipientReader::open(&opts.recipients, config, opts.encoding)?;
     let (journal, replay, journal_path) = open_journal(config, &renderer, opts)?;
     let journal = Arc::new(journal);
+    let expected = expected_messages(&journal_path, replay.as_ref(), opts);
     if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {
         writeln!(
             out,
@@ -353,7 +380,7 @@ pub async fn send<T: Transport>(
         })
     };
 
-    let progress = Progress::start(opts.progress, None, counters_view(&counters));
+    let progress = Progress::start(opts.progress, expected, counters_view(&counters));
     let mut workers = Vec::new();
     for _ in 0..settings.concurrency {
         let worker = Worker {

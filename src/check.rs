@@ -54,7 +54,7 @@ pub fn run(
         )?;
     }
     let builder = crate::message::MessageBuilder::new(config)?;
-    let mut scanner = Scanner::open(recipients, config, encoding, &renderer)?
+    let scanner = Scanner::open(recipients, config, encoding, &renderer)?
         .with_builder(&builder)
         .with_shard(shard);
     let mut summary = ListSummary {
@@ -62,7 +62,7 @@ pub fn run(
         encoding: scanner.detected_encoding(),
         ..Default::default()
     };
-    for scanned in &mut scanner {
+    scanner.for_each_parallel(|scanned| {
         summary.rows += 1;
         match scanned? {
             Scanned::Ready {
@@ -94,7 +94,8 @@ pub fn run(
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     print_summary(config, recipients, &summary, out)?;
     Ok(summary)
 }

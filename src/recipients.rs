@@ -36,7 +36,6 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use encoding_rs::DecoderResult;
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::Config;
@@ -412,17 +411,19 @@ impl Hasher for Prehashed {
 type HashLines = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
 
 /// Deterministic 64-bit key: the first 8 bytes of SHA-256 over a tag and the parts.
+/// A 64-bit key for duplicate detection: SipHash with keys chosen at random once per process,
+/// fast on short strings and impossible to aim collisions at from a crafted list. The keys
+/// never leave memory, so they need not be stable across runs.
 fn key64(tag: &str, parts: &[&str]) -> u64 {
-    let mut h = Sha256::new();
-    h.update(tag.as_bytes());
+    use std::hash::{BuildHasher, Hasher};
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let mut h = KEYS.get_or_init(std::hash::RandomState::new).build_hasher();
+    h.write(tag.as_bytes());
     for p in parts {
-        h.update([0u8]);
-        h.update(p.as_bytes());
+        h.write_u8(0);
+        h.write(p.as_bytes());
     }
-    let d = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&d[..8]);
-    u64::from_le_bytes(first)
+    h.finish()
 }
 
 const LINE_BITS: u32 = 48;

@@ -103,6 +103,78 @@ impl<'r> Scanner<'r> {
 
     /// Renders one valid recipient; a rendering or lint failure refuses the row.
     pub fn render(&self, recipient: Recipient, warnings: Vec<RowIssue>) -> Scanned {
+        render_recipient(self.renderer, self.builder, &self.file, recipient, warnings)
+    }
+
+    /// Runs the whole scan on two threads — this one renders while another reads and
+    /// validates the list — calling `f` for every row in order. `f` may stop the scan early by
+    /// returning an error.
+    pub fn for_each_parallel(self, mut f: impl FnMut(Result<Scanned>) -> Result<()>) -> Result<()> {
+        let Scanner {
+            reader,
+            renderer,
+            builder,
+            shard,
+            file,
+        } = self;
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Row>>>(16);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(256);
+                for row in reader {
+                    let keep = match &row {
+                        Ok(r) => crate::shard::keeps(shard, r),
+                        Err(_) => true,
+                    };
+                    if keep {
+                        batch.push(row);
+                    }
+                    if batch.len() == 256 && tx.send(std::mem::take(&mut batch)).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(batch);
+            });
+            for batch in rx {
+                for row in batch {
+                    let scanned = match row {
+                        Err(e) => Err(e),
+                        Ok(Row::Invalid {
+                            row,
+                            line,
+                            id,
+                            errors,
+                        }) => Ok(Scanned::Refused {
+                            row,
+                            line,
+                            id,
+                            errors,
+                        }),
+                        Ok(Row::Valid {
+                            recipient,
+                            warnings,
+                        }) => Ok(render_recipient(
+                            renderer, builder, &file, recipient, warnings,
+                        )),
+                    };
+                    f(scanned)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Renders one valid recipient (and, with a builder, checks its charset); a rendering or lint
+/// failure refuses the row.
+fn render_recipient(
+    renderer: &Renderer,
+    builder: Option<&MessageBuilder>,
+    file: &Path,
+    recipient: Recipient,
+    warnings: Vec<RowIssue>,
+) -> Scanned {
+    {
         let person = Person {
             id: &recipient.id,
             name: &recipient.name,
@@ -110,13 +182,12 @@ impl<'r> Scanner<'r> {
             locale: &recipient.locale,
             leaked: recipient.leaked,
         };
-        let rendered = self
-            .renderer
+        let rendered = renderer
             .render(&person)
             .map_err(|e| e.0)
             .and_then(|notice| {
-                let fallback = self.builder.is_some_and(|b| b.needs_fallback(&notice));
-                if fallback && self.builder.is_some_and(|b| !b.falls_back()) {
+                let fallback = builder.is_some_and(|b| b.needs_fallback(&notice));
+                if fallback && builder.is_some_and(|b| !b.falls_back()) {
                     return Err(
                         "cannot be written in ISO-2022-JP (a character outside JIS X 0208, \
                             e.g. in the name) and mail.fallback = \"error\""
@@ -134,7 +205,7 @@ impl<'r> Scanner<'r> {
             },
             Err(problem) => {
                 let issue = RowIssue {
-                    file: self.file.clone(),
+                    file: file.to_path_buf(),
                     line: recipient.line,
                     id: Some(recipient.id.clone()),
                     problem,

@@ -560,18 +560,7 @@ fn produce(
                 produced.refused += 1;
                 produced.sendable.remove(row);
                 if state != State::Skipped {
-                    let problems: Vec<String> = errors.iter().map(|e| e.problem.clone()).collect();
-                    journal.outcome(&Outcome {
-                        row,
-                        id: id.unwrap_or_default(),
-                        state: State::Skipped,
-                        attempt: 0,
-                        code: None,
-                        enhanced: None,
-                        reply: Some(format!("invalid row: {}", problems.join("; "))),
-                        message_id: None,
-                        at: String::new(),
-                    })?;
+                    journal_refusal(journal, row, id, &errors, "invalid row")?;
                 }
             }
             Row::Valid {
@@ -618,19 +607,7 @@ fn produce(
                         produced.refused += 1;
                         produced.sendable.remove(row);
                         if state != State::Skipped {
-                            let problems: Vec<String> =
-                                errors.iter().map(|e| e.problem.clone()).collect();
-                            journal.outcome(&Outcome {
-                                row,
-                                id: id.unwrap_or_default(),
-                                state: State::Skipped,
-                                attempt: 0,
-                                code: None,
-                                enhanced: None,
-                                reply: Some(format!("refused: {}", problems.join("; "))),
-                                message_id: None,
-                                at: String::new(),
-                            })?;
+                            journal_refusal(journal, row, id, &errors, "refused")?;
                         }
                     }
                 }
@@ -638,6 +615,28 @@ fn produce(
         }
     }
     Ok(produced)
+}
+
+/// Records a row that will not be sent, with its problems (which never quote personal data).
+fn journal_refusal(
+    journal: &JournalWriter,
+    row: u64,
+    id: Option<String>,
+    errors: &[crate::recipients::RowIssue],
+    what: &str,
+) -> Result<()> {
+    let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();
+    journal.outcome(&Outcome {
+        row,
+        id: id.unwrap_or_default(),
+        state: State::Skipped,
+        attempt: 0,
+        code: None,
+        enhanced: None,
+        reply: Some(format!("{what}: {}", problems.join("; "))),
+        message_id: None,
+        at: String::new(),
+    })
 }
 
 struct Worker<S: Session> {

@@ -137,31 +137,37 @@ impl<'r> Scanner<'r> {
             });
             for batch in rx {
                 for row in batch {
-                    let scanned = match row {
-                        Err(e) => Err(e),
-                        Ok(Row::Invalid {
-                            row,
-                            line,
-                            id,
-                            errors,
-                        }) => Ok(Scanned::Refused {
-                            row,
-                            line,
-                            id,
-                            errors,
-                        }),
-                        Ok(Row::Valid {
-                            recipient,
-                            warnings,
-                        }) => Ok(render_recipient(
-                            renderer, builder, &file, recipient, warnings,
-                        )),
-                    };
-                    f(scanned)?;
+                    f(row.map(|row| scan_row(renderer, builder, &file, row)))?;
                 }
             }
             Ok(())
         })
+    }
+}
+
+/// A validated row rendered (valid) or passed on with its problems (invalid).
+fn scan_row(
+    renderer: &Renderer,
+    builder: Option<&MessageBuilder>,
+    file: &Path,
+    row: Row,
+) -> Scanned {
+    match row {
+        Row::Invalid {
+            row,
+            line,
+            id,
+            errors,
+        } => Scanned::Refused {
+            row,
+            line,
+            id,
+            errors,
+        },
+        Row::Valid {
+            recipient,
+            warnings,
+        } => render_recipient(renderer, builder, file, recipient, warnings),
     }
 }
 
@@ -226,23 +232,7 @@ impl Iterator for Scanner<'_> {
     type Item = Result<Scanned>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(match self.next_row()? {
-            Err(e) => Err(e),
-            Ok(Row::Invalid {
-                row,
-                line,
-                id,
-                errors,
-            }) => Ok(Scanned::Refused {
-                row,
-                line,
-                id,
-                errors,
-            }),
-            Ok(Row::Valid {
-                recipient,
-                warnings,
-            }) => Ok(self.render(recipient, warnings)),
-        })
+        let row = self.next_row()?;
+        Some(row.map(|row| scan_row(self.renderer, self.builder, &self.file, row)))
     }
 }

@@ -89,10 +89,13 @@ async fn the_global_rate_holds_after_the_initial_burst() {
         .collect();
     let rate = achieved_rate(&settled);
     assert_within("rate after the burst (msg/s)", rate, RATE, 0.05);
+    // The limiter grants at most rate + burst permits in any second. Arrival times at the
+    // server carry a few milliseconds of scheduling jitter, which can pull one more message
+    // into a window that ends exactly on a permit: allow that one, and no more.
     let peak = max_in_window(&t, Duration::from_secs(1));
     assert!(
-        peak <= RATE as usize + BURST,
-        "{peak} messages within one second (limit {RATE} + burst {BURST})"
+        peak <= RATE as usize + BURST + 1,
+        "{peak} messages within one second (limit {RATE} + burst {BURST}, + 1 for jitter)"
     );
     eprintln!(
         "rate {RATE}/s burst {BURST}: {N} messages in {total:.3} s, {rate:.2} msg/s after the burst, \

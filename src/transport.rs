@@ -91,9 +91,18 @@ impl Outbox {
     /// Writes `bytes` to `<dir>/<name>.eml` through a temporary file and a rename, so a crash
     /// never leaves a half-written message that looks complete.
     pub fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.dir.join(format!("{name}.eml"));
         let tmp = self.dir.join(format!(".{name}.eml.tmp"));
-        std::fs::write(&tmp, bytes)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        drop(file);
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }

@@ -485,8 +485,8 @@ async fn state_files_are_owner_only_even_under_a_permissive_umask() {
     assert_eq!(report.status.code(), Some(0), "{}", text(&report));
     assert_eq!(mode(&report_path), 0o600, "report --output");
 
-    // A dry run's outbox holds every rendered message (names, addresses): its directory is
-    // the owner's only.
+    // A dry run's outbox holds every rendered message (names, addresses): the directory and
+    // every file in it are the owner's only.
     let dry = tokio::task::block_in_place(|| permissive(&c, &["send", "--dry-run", "-q"]));
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     let outbox = state.join("outbox");
@@ -497,6 +497,11 @@ async fn state_files_are_owner_only_even_under_a_permissive_umask() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .map(|e| mode(&e.path()))
         .collect();
+    assert_eq!(
+        eml_modes,
+        BTreeSet::from([0o600]),
+        "every message in the outbox is owner-only"
+    );
     assert_eq!(mode(&outbox.join("kaede-2026-11.journal.jsonl")), 0o600);
 
     // Previews of real people's notices.

@@ -191,6 +191,14 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // `tsuchi report | head`: the reader went away; that is not an error of ours.
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return EXIT_OK;
+            }
             let code = e
                 .downcast_ref::<Failure>()
                 .map(|f| f.code)

@@ -226,7 +226,10 @@ fn prescan(text: &str) -> Prescan {
             // U+3000..=U+3FFF: kana and CJK punctuation, mostly stable.
             let cp = 0x3000 | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F);
             if cp == 0x3002 {
-                if prev_alnum && next_may_be_alnum(text, i + 3) {
+                // After ASCII (`example。com`) or after a letter of any script (`例え。jp`).
+                let prev_letter =
+                    prev_alnum || char_before(text, i).is_some_and(char::is_alphanumeric);
+                if prev_letter && next_may_be_alnum(text, i + 3) {
                     may_link = true;
                     ideo_dot = true;
                 }
@@ -326,13 +329,24 @@ fn is_label_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// Whether an ideographic full stop at byte `i` acts as a dot (ASCII label chars on both sides).
+/// Whether an ideographic full stop at byte `i` acts as a dot: ASCII label chars on both sides,
+/// or an internationalized name before it and a lowercase top-level domain after it (`例え。jp`,
+/// which IDNA reads as `例え.jp`). A capital after it (`ください。Thank you`) is prose.
 fn ideo_stop_is_dot(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
-    i > 0
-        && is_label_byte(b[i - 1])
-        && b.get(i + IDEO_STOP.len())
-            .is_some_and(|&c| is_label_byte(c))
+    let after = i + IDEO_STOP.len();
+    if i > 0 && is_label_byte(b[i - 1]) && b.get(after).is_some_and(|&c| is_label_byte(c)) {
+        return true;
+    }
+    let idn_before = char_before(s, i).is_some_and(|c| !c.is_ascii() && c.is_alphanumeric());
+    let tld_len = b[after.min(b.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_lowercase())
+        .count();
+    let ends = b
+        .get(after + tld_len)
+        .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_');
+    idn_before && (2..=24).contains(&tld_len) && ends
 }
 
 /// Length in bytes of a dot at `i` ('.' or an ideographic full stop acting as one), or 0.
@@ -513,6 +527,8 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
 
 /// A top-level-domain-like label: ASCII letters only, at least two, or a punycode label.
 fn is_tld_like(label: &str) -> bool {
+    // `example.com_`: an underscore or hyphen after the last label does not hide it.
+    let label = label.trim_end_matches(['_', '-']);
     (label.len() >= 2 && label.bytes().all(|c| c.is_ascii_alphabetic()))
         || (label.len() > 4
             && label[..4].eq_ignore_ascii_case("xn--")

@@ -778,9 +778,6 @@ fn bug_soft_hyphen_does_not_hide_a_domain() {
 }
 
 #[test]
-#[ignore = "known gap (lint gap): an IDN with an ideographic full stop, `例え。jp`, is not reported \
-            although `例え.jp` is and IDNA maps 。 to a dot (src/lint.rs, ideographic dots only \
-            between ASCII)"]
 fn bug_idn_with_ideographic_dot_is_a_domain() {
     assert_cases(&[Case {
         file: "link_idn_ideographic_dot.csv",
@@ -844,9 +841,6 @@ fn bug_crlf_empty_lines_do_not_corrupt_the_journal() {
 }
 
 #[test]
-#[ignore = "known gap (lint gap): `example.com_` is no domain to the lint because `com_` is not \
-            alphabetic, though `foo.co.jp_` is found and a reader (and most linkifiers) stop at \
-            `_` (src/lint.rs, domain labels)"]
 fn bug_underscore_ends_a_domain() {
     assert_cases(&[Case {
         file: "link_trailing_underscore.csv",

@@ -130,6 +130,8 @@ fn japanese_notice_text_is_clean() {
         "価格＠1,000円",
         "@tsuchi",
         "ご確認ください。次に",
+        "ご確認ください。Thank you for reading.",
+        "ご確認ください。OK",
         "Thank you. Next",
         "1.2.3.4.5",
         "当社ホームページをご覧ください。お問い合わせは下記まで。",
@@ -235,5 +237,23 @@ proptest::proptest! {
         };
         let text = format!("{before}{link}{after}");
         proptest::prop_assert!(find_link(&text).is_some(), "missed {:?}", text);
+    }
+}
+
+#[test]
+fn idn_with_an_ideographic_stop_and_a_trailing_underscore_are_domains() {
+    for text in [
+        "例え。jp",
+        "山田 例え。com 様",
+        "example.com_",
+        "foo.co.jp_",
+    ] {
+        let found = tsuchi::lint::find_link(text);
+        assert!(
+            found
+                .as_ref()
+                .is_some_and(|f| f.kind == tsuchi::lint::LinkKind::Domain),
+            "{text}: {found:?}"
+        );
     }
 }

@@ -264,7 +264,15 @@ pub fn open_journal(
     renderer: &Renderer,
     opts: &SendOptions,
 ) -> Result<(JournalWriter, Option<Replay>, PathBuf)> {
-    let (list_digest, list_rows) = list_identity(&opts.recipients)?;
+    let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
+    // Hashing the list and replaying the journal both read a large file: do them side by side.
+    let (identity, existing) = std::thread::scope(|scope| {
+        let identity = scope.spawn(|| list_identity(&opts.recipients));
+        let existing = path.exists().then(|| journal::replay(&path));
+        (identity.join(), existing)
+    });
+    let (list_digest, list_rows) =
+        identity.map_err(|_| anyhow::anyhow!("hashing the recipients list failed"))??;
     let header = Header::new(
         &config.campaign.id,
         &list_digest,
@@ -272,9 +280,8 @@ pub fn open_journal(
         &renderer.templates_digest(),
         &notice_settings_digest(config),
     );
-    let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
-    if path.exists() {
-        let replay = journal::replay(&path)?;
+    if let Some(replay) = existing {
+        let replay = replay?;
         if replay.header.list_digest != header.list_digest
             || replay.header.list_rows != header.list_rows
         {

@@ -1138,6 +1138,12 @@ fn check_id(v: &str, bad_bytes: bool) -> std::result::Result<(), String> {
 
 /// Parses a leaked-field flag as people write them.
 pub fn parse_flag(v: &str) -> Option<bool> {
+    // The spellings of nearly every row, without normalizing or allocating.
+    match v.trim() {
+        "" | "0" => return Some(false),
+        "1" => return Some(true),
+        _ => {}
+    }
     let n: String = v.nfkc().collect();
     match n.trim().to_lowercase().as_str() {
         "" => Some(false),

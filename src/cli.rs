@@ -138,7 +138,7 @@ pub enum Command {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SendArgs {
-    /// Render and journal into <state-dir>/outbox instead of sending; nothing leaves the machine.
+    /// Render and journal into `<state-dir>/outbox` instead of sending; nothing leaves the machine.
     #[arg(long)]
     pub dry_run: bool,
     /// Relay URL, e.g. smtp://127.0.0.1:2525 (default: send.smtp).

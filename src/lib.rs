@@ -1,9 +1,20 @@
 //! tsuchi (通知) — data-breach notification campaigns by e-mail, for Japan.
 //!
-//! The pipeline points one way: [`config`] and [`recipients`] feed [`notice`] (rendering, the
-//! no-link lint, line breaking), which feeds [`message`] (the MIME message), which the
-//! [`campaign`] hands to a [`transport`] — the outbox of a dry run or the [`smtp`] relay —
-//! recording every attempt and outcome in the [`journal`], which knows nothing of SMTP.
+//! The pipeline points one way: [`config`] and [`recipients`] feed [`notice`] (rendering, with
+//! the no-link [`lint`] and Japanese line breaking in [`wrap`]), which feeds [`message`] (the MIME
+//! message: [`charset`], [`dkim`]), which the [`campaign`] hands to a [`transport`] — the outbox
+//! of a dry run or the [`smtp`] relay — recording every attempt and outcome in the [`journal`],
+//! which knows nothing of SMTP.
+//!
+//! Around it:
+//! - reading the list: [`scan`] (validate + render, shared by every command), [`variant`],
+//!   [`reference`](mod@reference) (the number the hotline asks for), [`shard`];
+//! - sending: [`throttle`] (rate limits), [`outage`] (relay down), [`shutdown`], [`signals`],
+//!   [`progress`];
+//! - legal review: [`review`] (previews), [`review_page`], [`approval`];
+//! - afterwards: [`report`] (status, report, lookup, unreached, summary) over [`journals`],
+//!   [`bounce`] (reading DSNs) and [`bounce_matching`] (recording them);
+//! - [`check`] and [`cli`], the commands.
 
 pub mod approval;
 pub mod bounce;

@@ -56,7 +56,7 @@ const MAX_RECORD_BYTES: u64 = 1 << 20;
 /// The accepted flag spellings, as said in error messages.
 const FLAG_HELP: &str = "use 1/0, true/false, yes/no, Y/N, ○/×, 有/無";
 
-/// Set of leaked fields, bit i = config.fields[i].
+/// Set of leaked fields, bit `i` = `config.fields[i]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldSet(pub u64);
 

@@ -27,7 +27,7 @@ impl StateLock {
 }
 
 /// Creates `dir` (mode 0700) if needed and takes an exclusive, non-blocking lock on
-/// `dir/lock`. Fails at once with "another tsuchi process (pid N) holds <dir>/lock" when
+/// `dir/lock`. Fails at once with `another tsuchi process (pid N) holds <dir>/lock` when
 /// another process (or another handle in this one) holds it.
 pub fn lock_state_dir(dir: &Path) -> Result<StateLock> {
     DirBuilder::new()

@@ -306,7 +306,7 @@ impl JournalWriter {
 
     /// Journals an outcome (the writer stamps `at` if empty). Buffered: it reaches the disk
     /// with the next durable record, within [`COMMIT_INTERVAL`], or on [`flush`](Self::flush).
-    /// Blocks only when the writer is [`QUEUE_CAPACITY`] records behind.
+    /// Blocks only when the writer is `QUEUE_CAPACITY` records behind.
     ///
     /// `Ok` means *queued*, not *on disk*: if the disk fails before the batch is written, the
     /// next `attempt`, `flush` or `close` reports it (and the journal stops).

@@ -57,7 +57,8 @@ pub struct Cli {
     /// Recipients CSV (default: campaign.recipients in the config).
     #[arg(long, global = true)]
     pub recipients: Option<PathBuf>,
-    /// Journal and approval directory.
+    /// Journal, approvals and lock. Give it several times to status, report and lookup to merge
+    /// the journals of a sharded campaign.
     #[arg(long, global = true, default_value = "state")]
     pub state_dir: Vec<PathBuf>,
     /// Take only shard K of N of the list (by a stable hash of the id): N hosts, each with its

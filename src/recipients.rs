@@ -378,6 +378,18 @@ impl<R: Read> Read for Decoding<R> {
     }
 }
 
+/// Whether `text`, decoded from Shift_JIS, is really UTF-8 read the wrong way (`山田` read as
+/// `螻ｱ逕ｰ`): encoded back to Shift_JIS, its bytes are valid UTF-8 with multi-byte characters.
+/// Genuine Shift_JIS text almost never is, since its lead bytes 0x81–0x9F are UTF-8 continuation
+/// bytes.
+fn looks_like_utf8_read_as_sjis(text: &str) -> bool {
+    if text.is_ascii() {
+        return false;
+    }
+    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(text);
+    !unmappable && bytes.iter().any(|&b| b >= 0x80) && std::str::from_utf8(&bytes).is_ok()
+}
+
 /// Whether the first chunk of a file reads as UTF-8. A multi-byte character cut by the end of
 /// the chunk (when the file goes on) does not count against it.
 fn looks_like_utf8(head: &[u8], whole_file: bool) -> bool {
@@ -721,8 +733,14 @@ impl RecipientReader {
         if let Some(c) = cols.name {
             let raw = field(c);
             let v = trim(&raw);
+            let mixed = self.encoding_name != "UTF-8" && looks_like_utf8_read_as_sjis(v);
             match check_text("name", v, bad_bytes) {
                 Err(e) => errors.push(e),
+                Ok(()) if mixed => errors.push(
+                    "name: looks like UTF-8 text in a file read as Shift_JIS (mixed encodings); \
+                     save the whole file in one encoding"
+                        .into(),
+                ),
                 Ok(()) if v.chars().count() > MAX_NAME_CHARS => {
                     errors.push(format!("name: longer than {MAX_NAME_CHARS} characters"))
                 }
@@ -1459,5 +1477,28 @@ mod tests {
         let mut sink = Vec::new();
         let err = d.read_to_end(&mut sink).unwrap_err();
         assert!(err.get_ref().unwrap().is::<RecordTooLong>());
+    }
+
+    #[test]
+    fn utf8_read_as_shift_jis_is_told_from_real_names() {
+        let (mojibake, _, _) = encoding_rs::SHIFT_JIS.decode("山田".as_bytes());
+        assert!(looks_like_utf8_read_as_sjis(&mojibake), "{mojibake}");
+        for name in [
+            "山田 太郎",
+            "佐藤 花子",
+            "髙橋 一郎",
+            "渡邊 凜",
+            "鈴木",
+            "田中 ひとみ",
+            "ヤマダ タロウ",
+            "ﾔﾏﾀﾞ ﾀﾛｳ",
+            "㈱テスト商事",
+            "齋藤 まさみ",
+            "John Smith",
+            "李 明",
+            "斉藤 結衣",
+        ] {
+            assert!(!looks_like_utf8_read_as_sjis(name), "{name}");
+        }
     }
 }

@@ -754,8 +754,6 @@ const BUG_FILES: [&str; 7] = [
 // Bugs found by the corpus: each test states the behaviour that should hold.
 
 #[test]
-#[ignore = "known gap: a UTF-8 row in a file detected as Shift_JIS is silently decoded to mojibake \
-            (山田 → 螻ｱ逕ｰ) and sent (src/recipients.rs, RecipientReader::open / validate)"]
 fn bug_mixed_encoding_row_is_refused_not_sent_as_mojibake() {
     assert_cases(&[Case {
         file: "enc_mixed_utf8_valid_as_sjis.csv",

@@ -678,9 +678,10 @@ impl RecipientReader {
         if bad_bytes {
             errors.push(format!("invalid {} byte sequence", self.encoding_name));
         }
-        let field = |i: usize| -> String {
+        // Borrowed when the cell is valid UTF-8 (nearly always): no allocation per field.
+        let field = |i: usize| -> std::borrow::Cow<'_, str> {
             cell(rec, i)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .map(String::from_utf8_lossy)
                 .unwrap_or_default()
         };
         let cols = &self.columns;

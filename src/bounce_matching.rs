@@ -20,6 +20,7 @@ use crate::journal::{self, JournalWriter, Outcome, State};
 use crate::message::MessageBuilder;
 use crate::recipients::{Encoding, RecipientReader, Row};
 use crate::reference;
+use crate::transport::redact_reply;
 
 /// What one `bounces` run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -199,7 +200,7 @@ pub fn run(
                 c.dsn
                     .diagnostic
                     .as_deref()
-                    .map(without_addresses)
+                    .map(redact_reply)
                     .unwrap_or_default()
             )),
             message_id: c.dsn.original_message_id.clone(),
@@ -273,11 +274,6 @@ fn smtp_code(diagnostic: &str) -> Option<u16> {
         .and_then(|w| w.parse().ok())
 }
 
-/// A diagnostic as the journal may keep it: no address, no control character.
-pub fn without_addresses(text: &str) -> String {
-    crate::transport::redact_reply(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +282,7 @@ mod tests {
     fn diagnostics_lose_their_addresses() {
         let d = "smtp; 550 5.1.1 <taro@example.jp>: Recipient address rejected: User unknown";
         assert_eq!(
-            without_addresses(d),
+            redact_reply(d),
             "smtp; 550 5.1.1 <address> Recipient address rejected: User unknown"
         );
         assert_eq!(smtp_code(d), Some(550));

@@ -219,15 +219,7 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
 
 /// About how many messages this run will send, for the progress bar's ETA: the rows of the
 /// list not yet done (a share of them with `--shard`), at most `--limit`.
-fn expected_messages(
-    journal_path: &Path,
-    replay: Option<&Replay>,
-    opts: &SendOptions,
-) -> Option<u64> {
-    let rows = match replay {
-        Some(r) => r.header.list_rows,
-        None => journal::replay(journal_path).ok()?.header.list_rows,
-    };
+fn expected_messages(rows: u64, replay: Option<&Replay>, opts: &SendOptions) -> Option<u64> {
     let done = replay.map_or(0, |r| {
         r.states
             .counts()
@@ -257,13 +249,23 @@ fn short(digest: &str) -> &str {
     digest.get(..12).unwrap_or(digest)
 }
 
+/// The campaign journal, opened for appending.
+pub struct OpenJournal {
+    pub writer: JournalWriter,
+    /// What an existing journal held (`None`: created now).
+    pub replay: Option<Replay>,
+    pub path: PathBuf,
+    /// Data rows in the list the journal is bound to.
+    pub list_rows: u64,
+}
+
 /// Opens (resuming) or creates the campaign journal in `state_dir`, refusing one that was
 /// started with other inputs unless `accept_changes`.
 pub fn open_journal(
     config: &Config,
     renderer: &Renderer,
     opts: &SendOptions,
-) -> Result<(JournalWriter, Option<Replay>, PathBuf)> {
+) -> Result<OpenJournal> {
     let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
     // Hashing the list and replaying the journal both read a large file: do them side by side.
     let (identity, existing) = std::thread::scope(|scope| {
@@ -316,10 +318,20 @@ pub fn open_journal(
             .into());
         }
         let writer = JournalWriter::open_append(&path, &replay)?;
-        Ok((writer, Some(replay), path))
+        Ok(OpenJournal {
+            writer,
+            replay: Some(replay),
+            path,
+            list_rows,
+        })
     } else {
         let writer = JournalWriter::create(&path, &header)?;
-        Ok((writer, None, path))
+        Ok(OpenJournal {
+            writer,
+            replay: None,
+            path,
+            list_rows,
+        })
     }
 }
 
@@ -335,9 +347,14 @@ pub async fn send<T: Transport>(
     let builder = Arc::new(MessageBuilder::new(config)?);
     // A list whose header is unusable must not leave a journal bound to it behind.
     RecipientReader::open(&opts.recipients, config, opts.encoding)?;
-    let (journal, replay, journal_path) = open_journal(config, &renderer, opts)?;
+    let OpenJournal {
+        writer: journal,
+        replay,
+        path: journal_path,
+        list_rows,
+    } = open_journal(config, &renderer, opts)?;
     let journal = Arc::new(journal);
-    let expected = expected_messages(&journal_path, replay.as_ref(), opts);
+    let expected = expected_messages(list_rows, replay.as_ref(), opts);
     if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {
         writeln!(
             out,

@@ -476,6 +476,23 @@ fn mailbox_header(
     Ok(pre_encoded(field, mailbox.to_string(), encoded))
 }
 
+/// The From mailbox: the sender's address with its display name (if any).
+fn sender_mailbox(h: &Headers) -> Result<Mailbox, MessageError> {
+    let from_addr: Address = h
+        .from_addr
+        .trim()
+        .parse()
+        .map_err(|_| MessageError::Invalid(Part::From))?;
+    if !is_header_safe(h.from_name) {
+        return Err(MessageError::Invalid(Part::From));
+    }
+    let from_name = h.from_name.trim();
+    Ok(Mailbox::new(
+        (!from_name.is_empty()).then(|| from_name.to_owned()),
+        from_addr,
+    ))
+}
+
 /// The full RFC 5322 message of a plain-text notice in ISO-2022-JP, as a [`lettre::Message`]
 /// (so that [`crate::dkim::DkimSigner::sign`] and the SMTP transport treat it like any other):
 /// `From` (display name as ISO-2022-JP encoded-words), `To`, optional `Reply-To`, `Subject`
@@ -487,19 +504,7 @@ fn mailbox_header(
 /// Fails with [`MessageError::Unencodable`] when the subject, the body or a display name cannot
 /// be carried (the caller falls back to UTF-8 or refuses, per config).
 pub fn build_iso2022jp_message(h: &Headers, body: &str) -> Result<Message, MessageError> {
-    let from_addr: Address = h
-        .from_addr
-        .trim()
-        .parse()
-        .map_err(|_| MessageError::Invalid(Part::From))?;
-    if !is_header_safe(h.from_name) {
-        return Err(MessageError::Invalid(Part::From));
-    }
-    let from_name = h.from_name.trim();
-    let from = Mailbox::new(
-        (!from_name.is_empty()).then(|| from_name.to_owned()),
-        from_addr,
-    );
+    let from = sender_mailbox(h)?;
     let to = parse_mailbox(h.to, Part::To)?;
     let subject = encode_header_value("Subject", h.subject, Charset::Iso2022Jp).ok_or(
         if is_header_safe(h.subject) {
@@ -538,22 +543,10 @@ pub fn build_iso2022jp_message(h: &Headers, body: &str) -> Result<Message, Messa
 /// charset=utf-8`, body in 7bit, quoted-printable or base64 as lettre chooses). Fails only on
 /// invalid addresses, Message-ID or control characters in the subject / display name.
 pub fn build_utf8_message(h: &Headers, body: &str) -> Result<Message, MessageError> {
-    let from_addr: Address = h
-        .from_addr
-        .trim()
-        .parse()
-        .map_err(|_| MessageError::Invalid(Part::From))?;
-    if !is_header_safe(h.from_name) {
-        return Err(MessageError::Invalid(Part::From));
-    }
+    let from = sender_mailbox(h)?;
     if !is_header_safe(h.subject) {
         return Err(MessageError::Invalid(Part::Subject));
     }
-    let from_name = h.from_name.trim();
-    let from = Mailbox::new(
-        (!from_name.is_empty()).then(|| from_name.to_owned()),
-        from_addr,
-    );
     let to = parse_mailbox(h.to, Part::To)?;
     let mut builder = Message::builder()
         .envelope(envelope(h, &from, &to)?)

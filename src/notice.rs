@@ -59,8 +59,6 @@ pub struct Renderer {
     passport_bits: FieldSet,
     /// Template file (relative to the templates directory) → SHA-256 of its bytes.
     pub template_digests: BTreeMap<String, String>,
-    /// Fixed lines already linted clean → their wrapped form.
-    line_cache: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Per variant (locale, brand, fields, name empty): the raw subject and body with
     /// placeholders, or `None` when the templates do more with the name than print it.
     skeletons: std::sync::Mutex<Skeletons>,
@@ -178,7 +176,6 @@ impl Renderer {
             wrap_width: config.mail.wrap_width,
             passport_bits,
             template_digests,
-            line_cache: Default::default(),
             skeletons: Default::default(),
         })
     }
@@ -226,8 +223,7 @@ impl Renderer {
         }
         let (subject, body) = self.tera_render(person, texts, brand, name, &reference)?;
         let subject = lint_subject(&subject)?;
-        let personal = [name.to_string(), reference];
-        let body = self.lint_and_wrap(&tidy_body(&body), &personal)?;
+        let body = lint_and_wrap(&tidy_body(&body), self.wrap_width)?;
         Ok(Notice { subject, body })
     }
 
@@ -467,48 +463,18 @@ fn fixed_incident(
     }
 }
 
-/// Lines kept in the caches of [`Renderer`]: enough for every fixed paragraph of every locale.
-const LINE_CACHE_LIMIT: usize = 4096;
-
-impl Renderer {
-    /// Lints each line of the body and wraps it. Most lines are the campaign's fixed texts,
-    /// identical for millions of people: their lint verdict and wrapped form are computed once
-    /// and cached. Lines carrying the person's own data are always linted and wrapped afresh.
-    /// (Wrapping only inserts line breaks and indentation, so it cannot create a link.)
-    fn lint_and_wrap(&self, text: &str, personal: &[String; 2]) -> Result<String, RenderError> {
-        let mut out = String::with_capacity(text.len() + text.len() / 8);
-        for (i, line) in text.split('\n').enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            let mine = personal
-                .iter()
-                .any(|v| !v.is_empty() && line.contains(v.as_str()));
-            if !mine {
-                let cache = self.line_cache.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(wrapped) = cache.get(line) {
-                    out.push_str(wrapped);
-                    continue;
-                }
-            }
-            if let Some(found) = lint::find_link(line) {
-                return Err(RenderError(format!(
-                    "rendered notice would contain {}",
-                    found.kind.describe()
-                )));
-            }
-            let wrapped = wrap::wrap_body(line, self.wrap_width);
-            out.push_str(&wrapped);
-            if !mine {
-                let mut cache = self.line_cache.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= LINE_CACHE_LIMIT {
-                    cache.clear();
-                }
-                cache.insert(line.to_string(), wrapped);
-            }
+/// Lints each line of a body and wraps it. (Wrapping only inserts line breaks and indentation,
+/// so it cannot create a link.)
+fn lint_and_wrap(text: &str, width: usize) -> Result<String, RenderError> {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
         }
-        Ok(out)
+        lint_line(line)?;
+        out.push_str(&wrap::wrap_body(line, width));
     }
+    Ok(out)
 }
 
 /// The name as printed: surrounding spaces trimmed and one trailing honorific (様, 殿) removed,

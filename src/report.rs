@@ -45,6 +45,32 @@ pub struct ReportRow {
     pub possible_duplicate: bool,
 }
 
+/// Writes one line of output: `record` as a CSV record (csv does the quoting; one row at a time
+/// keeps memory flat) or `object` as a JSON line.
+fn write_line(
+    out: &mut dyn Write,
+    format: Format,
+    record: &impl Serialize,
+    object: &impl Serialize,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    match format {
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut buf);
+            w.serialize(record)?;
+            w.flush()?;
+        }
+        Format::Json => {
+            serde_json::to_writer(&mut buf, object)?;
+            buf.push(b'\n');
+        }
+    }
+    out.write_all(&buf)?;
+    Ok(())
+}
+
 /// Output format of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -79,7 +105,6 @@ pub fn report(
     if format == Format::Csv {
         writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
     }
-    let mut buf: Vec<u8> = Vec::new();
     let mut n = 0u64;
     for row in RecipientReader::open(recipients, config, encoding)? {
         let (row, id) = match row? {
@@ -100,22 +125,7 @@ pub fn report(
             possible_duplicate: journals.possible_duplicate(row),
         };
         n += 1;
-        buf.clear();
-        match format {
-            Format::Csv => {
-                // csv does the quoting; one row at a time keeps memory flat.
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut buf);
-                w.serialize(&line)?;
-                w.flush()?;
-            }
-            Format::Json => {
-                serde_json::to_writer(&mut buf, &line)?;
-                buf.push(b'\n');
-            }
-        }
-        out.write_all(&buf)?;
+        write_line(out, format, &line, &line)?;
     }
     out.flush()?;
     Ok(n)
@@ -441,13 +451,8 @@ pub fn unreached(
         .map(|s| s.to_string())
         .collect();
     header.extend(columns.iter().cloned());
-    let mut buf = Vec::new();
     if format == Format::Csv {
-        let mut w = csv::Writer::from_writer(&mut buf);
-        w.write_record(&header)?;
-        w.flush()?;
-        drop(w);
-        out.write_all(&buf)?;
+        write_line(out, format, &header, &header)?;
     }
     let mut n = 0u64;
     while let Some(row) = reader.next() {
@@ -484,26 +489,12 @@ pub fn unreached(
         };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
-        buf.clear();
-        match format {
-            Format::Csv => {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut buf);
-                w.write_record(&record)?;
-                w.flush()?;
-            }
-            Format::Json => {
-                let object: serde_json::Map<String, serde_json::Value> = header
-                    .iter()
-                    .cloned()
-                    .zip(record.into_iter().map(serde_json::Value::String))
-                    .collect();
-                serde_json::to_writer(&mut buf, &object)?;
-                buf.push(b'\n');
-            }
-        }
-        out.write_all(&buf)?;
+        let object: serde_json::Map<String, serde_json::Value> = header
+            .iter()
+            .cloned()
+            .zip(record.iter().cloned().map(serde_json::Value::String))
+            .collect();
+        write_line(out, format, &record, &object)?;
         n += 1;
     }
     out.flush()?;

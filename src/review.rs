@@ -198,7 +198,7 @@ pub fn preview_ids(
                 let message =
                     builder.build(&notice, &recipient.id, &recipient.email, SystemTime::now())?;
                 let file = out_dir.join(format!("{}.eml", file_name_for(&recipient.id)));
-                write_private(&file, &message.bytes)?;
+                crate::journal::write_atomic(&file, &message.bytes, 0o600)?;
                 written.push(file);
             }
             Scanned::Refused {
@@ -233,23 +233,6 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))
-}
-
-/// Writes a file readable by its owner only, replacing it atomically.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// Creates (truncating) a file readable by its owner only.

@@ -14,7 +14,7 @@ mod support;
 use std::process::Output;
 use std::time::Duration;
 
-use support::campaign::{HEADER, TestCampaign, text};
+use support::campaign::{HEADER, TestCampaign, text, wait_bounded};
 use support::smtp_server::{Script, SmtpServer};
 
 const SECRET: &str = "hunter2-secret";
@@ -33,18 +33,7 @@ async fn run_env(c: &TestCampaign, args: &[&str], env: &[(&str, &str)]) -> Outpu
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let waiter = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
-    match tokio::time::timeout(RUN_LIMIT, waiter).await {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = std::process::Command::new("kill")
-                .arg("-9")
-                .arg(pid.to_string())
-                .status();
-            panic!("`tsuchi {}` did not finish in time", args.join(" "));
-        }
-    }
+    wait_bounded(child, RUN_LIMIT, &args.join(" ")).await
 }
 
 async fn run(c: &TestCampaign, args: &[&str]) -> Output {

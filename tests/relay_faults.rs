@@ -23,7 +23,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::campaign::{TestCampaign, text};
+use support::campaign::{TestCampaign, copies, text, wait_bounded};
 use support::smtp_server::{Command, Received, Script, SmtpServer};
 
 /// No single run of the binary may take longer than this.
@@ -33,22 +33,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(90);
 /// finish within `limit`.
 async fn run_bounded(c: &TestCampaign, args: &[String], limit: Duration) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = c.spawn(&args);
-    let pid = child.id();
-    let waiter = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
-    match tokio::time::timeout(limit, waiter).await {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            let _ = std::process::Command::new("kill")
-                .arg("-9")
-                .arg(pid.to_string())
-                .status();
-            panic!(
-                "`tsuchi {}` did not finish within {limit:?}",
-                args.join(" ")
-            );
-        }
-    }
+    wait_bounded(c.spawn(&args), limit, &args.join(" ")).await
 }
 
 fn send_args(server: &SmtpServer, concurrency: usize) -> Vec<String> {
@@ -86,26 +71,6 @@ async fn send_until_done(
         }
     }
     panic!("not done after {max_runs} runs");
-}
-
-/// The row of a generated recipient (`user{i}@example.jp` is row i).
-fn row_of(email: &str) -> u64 {
-    email
-        .strip_prefix("user")
-        .and_then(|r| r.split('@').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a generated recipient: {email}"))
-}
-
-/// Copies per row among `messages` (counted per envelope recipient).
-fn copies(messages: &[Received]) -> BTreeMap<u64, usize> {
-    let mut m = BTreeMap::new();
-    for r in messages {
-        for rcpt in &r.recipients {
-            *m.entry(row_of(rcpt)).or_default() += 1;
-        }
-    }
-    m
 }
 
 /// The journal as the tests need it.

@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,23 +17,14 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::campaign::{TestCampaign, text};
-use support::smtp_server::{Command, Received, Script, SmtpServer};
+use support::campaign::{TestCampaign, copies, text, wait_bounded};
+use support::smtp_server::{Command, Script, SmtpServer};
 
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
 /// Runs the binary, killing it (by pid) and failing the test after `RUN_LIMIT`.
 async fn run_bounded(c: &TestCampaign, args: &[&str]) -> Output {
-    let child = c.spawn(args);
-    let pid = child.id();
-    let waiter = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
-    match tokio::time::timeout(RUN_LIMIT, waiter).await {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            kill9(pid);
-            panic!("`tsuchi {}` did not finish in time", args.join(" "));
-        }
-    }
+    wait_bounded(c.spawn(args), RUN_LIMIT, &args.join(" ")).await
 }
 
 fn kill9(pid: u32) {
@@ -48,24 +39,6 @@ async fn send(c: &TestCampaign, server: &SmtpServer, extra: &[&str]) -> Output {
     let mut args = vec!["send", "--smtp", &url, "--rate", "0", "-q"];
     args.extend_from_slice(extra);
     run_bounded(c, &args).await
-}
-
-fn row_of(email: &str) -> u64 {
-    email
-        .strip_prefix("user")
-        .and_then(|r| r.split('@').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("not a generated recipient: {email}"))
-}
-
-fn copies(messages: &[Received]) -> BTreeMap<u64, usize> {
-    let mut m = BTreeMap::new();
-    for r in messages {
-        for rcpt in &r.recipients {
-            *m.entry(row_of(rcpt)).or_default() += 1;
-        }
-    }
-    m
 }
 
 /// The complete records of a journal (a torn last line is left out).

@@ -125,3 +125,37 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The row of a generated recipient (`user{i}@example.jp` is row i).
+pub fn row_of(email: &str) -> u64 {
+    email
+        .strip_prefix("user")
+        .and_then(|r| r.split('@').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a generated recipient: {email}"))
+}
+
+/// Copies per row among `messages` (counted per envelope recipient).
+pub fn copies(messages: &[super::smtp_server::Received]) -> std::collections::BTreeMap<u64, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in messages {
+        for rcpt in &r.recipients {
+            *m.entry(row_of(rcpt)).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Waits for a spawned `tsuchi`; if it has not finished within `limit`, kills it (SIGKILL)
+/// and fails the test naming `what`.
+pub async fn wait_bounded(child: Child, limit: std::time::Duration, what: &str) -> Output {
+    let pid = child.id();
+    let waiter = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    match tokio::time::timeout(limit, waiter).await {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("`tsuchi {what}` did not finish within {limit:?}");
+        }
+    }
+}

@@ -557,11 +557,16 @@ fn email(s: &str, at: usize, spans: &mut Vec<Span>) {
     }
     let host = at + 1;
     if b.get(host) == Some(&b'[') {
-        if let Some(close) = s[host..].find(']') {
+        // An address literal: `[192.0.2.1]`, `[IPv6:2001:db8::1]` — never across other text.
+        let literal = s[host + 1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':')))
+            .map(|n| host + 1 + n)
+            .filter(|&end| b[end] == b']');
+        if let Some(end) = literal {
             spans.push(Span {
                 kind: LinkKind::Email,
                 start,
-                end: host + close + 1,
+                end: end + 1,
             });
         }
         return;

@@ -257,3 +257,9 @@ fn idn_with_an_ideographic_stop_and_a_trailing_underscore_are_domains() {
         );
     }
 }
+
+#[test]
+fn an_address_literal_does_not_reach_across_lines() {
+    assert!(tsuchi::lint::find_link("u@[127.0.0.1]").is_some());
+    assert!(tsuchi::lint::find_link("Dear #@[,\n\n[What happened]").is_none());
+}

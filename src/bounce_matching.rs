@@ -129,7 +129,7 @@ pub fn run(
     }
     if !candidates.is_empty() {
         let builder = MessageBuilder::new(config)?;
-        for row in RecipientReader::open(recipients, config, encoding)? {
+        for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
             let Row::Valid { recipient, .. } = row? else {
                 continue;
             };

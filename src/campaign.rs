@@ -26,7 +26,7 @@ use crate::message::{MessageBuilder, OutgoingMessage};
 use crate::notice::{Notice, Renderer};
 use crate::outage::RelayHealth;
 use crate::progress::Progress;
-use crate::recipients::{Encoding, RecipientReader, Row};
+use crate::recipients::{Encoding, ListDuplicates, RecipientReader, Row};
 use crate::scan::{Scanned, Scanner};
 use crate::shutdown::Shutdown;
 use crate::throttle::Throttle;
@@ -257,22 +257,30 @@ pub struct OpenJournal {
     pub path: PathBuf,
     /// Data rows in the list the journal is bound to.
     pub list_rows: u64,
+    /// The list's duplicate ids and addresses, for the reader that sends.
+    pub duplicates: ListDuplicates,
 }
 
 /// Opens (resuming) or creates the campaign journal in `state_dir`, refusing one that was
-/// started with other inputs unless `accept_changes`.
+/// started with other inputs unless `accept_changes`. The list is read to its end first (for
+/// its digest and its duplicates), so a list that cannot be read leaves no journal behind.
 pub fn open_journal(
     config: &Config,
     renderer: &Renderer,
     opts: &SendOptions,
 ) -> Result<OpenJournal> {
     let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
-    // Hashing the list and replaying the journal both read a large file: do them side by side.
-    let (identity, existing) = std::thread::scope(|scope| {
+    // Hashing the list, finding its duplicates and replaying the journal all read a large
+    // file: do them side by side.
+    let (identity, duplicates, existing) = std::thread::scope(|scope| {
         let identity = scope.spawn(|| list_identity(&opts.recipients));
+        let duplicates = scope
+            .spawn(|| RecipientReader::find_duplicates(&opts.recipients, config, opts.encoding));
         let existing = path.exists().then(|| journal::replay(&path));
-        (identity.join(), existing)
+        (identity.join(), duplicates.join(), existing)
     });
+    let duplicates =
+        duplicates.map_err(|_| anyhow::anyhow!("reading the recipients list failed"))??;
     let (list_digest, list_rows) =
         identity.map_err(|_| anyhow::anyhow!("hashing the recipients list failed"))??;
     let header = Header::new(
@@ -323,6 +331,7 @@ pub fn open_journal(
             replay: Some(replay),
             path,
             list_rows,
+            duplicates,
         })
     } else {
         let writer = JournalWriter::create(&path, &header)?;
@@ -331,6 +340,7 @@ pub fn open_journal(
             replay: None,
             path,
             list_rows,
+            duplicates,
         })
     }
 }
@@ -345,13 +355,12 @@ pub async fn send<T: Transport>(
 ) -> Result<RunReport> {
     let renderer = Arc::new(Renderer::new(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
-    // A list whose header is unusable must not leave a journal bound to it behind.
-    RecipientReader::open(&opts.recipients, config, opts.encoding)?;
     let OpenJournal {
         writer: journal,
         replay,
         path: journal_path,
         list_rows,
+        duplicates,
     } = open_journal(config, &renderer, opts)?;
     let journal = Arc::new(journal);
     let expected = expected_messages(list_rows, replay.as_ref(), opts);
@@ -398,6 +407,7 @@ pub async fn send<T: Transport>(
                 &builder,
                 &journal,
                 replay.as_ref().as_ref(),
+                duplicates,
                 tx,
                 &shutdown,
             )
@@ -543,10 +553,12 @@ fn produce(
     builder: &MessageBuilder,
     journal: &JournalWriter,
     replay: Option<&Replay>,
+    duplicates: ListDuplicates,
     tx: mpsc::Sender<Job>,
     shutdown: &Shutdown,
 ) -> Result<Produced> {
-    let reader = RecipientReader::open(&opts.recipients, config, opts.encoding)?;
+    let reader = RecipientReader::open_without_duplicates(&opts.recipients, config, opts.encoding)?
+        .with_duplicates(duplicates)?;
     let scanner = Scanner::from_reader(reader, &opts.recipients, renderer)
         .with_builder(builder)
         .with_shard(opts.shard);

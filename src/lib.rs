@@ -25,6 +25,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dkim;
+pub mod duplicates;
 pub mod journal;
 pub mod journals;
 pub mod lint;

@@ -2,8 +2,9 @@
 //!
 //! The file is read record by record through a small decoding adapter (UTF-8 with or without
 //! BOM, or Shift_JIS/CP932, auto-detected from the first 64 KiB), so memory stays flat however
-//! long the list is; only the duplicate detectors grow, by one 64-bit hash and a line number per
-//! row.
+//! long the list is. Duplicate ids and addresses are found by a first pass over the file
+//! ([`RecipientReader::find_duplicates`], sorted on disk by [`crate::duplicates`]), so that memory
+//! stays flat too; [`RecipientReader::open`] makes that pass before handing out the first row.
 //!
 //! Every data record becomes a [`Row`]: [`Row::Valid`] with the parsed [`Recipient`] and any
 //! warnings, or [`Row::Invalid`] with every problem found in it. Problems point at the physical
@@ -25,11 +26,9 @@
 //! }
 //! ```
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -39,6 +38,7 @@ use encoding_rs::DecoderResult;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::Config;
+use crate::duplicates::{DuplicateFinder, Finding, Findings, MAX_BRANDS};
 
 /// Longest accepted customer id, in characters.
 pub const MAX_ID_CHARS: usize = 64;
@@ -402,27 +402,6 @@ fn looks_like_utf8(head: &[u8], whole_file: bool) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Duplicate detection
 
-/// Hasher for keys that already are uniformly distributed 64-bit hashes.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type HashLines = HashMap<u64, u64, BuildHasherDefault<Prehashed>>;
-
-/// Deterministic 64-bit key: the first 8 bytes of SHA-256 over a tag and the parts.
 /// A 64-bit key for duplicate detection: SipHash with keys chosen at random once per process,
 /// fast on short strings and impossible to aim collisions at from a crafted list. The keys
 /// never leave memory, so they need not be stable across runs.
@@ -438,8 +417,36 @@ fn key64(tag: &str, parts: &[&str]) -> u64 {
     h.finish()
 }
 
-const LINE_BITS: u32 = 48;
-const LINE_MASK: u64 = (1 << LINE_BITS) - 1;
+/// The duplicates of a list, found by [`RecipientReader::find_duplicates`], to hand to the reader
+/// of the second pass ([`RecipientReader::with_duplicates`]).
+pub struct ListDuplicates {
+    stamp: FileStamp,
+    findings: Findings,
+}
+
+/// Size, modification time and inode of a file: if all three are unchanged, the duplicates
+/// found in one pass still describe the file the next pass reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(file: &File) -> io::Result<FileStamp> {
+        let meta = file.metadata()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        })
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The reader
@@ -478,11 +485,11 @@ pub struct RecipientReader {
     only_brand: Option<usize>,
     locales: Vec<String>,
     default_locale: String,
-    ids: HashLines,
-    /// e-mail → brand index (high bits) and line (low bits) of its first occurrence.
-    emails: HashLines,
-    /// (brand, e-mail) → line, only for addresses seen under more than one brand.
-    brand_emails: HashLines,
+    /// The file as it was when opened, to tell that duplicates found earlier still apply.
+    stamp: FileStamp,
+    /// Duplicate ids and addresses, by line (none unless found first).
+    findings: Findings,
+    found: Vec<Finding>,
 }
 
 impl fmt::Debug for RecipientReader {
@@ -497,14 +504,21 @@ impl fmt::Debug for RecipientReader {
 }
 
 impl RecipientReader {
-    /// Opens the file, settles its encoding and reads the header.
+    /// Opens the file, settles its encoding and reads the header, without looking for
+    /// duplicates: for readers that only map rows to ids (`status`, `lookup`, `bounces`).
     ///
     /// Fails if the file cannot be read, is empty, lacks the `id` or `email` column (or
     /// `brand`, when the configuration has several brands), names a column twice, or has a
     /// `leaked_*` column for a field that is not in the catalogue. A header-only file is fine.
-    pub fn open(path: &Path, config: &Config, encoding: Encoding) -> Result<RecipientReader> {
+    pub fn open_without_duplicates(
+        path: &Path,
+        config: &Config,
+        encoding: Encoding,
+    ) -> Result<RecipientReader> {
         let file = File::open(path)
             .with_context(|| format!("cannot open recipients file {}", path.display()))?;
+        let stamp = FileStamp::of(&file)
+            .with_context(|| format!("cannot read recipients file {}", path.display()))?;
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         (&file)
             .take(SNIFF_BYTES as u64)
@@ -587,7 +601,7 @@ impl RecipientReader {
             .collect();
 
         let brands: Vec<String> = config.brands.keys().cloned().collect();
-        if brands.len() > 1 << (64 - LINE_BITS) {
+        if brands.len() > MAX_BRANDS {
             bail!("too many brands in the configuration");
         }
         let only_brand = (brands.len() == 1).then_some(0);
@@ -605,10 +619,63 @@ impl RecipientReader {
             only_brand,
             locales: config.incident.keys().cloned().collect(),
             default_locale: config.campaign.default_locale.clone(),
-            ids: HashLines::default(),
-            emails: HashLines::default(),
-            brand_emails: HashLines::default(),
+            stamp,
+            findings: Findings::none(),
+            found: Vec::new(),
         })
+    }
+
+    /// Opens the list like [`RecipientReader::open_without_duplicates`], after a first pass
+    /// over the whole file that finds every row repeating an earlier row's id, or its address
+    /// within a brand ([`RecipientReader::find_duplicates`]); those rows come out invalid.
+    /// A file that cannot be read to its end fails here, before any row is handed out.
+    pub fn open(path: &Path, config: &Config, encoding: Encoding) -> Result<RecipientReader> {
+        let duplicates = RecipientReader::find_duplicates(path, config, encoding)?;
+        RecipientReader::open_without_duplicates(path, config, encoding)?
+            .with_duplicates(duplicates)
+    }
+
+    /// Reads the whole list once for its ids and addresses and finds the duplicates, in
+    /// bounded memory (see [`crate::duplicates`]).
+    pub fn find_duplicates(
+        path: &Path,
+        config: &Config,
+        encoding: Encoding,
+    ) -> Result<ListDuplicates> {
+        let mut reader = RecipientReader::open_without_duplicates(path, config, encoding)?;
+        let mut finder = DuplicateFinder::new();
+        let sort_error = |e: io::Error| {
+            anyhow::anyhow!("sorting the ids and addresses of {}: {e}", path.display())
+        };
+        while let Some(read) = reader.read_record() {
+            let (_, line, bad_bytes) = read?;
+            let rec = std::mem::take(&mut reader.record);
+            let (id, email) = reader.identity_keys(&rec, bad_bytes);
+            reader.record = rec;
+            if let Some(key) = id {
+                finder.id(line, key).map_err(sort_error)?;
+            }
+            if let Some((key, brand)) = email {
+                finder.email(line, key, brand).map_err(sort_error)?;
+            }
+        }
+        Ok(ListDuplicates {
+            stamp: reader.stamp,
+            findings: finder.finish().map_err(sort_error)?,
+        })
+    }
+
+    /// Marks the rows that `duplicates` found (in a pass over this same file).
+    pub fn with_duplicates(mut self, duplicates: ListDuplicates) -> Result<RecipientReader> {
+        if duplicates.stamp != self.stamp {
+            bail!(
+                "{}: the file changed while it was being read; read it again once nothing \
+                 writes to it",
+                self.path.display()
+            );
+        }
+        self.findings = duplicates.findings;
+        Ok(self)
     }
 
     /// `"utf-8"`, `"utf-8 (BOM)"` or `"shift_jis"`.
@@ -672,7 +739,79 @@ impl RecipientReader {
         }
     }
 
-    fn validate(&mut self, row: u64, line: u64, rec: &csv::ByteRecord, bad_bytes: bool) -> Row {
+    /// The id and address of a record as duplicate-detection keys, exactly when `validate`
+    /// would accept each: the id when it is valid, the address when it is valid and the row's
+    /// brand is known; neither on a row with the wrong number of fields.
+    fn identity_keys(
+        &self,
+        rec: &csv::ByteRecord,
+        bad_bytes: bool,
+    ) -> (Option<u64>, Option<(u64, usize)>) {
+        let cols = &self.columns;
+        if rec.len() != cols.count {
+            return (None, None);
+        }
+        let field = |i: usize| {
+            cell(rec, i)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+        };
+        let id_raw = field(cols.id);
+        let id = trim(&id_raw);
+        let id = check_id(id, bad_bytes).ok().map(|()| key64("id", &[id]));
+        let email = match (
+            check_email(trim(&field(cols.email)), bad_bytes),
+            self.brand_index(rec, bad_bytes).0,
+        ) {
+            (Ok(e), Some(brand)) => Some((key64("email", &[&e.key]), brand)),
+            _ => None,
+        };
+        (id, email)
+    }
+
+    /// The row's brand (an index into `self.brands`) and the problem with its brand cell.
+    fn brand_index(
+        &self,
+        rec: &csv::ByteRecord,
+        bad_bytes: bool,
+    ) -> (Option<usize>, Option<String>) {
+        let Some(c) = self.columns.brand else {
+            return (self.only_brand, None);
+        };
+        let raw = cell(rec, c)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let v = trim(&raw);
+        match check_text("brand", v, bad_bytes) {
+            Err(e) => (None, Some(e)),
+            Ok(()) if v.is_empty() => {
+                let missing = self
+                    .only_brand
+                    .is_none()
+                    .then(|| format!("brand: missing (known: {})", self.brands.join(", ")));
+                (self.only_brand, missing)
+            }
+            Ok(()) => match self.brands.iter().position(|b| b == v) {
+                Some(i) => (Some(i), None),
+                None => (
+                    None,
+                    Some(format!(
+                        "brand: unknown brand \"{}\" (known: {})",
+                        shorten(v),
+                        self.brands.join(", ")
+                    )),
+                ),
+            },
+        }
+    }
+
+    fn validate(
+        &mut self,
+        row: u64,
+        line: u64,
+        rec: &csv::ByteRecord,
+        bad_bytes: bool,
+    ) -> Result<Row> {
         let mut errors: Vec<String> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
         if bad_bytes {
@@ -708,12 +847,12 @@ impl RecipientReader {
                 .into_iter()
                 .map(|e| self.issue(line, &id, e))
                 .collect();
-            return Row::Invalid {
+            return Ok(Row::Invalid {
                 row,
                 line,
                 id,
                 errors,
-            };
+            });
         }
 
         let email = match check_email(trim(&field(cols.email)), bad_bytes) {
@@ -758,39 +897,8 @@ impl RecipientReader {
             }
         }
 
-        let brand: Option<usize> = match cols.brand {
-            None => self.only_brand,
-            Some(c) => {
-                let raw = field(c);
-                let v = trim(&raw);
-                match check_text("brand", v, bad_bytes) {
-                    Err(e) => {
-                        errors.push(e);
-                        None
-                    }
-                    Ok(()) if v.is_empty() => {
-                        if self.only_brand.is_none() {
-                            errors.push(format!(
-                                "brand: missing (known: {})",
-                                self.brands.join(", ")
-                            ));
-                        }
-                        self.only_brand
-                    }
-                    Ok(()) => match self.brands.iter().position(|b| b == v) {
-                        Some(i) => Some(i),
-                        None => {
-                            errors.push(format!(
-                                "brand: unknown brand \"{}\" (known: {})",
-                                shorten(v),
-                                self.brands.join(", ")
-                            ));
-                            None
-                        }
-                    },
-                }
-            }
-        };
+        let (brand, brand_problem) = self.brand_index(rec, bad_bytes);
+        errors.extend(brand_problem);
 
         let mut locale = Some(self.default_locale.clone());
         if let Some(c) = cols.locale {
@@ -832,57 +940,30 @@ impl RecipientReader {
             }
         }
 
-        // Duplicates.
-        if let Some(id) = &id {
-            match self.ids.entry(key64("id", &[id])) {
-                Entry::Occupied(o) => {
-                    errors.push(format!("duplicate id, first seen on line {}", o.get()))
+        // Duplicates, found by the first pass.
+        let mut found = std::mem::take(&mut self.found);
+        self.findings
+            .take(line, &mut found)
+            .with_context(|| format!("reading the duplicates of {}", self.path.display()))?;
+        for finding in found.drain(..) {
+            match finding {
+                Finding::DuplicateId { first_line } => {
+                    errors.push(format!("duplicate id, first seen on line {first_line}"))
                 }
-                Entry::Vacant(v) => {
-                    v.insert(line);
-                }
+                Finding::DuplicateEmail { first_line } => errors.push(format!(
+                    "email: duplicate address within brand {}, first seen on line {first_line} \
+                     (two near-identical notices look like phishing)",
+                    brand.map_or("?", |b| self.brands[b].as_str())
+                )),
+                Finding::EmailUnderOtherBrand { brand, first_line } => warnings.push(format!(
+                    "email: also registered under brand {} on line {first_line}",
+                    self.brands.get(brand).map_or("?", String::as_str)
+                )),
             }
         }
-        if let (Some(e), Some(b)) = (&email, brand) {
-            let packed = ((b as u64) << LINE_BITS) | (line & LINE_MASK);
-            match self.emails.entry(key64("email", &[&e.key])) {
-                Entry::Vacant(v) => {
-                    v.insert(packed);
-                }
-                Entry::Occupied(o) => {
-                    let first_brand = (*o.get() >> LINE_BITS) as usize;
-                    let first_line = *o.get() & LINE_MASK;
-                    if first_brand == b {
-                        errors.push(format!(
-                            "email: duplicate address within brand {}, first seen on line \
-                             {first_line} (two near-identical notices look like phishing)",
-                            self.brands[b]
-                        ));
-                    } else {
-                        match self
-                            .brand_emails
-                            .entry(key64("brand-email", &[&self.brands[b], &e.key]))
-                        {
-                            Entry::Occupied(o) => errors.push(format!(
-                                "email: duplicate address within brand {}, first seen on line {} \
-                                 (two near-identical notices look like phishing)",
-                                self.brands[b],
-                                o.get()
-                            )),
-                            Entry::Vacant(v) => {
-                                v.insert(line);
-                                warnings.push(format!(
-                                    "email: also registered under brand {} on line {first_line}",
-                                    self.brands.get(first_brand).map_or("?", String::as_str)
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        self.found = found;
 
-        match (errors.is_empty(), id, email, brand, locale) {
+        Ok(match (errors.is_empty(), id, email, brand, locale) {
             (true, Some(id), Some(email), Some(brand), Some(locale)) => {
                 let warnings = warnings
                     .into_iter()
@@ -915,7 +996,7 @@ impl RecipientReader {
                     errors,
                 }
             }
-        }
+        })
     }
 }
 
@@ -923,10 +1004,24 @@ impl Iterator for RecipientReader {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Result<Row>> {
+        let (row, line, bad_bytes) = match self.read_record()? {
+            Ok(read) => read,
+            Err(e) => return Some(Err(e)),
+        };
+        let rec = std::mem::take(&mut self.record);
+        let out = self.validate(row, line, &rec, bad_bytes);
+        self.record = rec;
+        Some(out)
+    }
+}
+
+impl RecipientReader {
+    /// Reads the next non-blank record into `self.record`: its row number, line, and whether
+    /// it had bytes invalid in the file's encoding. `None` at the end of the file.
+    fn read_record(&mut self) -> Option<Result<(u64, u64, bool)>> {
         while !self.done {
             let resume_line = self.csv.position().line();
-            let mut rec = std::mem::take(&mut self.record);
-            match self.csv.read_byte_record(&mut rec) {
+            match self.csv.read_byte_record(&mut self.record) {
                 Ok(true) => {}
                 Ok(false) => {
                     self.done = true;
@@ -937,6 +1032,7 @@ impl Iterator for RecipientReader {
                     return Some(Err(fatal(&self.path, resume_line, e)));
                 }
             }
+            let rec = &self.record;
             let (start, _) = rec
                 .position()
                 .map_or((0, resume_line), |p| (p.byte(), p.line()));
@@ -948,18 +1044,15 @@ impl Iterator for RecipientReader {
             // Spreadsheets leave rows of empty cells at the end: nothing to send, nothing wrong.
             if !bad_bytes
                 && (0..rec.len())
-                    .filter_map(|i| cell(&rec, i))
+                    .filter_map(|i| cell(rec, i))
                     .all(|f| f.iter().all(|&b| b == b' ' || b == b'\t'))
             {
-                self.record = rec;
                 continue;
             }
             // Blank rows take no number: `campaign::list_identity` counts rows the same way.
             let row = self.next_row;
             self.next_row += 1;
-            let out = self.validate(row, line, &rec, bad_bytes);
-            self.record = rec;
-            return Some(Ok(out));
+            return Some(Ok((row, line, bad_bytes)));
         }
         None
     }

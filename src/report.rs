@@ -106,7 +106,7 @@ pub fn report(
         writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
     }
     let mut n = 0u64;
-    for row in RecipientReader::open(recipients, config, encoding)? {
+    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
         let (row, id) = match row? {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
             Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
@@ -211,7 +211,7 @@ pub fn status(
     let need_list =
         !failing_rows.is_empty() || !duplicates.is_empty() || !journals.overlapping.is_empty();
     if need_list && recipients.exists() {
-        for row in RecipientReader::open(recipients, config, encoding)? {
+        for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
             if let Row::Valid { recipient, .. } = row? {
                 let r = recipient.row;
                 if failing_rows.contains(&r) {
@@ -342,7 +342,7 @@ pub fn lookup(
 ) -> Result<bool> {
     let by_reference = reference::normalize(key);
     let mut found = None;
-    for row in RecipientReader::open(recipients, config, encoding)? {
+    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
         let (row, id) = match row? {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
             Row::Invalid {

@@ -803,6 +803,39 @@ fn bug_a_refused_header_leaves_no_journal_behind() {
 }
 
 #[test]
+fn a_list_unreadable_past_its_first_rows_mails_no_one_and_leaves_no_journal() {
+    // A good row, then a quote that never closes over more than 1 MiB: the record cannot be
+    // read. The whole list is read before the journal is created or anyone is mailed.
+    use support::campaign::{HEADER, row};
+    let mut csv = format!(
+        "{HEADER}\n{}\n{}\n",
+        row(1),
+        row(2).replacen("試験", "\"試験", 1)
+    );
+    let mut i = 3;
+    while csv.len() < 1_200_000 {
+        csv.push_str(&row(i));
+        csv.push('\n');
+        i += 1;
+    }
+    let campaign = TestCampaign::with_list(&csv, |c| c);
+    let out = campaign.run(&["send", "--dry-run", "--quiet"]);
+    assert_eq!(out.status.code(), Some(EXIT_ERROR), "{}", text(&out));
+    assert!(
+        text(&out).contains("list.csv:3: a record starting here is longer than 1 MiB"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !campaign.journal().exists(),
+        "no journal for a list that cannot be read"
+    );
+    let mut messages = Vec::new();
+    eml_files(campaign.dir.path(), &mut messages);
+    assert!(messages.is_empty(), "nobody mailed: {messages:?}");
+}
+
+#[test]
 fn bug_blank_rows_mid_list_are_not_work_left() {
     assert_cases(&[Case {
         file: "blank_cells_mid_list.csv",

@@ -501,6 +501,61 @@ fn duplicate_email_within_a_brand_is_an_error_across_brands_a_warning() {
 }
 
 #[test]
+fn a_duplicate_far_down_the_list_points_back_at_the_first_row() {
+    let mut text = format!("{HEADER}\nFIRST,first@x.example,,kaede,,,,\n");
+    for i in 0..30_000 {
+        text.push_str(&format!("C{i},c{i}@x.example,,kaede,,,,\n"));
+    }
+    text.push_str("FIRST,other@x.example,,kaede,,,,\nLAST,first@x.example,,kaede,,,,\n");
+    let rs = rows(&text);
+    assert_eq!(rs.iter().filter(|r| !r.is_valid()).count(), 2);
+    assert_eq!(
+        errors(&rs[30_001]),
+        vec!["duplicate id, first seen on line 2".to_string()]
+    );
+    let e = errors(&rs[30_002]);
+    assert!(
+        e[0].contains("duplicate address within brand kaede, first seen on line 2"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_list_that_changes_between_the_two_passes_is_refused() {
+    let f = file(format!("{HEADER}\nA,a@x.example,,kaede,,,,\n").as_bytes());
+    let duplicates = RecipientReader::find_duplicates(&f.path, &config(), Encoding::Auto).unwrap();
+    // Someone appends a row (a duplicate of the first) after the duplicates were found.
+    let mut w = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f.path)
+        .unwrap();
+    std::io::Write::write_all(&mut w, b"A,a@x.example,,kaede,,,,\n").unwrap();
+    drop(w);
+    let err = RecipientReader::open_without_duplicates(&f.path, &config(), Encoding::Auto)
+        .unwrap()
+        .with_duplicates(duplicates)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("list.csv: the file changed while it was being read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn readers_that_only_map_rows_to_ids_do_not_look_for_duplicates() {
+    let f =
+        file(format!("{HEADER}\nA,a@x.example,,kaede,,,,\nA,a@x.example,,kaede,,,,\n").as_bytes());
+    let rows: Vec<Row> =
+        RecipientReader::open_without_duplicates(&f.path, &config(), Encoding::Auto)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+    assert!(rows.iter().all(Row::is_valid));
+}
+
+#[test]
 fn ragged_rows() {
     let rs = rows(&format!(
         "{HEADER}\nA,a@x.example,,kaede\nB,b@x.example,,kaede,,,,,extra\n"
@@ -586,10 +641,12 @@ fn unbalanced_quote_is_a_fatal_error_not_a_huge_record() {
     while text.len() < 1_200_000 {
         text.push_str("B,b@x.example,x,kaede,,,,\n");
     }
-    let (_f, r) = open(text.as_bytes(), Encoding::Auto).unwrap();
-    let out: Vec<_> = r.collect();
-    let last = out.last().unwrap();
-    let err = last.as_ref().unwrap_err().to_string();
+    // The first pass (duplicates) reads to the end, so the list is refused before any row is
+    // handed out: `send` mails no one from a list it cannot read through.
+    let err = open(text.as_bytes(), Encoding::Auto)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains(":2: a record starting here is longer than 1 MiB"),
         "{err}"

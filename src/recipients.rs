@@ -32,6 +32,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use encoding_rs::DecoderResult;
@@ -643,25 +644,64 @@ impl RecipientReader {
         encoding: Encoding,
     ) -> Result<ListDuplicates> {
         let mut reader = RecipientReader::open_without_duplicates(path, config, encoding)?;
-        let mut finder = DuplicateFinder::new();
         let sort_error = |e: io::Error| {
             anyhow::anyhow!("sorting the ids and addresses of {}: {e}", path.display())
         };
-        while let Some(read) = reader.read_record() {
-            let (_, line, bad_bytes) = read?;
-            let rec = std::mem::take(&mut reader.record);
-            let (id, email) = reader.identity_keys(&rec, bad_bytes);
-            reader.record = rec;
-            if let Some(key) = id {
-                finder.id(line, key).map_err(sort_error)?;
-            }
-            if let Some((key, brand)) = email {
-                finder.email(line, key, brand).map_err(sort_error)?;
-            }
-        }
+        // This thread parses the CSV; a second one checks the ids and addresses, hashes them
+        // and sorts: each has about half the work.
+        let (full_tx, full_rx) = mpsc::sync_channel::<IdentityCells>(4);
+        let (empty_tx, empty_rx) = mpsc::channel::<IdentityCells>();
+        let (brands, only_brand) = (reader.brands.clone(), reader.only_brand);
+        let (findings, read) = std::thread::scope(|scope| {
+            let sorting = scope.spawn(move || -> io::Result<Findings> {
+                let mut finder = DuplicateFinder::new();
+                for mut cells in full_rx {
+                    for row in &cells.rows {
+                        let (id, email) = identity_keys(
+                            cells.cell(&row.id),
+                            cells.cell(&row.email),
+                            row.brand.as_ref().map(|b| cells.cell(b)),
+                            &brands,
+                            only_brand,
+                            row.bad_bytes,
+                        );
+                        if let Some(key) = id {
+                            finder.id(row.line, key)?;
+                        }
+                        if let Some((key, brand)) = email {
+                            finder.email(row.line, key, brand)?;
+                        }
+                    }
+                    cells.clear();
+                    let _ = empty_tx.send(cells);
+                }
+                finder.finish()
+            });
+            let read = (|| -> Result<()> {
+                let mut cells = IdentityCells::default();
+                while let Some(read) = reader.read_record() {
+                    let (_, line, bad_bytes) = read?;
+                    cells.push(line, bad_bytes, &reader.record, &reader.columns);
+                    if cells.rows.len() == IdentityCells::ROWS {
+                        let next = empty_rx.try_recv().unwrap_or_default();
+                        if full_tx.send(std::mem::replace(&mut cells, next)).is_err() {
+                            return Ok(()); // the sorting thread failed: its error tells why
+                        }
+                    }
+                }
+                let _ = full_tx.send(cells);
+                Ok(())
+            })();
+            drop(full_tx);
+            (sorting.join(), read)
+        });
+        read?;
+        let findings = findings
+            .map_err(|_| anyhow::anyhow!("finding the duplicates of {} failed", path.display()))?
+            .map_err(sort_error)?;
         Ok(ListDuplicates {
             stamp: reader.stamp,
-            findings: finder.finish().map_err(sort_error)?,
+            findings,
         })
     }
 
@@ -736,72 +776,6 @@ impl RecipientReader {
             line,
             id: id.clone(),
             problem,
-        }
-    }
-
-    /// The id and address of a record as duplicate-detection keys, exactly when `validate`
-    /// would accept each: the id when it is valid, the address when it is valid and the row's
-    /// brand is known; neither on a row with the wrong number of fields.
-    fn identity_keys(
-        &self,
-        rec: &csv::ByteRecord,
-        bad_bytes: bool,
-    ) -> (Option<u64>, Option<(u64, usize)>) {
-        let cols = &self.columns;
-        if rec.len() != cols.count {
-            return (None, None);
-        }
-        let field = |i: usize| {
-            cell(rec, i)
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default()
-        };
-        let id_raw = field(cols.id);
-        let id = trim(&id_raw);
-        let id = check_id(id, bad_bytes).ok().map(|()| key64("id", &[id]));
-        let email = match (
-            check_email(trim(&field(cols.email)), bad_bytes),
-            self.brand_index(rec, bad_bytes).0,
-        ) {
-            (Ok(e), Some(brand)) => Some((key64("email", &[&e.key]), brand)),
-            _ => None,
-        };
-        (id, email)
-    }
-
-    /// The row's brand (an index into `self.brands`) and the problem with its brand cell.
-    fn brand_index(
-        &self,
-        rec: &csv::ByteRecord,
-        bad_bytes: bool,
-    ) -> (Option<usize>, Option<String>) {
-        let Some(c) = self.columns.brand else {
-            return (self.only_brand, None);
-        };
-        let raw = cell(rec, c)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        let v = trim(&raw);
-        match check_text("brand", v, bad_bytes) {
-            Err(e) => (None, Some(e)),
-            Ok(()) if v.is_empty() => {
-                let missing = self
-                    .only_brand
-                    .is_none()
-                    .then(|| format!("brand: missing (known: {})", self.brands.join(", ")));
-                (self.only_brand, missing)
-            }
-            Ok(()) => match self.brands.iter().position(|b| b == v) {
-                Some(i) => (Some(i), None),
-                None => (
-                    None,
-                    Some(format!(
-                        "brand: unknown brand \"{}\" (known: {})",
-                        shorten(v),
-                        self.brands.join(", ")
-                    )),
-                ),
-            },
         }
     }
 
@@ -897,7 +871,9 @@ impl RecipientReader {
             }
         }
 
-        let (brand, brand_problem) = self.brand_index(rec, bad_bytes);
+        let brand_cell = cols.brand.map(|c| cell(rec, c).unwrap_or_default());
+        let (brand, brand_problem) =
+            resolve_brand(&self.brands, self.only_brand, brand_cell, bad_bytes);
         errors.extend(brand_problem);
 
         let mut locale = Some(self.default_locale.clone());
@@ -1068,6 +1044,114 @@ fn cell(rec: &csv::ByteRecord, i: usize) -> Option<&[u8]> {
     }
 }
 
+/// The id, address and brand cells of a batch of records, for the duplicates pass.
+#[derive(Default)]
+struct IdentityCells {
+    bytes: Vec<u8>,
+    rows: Vec<IdentityRow>,
+}
+
+struct IdentityRow {
+    line: u64,
+    bad_bytes: bool,
+    id: std::ops::Range<usize>,
+    email: std::ops::Range<usize>,
+    brand: Option<std::ops::Range<usize>>,
+}
+
+impl IdentityCells {
+    const ROWS: usize = 4096;
+
+    /// Copies the cells of `rec`; a row with the wrong number of fields has no id or address
+    /// that `validate` accepts, so it is left out.
+    fn push(&mut self, line: u64, bad_bytes: bool, rec: &csv::ByteRecord, cols: &Columns) {
+        if rec.len() != cols.count {
+            return;
+        }
+        let mut copy = |i: usize| {
+            let start = self.bytes.len();
+            self.bytes
+                .extend_from_slice(cell(rec, i).unwrap_or_default());
+            start..self.bytes.len()
+        };
+        let (id, email, brand) = (copy(cols.id), copy(cols.email), cols.brand.map(copy));
+        self.rows.push(IdentityRow {
+            line,
+            bad_bytes,
+            id,
+            email,
+            brand,
+        });
+    }
+
+    fn cell(&self, range: &std::ops::Range<usize>) -> &[u8] {
+        &self.bytes[range.clone()]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
+}
+
+/// A record's id and address as duplicate-detection keys, exactly when `validate` would accept
+/// each: the id when it is valid, the address when it is valid and the row's brand is known.
+fn identity_keys(
+    id: &[u8],
+    email: &[u8],
+    brand: Option<&[u8]>,
+    brands: &[String],
+    only_brand: Option<usize>,
+    bad_bytes: bool,
+) -> (Option<u64>, Option<(u64, usize)>) {
+    let id = String::from_utf8_lossy(id);
+    let id = trim(&id);
+    let id = check_id(id, bad_bytes).ok().map(|()| key64("id", &[id]));
+    let email = match (
+        check_email(trim(&String::from_utf8_lossy(email)), bad_bytes),
+        resolve_brand(brands, only_brand, brand, bad_bytes).0,
+    ) {
+        (Ok(e), Some(brand)) => Some((key64("email", &[&e.key]), brand)),
+        _ => None,
+    };
+    (id, email)
+}
+
+/// The row's brand (an index into `brands`) from its brand cell (`None`: the list has no brand
+/// column), and the problem with the cell.
+fn resolve_brand(
+    brands: &[String],
+    only_brand: Option<usize>,
+    cell: Option<&[u8]>,
+    bad_bytes: bool,
+) -> (Option<usize>, Option<String>) {
+    let Some(cell) = cell else {
+        return (only_brand, None);
+    };
+    let raw = String::from_utf8_lossy(cell);
+    let v = trim(&raw);
+    match check_text("brand", v, bad_bytes) {
+        Err(e) => (None, Some(e)),
+        Ok(()) if v.is_empty() => {
+            let missing = only_brand
+                .is_none()
+                .then(|| format!("brand: missing (known: {})", brands.join(", ")));
+            (only_brand, missing)
+        }
+        Ok(()) => match brands.iter().position(|b| b == v) {
+            Some(i) => (Some(i), None),
+            None => (
+                None,
+                Some(format!(
+                    "brand: unknown brand \"{}\" (known: {})",
+                    shorten(v),
+                    brands.join(", ")
+                )),
+            ),
+        },
+    }
+}
+
 fn fatal(path: &Path, line: u64, e: csv::Error) -> anyhow::Error {
     if let csv::ErrorKind::Io(io) = e.kind()
         && io
@@ -1193,6 +1277,10 @@ fn is_private_use(c: char) -> bool {
 /// Refuses characters that hide or rearrange text, break lines, or show mis-decoding.
 /// `bad_bytes` means the row's decoding errors are already reported (as U+FFFD in the text).
 fn check_text(column: &str, v: &str, bad_bytes: bool) -> std::result::Result<(), String> {
+    // Printable ASCII (ids, addresses, flags, brand keys) holds none of the characters below.
+    if v.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Ok(());
+    }
     for c in v.chars() {
         let what = match c {
             '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => "a line break".to_string(),

@@ -26,7 +26,7 @@ use crate::message::{MessageBuilder, OutgoingMessage};
 use crate::notice::{Notice, Renderer};
 use crate::outage::RelayHealth;
 use crate::progress::Progress;
-use crate::recipients::{Encoding, ListDuplicates, RecipientReader, Row};
+use crate::recipients::{Encoding, ListDuplicates, Next, RecipientReader, Row};
 use crate::scan::{Scanned, Scanner};
 use crate::shutdown::Shutdown;
 use crate::throttle::Throttle;
@@ -572,13 +572,30 @@ fn produce(
     };
     let mut queued = 0u64;
     let mut reader = scanner;
-    while let Some(row) = reader.next_row() {
+    // Rows already sent (or failed for good) were valid when they were sent: passing over them
+    // unvalidated lets a resumed campaign reach its first unsent row sooner.
+    let finished = |row: u64| {
+        replay.is_some_and(|r| {
+            let state = r.states.get(row);
+            !needs_message(state, opts.retry_failed) && state != State::Skipped
+        })
+    };
+    while let Some(read) = reader.next_row_unless_finished(finished) {
         if shutdown.is_triggered() {
             produced.stopped_early = true;
             break;
         }
-        let row = row?;
         produced.rows += 1;
+        let row = match read? {
+            Next::Row(row) => row,
+            Next::Finished { row } => {
+                produced.sendable.insert(row);
+                if replay.is_some_and(|r| r.states.get(row).is_delivered()) {
+                    produced.already_done += 1;
+                }
+                continue;
+            }
+        };
         if row.is_valid() {
             produced.sendable.insert(row_index(&row));
         }

@@ -980,18 +980,41 @@ impl Iterator for RecipientReader {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Result<Row>> {
+        match self.next_unless_finished(|_| false)? {
+            Ok(Next::Row(row)) => Some(Ok(row)),
+            Ok(Next::Finished { .. }) => self.next(),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// A row read by [`RecipientReader::next_unless_finished`].
+#[derive(Debug)]
+pub enum Next {
+    /// A row validated as [`RecipientReader::next`] would return it.
+    Row(Row),
+    /// A row the caller had already finished with: numbered, not validated.
+    Finished { row: u64 },
+}
+
+impl RecipientReader {
+    /// Like `next`, but a row for which `finished(row)` holds is numbered and passed over
+    /// without being validated: a resumed campaign need not check again the rows it has
+    /// already sent.
+    pub fn next_unless_finished(&mut self, finished: impl Fn(u64) -> bool) -> Option<Result<Next>> {
         let (row, line, bad_bytes) = match self.read_record()? {
             Ok(read) => read,
             Err(e) => return Some(Err(e)),
         };
+        if finished(row) {
+            return Some(Ok(Next::Finished { row }));
+        }
         let rec = std::mem::take(&mut self.record);
         let out = self.validate(row, line, &rec, bad_bytes);
         self.record = rec;
-        Some(out)
+        Some(out.map(Next::Row))
     }
-}
 
-impl RecipientReader {
     /// Reads the next non-blank record into `self.record`: its row number, line, and whether
     /// it had bytes invalid in the file's encoding. `None` at the end of the file.
     fn read_record(&mut self) -> Option<Result<(u64, u64, bool)>> {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::config::Config;
 use crate::message::MessageBuilder;
 use crate::notice::{Notice, Person, Renderer};
-use crate::recipients::{Encoding, Recipient, RecipientReader, Row, RowIssue};
+use crate::recipients::{Encoding, Next, Recipient, RecipientReader, Row, RowIssue};
 use crate::shard::Shard;
 
 /// One row of the list after validation and rendering.
@@ -92,6 +92,20 @@ impl<'r> Scanner<'r> {
         loop {
             match self.reader.next()? {
                 Ok(row) if !crate::shard::keeps(self.shard, &row) => continue,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Like [`Scanner::next_row`], passing over the rows for which `finished(row)` holds
+    /// without validating them ([`RecipientReader::next_unless_finished`]).
+    pub fn next_row_unless_finished(
+        &mut self,
+        finished: impl Fn(u64) -> bool,
+    ) -> Option<Result<Next>> {
+        loop {
+            match self.reader.next_unless_finished(&finished)? {
+                Ok(Next::Row(row)) if !crate::shard::keeps(self.shard, &row) => continue,
                 other => return Some(other),
             }
         }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use tsuchi::config::Config;
-use tsuchi::recipients::{Encoding, FieldSet, Recipient, RecipientReader, Row, RowIssue};
+use tsuchi::recipients::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, RowIssue};
 
 const HEADER: &str = "id,email,name,brand,locale,leaked_name,leaked_phone,leaked_passport_number";
 
@@ -540,6 +540,34 @@ fn a_list_that_changes_between_the_two_passes_is_refused() {
     assert!(
         err.contains("list.csv: the file changed while it was being read"),
         "{err}"
+    );
+}
+
+#[test]
+fn rows_finished_earlier_are_passed_over_but_still_count_for_duplicates() {
+    let (_f, mut r) = open(
+        format!(
+            "{HEADER}\nA,a@x.example,,kaede,,,,\n\nB,b@x.example,,kaede,,,,\nA,c@x.example,,kaede,,,,\n"
+        )
+        .as_bytes(),
+        Encoding::Auto,
+    )
+    .unwrap();
+    // Rows 1 and 2 were sent in an earlier run: not validated again, still numbered.
+    let mut reads = Vec::new();
+    while let Some(read) = r.next_unless_finished(|row| row <= 2) {
+        reads.push(read.unwrap());
+    }
+    assert!(matches!(reads[0], Next::Finished { row: 1 }));
+    assert!(matches!(reads[1], Next::Finished { row: 2 }));
+    let Next::Row(third) = &reads[2] else {
+        panic!("{reads:?}")
+    };
+    // The third row repeats the first one's id: refused, although the first was passed over.
+    assert_eq!(third.row(), 3);
+    assert_eq!(
+        errors(third),
+        vec!["duplicate id, first seen on line 2".to_string()]
     );
 }
 

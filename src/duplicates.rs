@@ -205,8 +205,10 @@ impl DuplicateFinder {
                 found.push(Found::new(occurrence.line(), finding))?;
             }
         }
+        let found = found.done()?;
         Ok(Findings {
-            pending: Some(found.done()?.peekable()),
+            count: found.sorted_count(),
+            pending: Some(found.peekable()),
         })
     }
 }
@@ -257,13 +259,22 @@ impl Group {
 
 /// The findings of a [`DuplicateFinder`], handed out line by line.
 pub struct Findings {
+    count: u64,
     pending: Option<Peekable<SortedIterator<Found, Cmp<Found>>>>,
 }
 
 impl Findings {
     /// No findings: for a reader that does not look for duplicates.
     pub fn none() -> Findings {
-        Findings { pending: None }
+        Findings {
+            count: 0,
+            pending: None,
+        }
+    }
+
+    /// Nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// Appends the findings for the row at `line` to `out`. Lines must be asked in increasing

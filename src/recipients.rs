@@ -425,6 +425,13 @@ pub struct ListDuplicates {
     findings: Findings,
 }
 
+impl ListDuplicates {
+    /// No row repeats an earlier row's id or address (not even under another brand).
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
 /// Size, modification time and inode of a file: if all three are unchanged, the duplicates
 /// found in one pass still describe the file the next pass reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -491,6 +498,8 @@ pub struct RecipientReader {
     /// Duplicate ids and addresses, by line (none unless found first).
     findings: Findings,
     found: Vec<Finding>,
+    /// Ids and addresses collected while validating ([`RecipientReader::collecting_duplicates`]).
+    collecting: Option<DuplicateFinder>,
 }
 
 impl fmt::Debug for RecipientReader {
@@ -623,6 +632,7 @@ impl RecipientReader {
             stamp,
             findings: Findings::none(),
             found: Vec::new(),
+            collecting: None,
         })
     }
 
@@ -701,6 +711,31 @@ impl RecipientReader {
             .map_err(sort_error)?;
         Ok(ListDuplicates {
             stamp: reader.stamp,
+            findings,
+        })
+    }
+
+    /// Collects the ids and addresses while validating, for [`RecipientReader::collected_duplicates`]:
+    /// a caller that can wait until the end of the list to learn of duplicates (`check`) reads
+    /// the list once when it has none, instead of making a first pass for them.
+    pub fn collecting_duplicates(mut self) -> RecipientReader {
+        self.collecting = Some(DuplicateFinder::new());
+        self
+    }
+
+    /// After the whole list was read: the duplicates found in it, for a second reader.
+    pub fn collected_duplicates(self) -> Result<ListDuplicates> {
+        let finder = self
+            .collecting
+            .context("duplicates were not being collected")?;
+        if !self.done {
+            bail!("{}: the list was not read to its end", self.path.display());
+        }
+        let findings = finder
+            .finish()
+            .with_context(|| format!("sorting the ids and addresses of {}", self.path.display()))?;
+        Ok(ListDuplicates {
+            stamp: self.stamp,
             findings,
         })
     }
@@ -916,7 +951,18 @@ impl RecipientReader {
             }
         }
 
-        // Duplicates, found by the first pass.
+        // Duplicates: collected for a later pass, or found by an earlier one.
+        if let Some(finder) = &mut self.collecting {
+            let sorted = |e: io::Error| anyhow::anyhow!("sorting ids and addresses: {e}");
+            if let Some(id) = &id {
+                finder.id(line, key64("id", &[id])).map_err(sorted)?;
+            }
+            if let (Some(e), Some(b)) = (&email, brand) {
+                finder
+                    .email(line, key64("email", &[&e.key]), b)
+                    .map_err(sorted)?;
+            }
+        }
         let mut found = std::mem::take(&mut self.found);
         self.findings
             .take(line, &mut found)

@@ -3,13 +3,13 @@
 //! `file:line: id: problem`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::notice::Renderer;
-use crate::recipients::Encoding;
+use crate::recipients::{Encoding, RecipientReader};
 use crate::scan::{Scanned, Scanner};
 use crate::variant::VariantCounts;
 
@@ -54,15 +54,50 @@ pub fn run(
         )?;
     }
     let builder = crate::message::MessageBuilder::new(config)?;
-    let scanner = Scanner::open(recipients, config, encoding, &renderer)?
-        .with_builder(&builder)
+    // One pass when the list has no duplicates, as nearly every list: the ids and addresses
+    // are collected while the rows are checked, and the report waits in a spool. If duplicates
+    // turn up, the spool is dropped and the list is checked again, now knowing them.
+    let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
+        .collecting_duplicates();
+    let mut spool = tempfile::SpooledTempFile::new(SPOOL_IN_MEMORY);
+    let (summary, reader) = check_rows(reader, recipients, &renderer, &builder, shard, &mut spool)?;
+    let duplicates = reader.collected_duplicates()?;
+    let summary = if duplicates.is_empty() {
+        spool.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut spool, out)?;
+        summary
+    } else {
+        drop(spool);
+        let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
+            .with_duplicates(duplicates)?;
+        check_rows(reader, recipients, &renderer, &builder, shard, out)?.0
+    };
+    print_summary(config, recipients, &summary, out)?;
+    Ok(summary)
+}
+
+/// How much of `check`'s report is held in memory before the spool moves to a file.
+const SPOOL_IN_MEMORY: usize = 4 << 20;
+
+/// Checks every row, writing each problem to `out`; returns the counts and the reader, at the
+/// end of the list.
+fn check_rows(
+    reader: RecipientReader,
+    recipients: &std::path::Path,
+    renderer: &Renderer,
+    builder: &crate::message::MessageBuilder,
+    shard: Option<crate::shard::Shard>,
+    out: &mut dyn Write,
+) -> Result<(ListSummary, RecipientReader)> {
+    let scanner = Scanner::from_reader(reader, recipients, renderer)
+        .with_builder(builder)
         .with_shard(shard);
     let mut summary = ListSummary {
         shard,
         encoding: scanner.detected_encoding(),
         ..Default::default()
     };
-    scanner.for_each_parallel(|scanned| {
+    let reader = scanner.for_each_parallel(|scanned| {
         summary.rows += 1;
         match scanned? {
             Scanned::Ready {
@@ -96,8 +131,7 @@ pub fn run(
         }
         Ok(())
     })?;
-    print_summary(config, recipients, &summary, out)?;
-    Ok(summary)
+    Ok((summary, reader))
 }
 
 fn print_summary(

@@ -122,8 +122,11 @@ impl<'r> Scanner<'r> {
 
     /// Runs the whole scan on two threads — this one renders while another reads and
     /// validates the list — calling `f` for every row in order. `f` may stop the scan early by
-    /// returning an error.
-    pub fn for_each_parallel(self, mut f: impl FnMut(Result<Scanned>) -> Result<()>) -> Result<()> {
+    /// returning an error. Returns the reader, at the end of the list.
+    pub fn for_each_parallel(
+        self,
+        mut f: impl FnMut(Result<Scanned>) -> Result<()>,
+    ) -> Result<RecipientReader> {
         let Scanner {
             reader,
             renderer,
@@ -133,9 +136,10 @@ impl<'r> Scanner<'r> {
         } = self;
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Row>>>(16);
-            scope.spawn(move || {
+            let reading = scope.spawn(move || {
+                let mut reader = reader;
                 let mut batch = Vec::with_capacity(256);
-                for row in reader {
+                for row in reader.by_ref() {
                     let keep = match &row {
                         Ok(r) => crate::shard::keeps(shard, r),
                         Err(_) => true,
@@ -144,17 +148,20 @@ impl<'r> Scanner<'r> {
                         batch.push(row);
                     }
                     if batch.len() == 256 && tx.send(std::mem::take(&mut batch)).is_err() {
-                        return;
+                        return reader;
                     }
                 }
                 let _ = tx.send(batch);
+                reader
             });
             for batch in rx {
                 for row in batch {
                     f(row.map(|row| scan_row(renderer, builder, &file, row)))?;
                 }
             }
-            Ok(())
+            reading
+                .join()
+                .map_err(|_| anyhow::anyhow!("reading {} failed", file.display()))
         })
     }
 }

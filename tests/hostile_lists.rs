@@ -836,6 +836,47 @@ fn a_list_unreadable_past_its_first_rows_mails_no_one_and_leaves_no_journal() {
 }
 
 #[test]
+fn check_reports_each_duplicate_once_and_counts_as_send_does() {
+    use support::campaign::{HEADER, row};
+    let count = |out: &str, label: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in\n{out}"))
+    };
+    // Row 3 repeats row 1's id; row 4 has row 2's address under another brand (a warning).
+    let csv = format!(
+        "{HEADER}\n{}\n{}\n{}\n{}\n",
+        row(1),
+        row(2),
+        row(3).replacen("C000003", "C000001", 1),
+        row(4).replacen("user4@", "user2@", 1)
+    );
+    let campaign = TestCampaign::with_list(&csv, |c| c);
+    let check = campaign.run(&["check"]);
+    let out = text(&check);
+    assert_eq!(
+        out.matches("duplicate id, first seen on line 2").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("also registered under brand umineko on line 3")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(count(&out, "ready to send"), 3, "{out}");
+    assert_eq!(count(&out, "refused"), 1, "{out}");
+    assert_eq!(count(&out, "warnings"), 1, "{out}");
+
+    let send = campaign.run(&["send", "--dry-run", "--quiet"]);
+    let mut messages = Vec::new();
+    eml_files(campaign.dir.path(), &mut messages);
+    assert_eq!(messages.len(), 3, "{}", text(&send));
+}
+
+#[test]
 fn bug_blank_rows_mid_list_are_not_work_left() {
     assert_cases(&[Case {
         file: "blank_cells_mid_list.csv",

@@ -59,15 +59,17 @@ pub struct Renderer {
     passport_bits: FieldSet,
     /// Template file (relative to the templates directory) → SHA-256 of its bytes.
     pub template_digests: BTreeMap<String, String>,
-    /// Per variant (locale, brand, fields, name empty): the raw subject and body with
+    /// Per variant (locale and brand by position, fields, name empty): the raw subject and body with
     /// placeholders, or `None` when the templates do more with the name than print it.
     skeletons: std::sync::Mutex<Skeletons>,
 }
 
 type Skeletons =
-    std::collections::HashMap<(String, String, u64, bool), Option<std::sync::Arc<Prepared>>>;
+    std::collections::HashMap<(usize, usize, u64, bool), Option<std::sync::Arc<Prepared>>>;
 
 struct LocaleTexts {
+    /// Position among the locales: part of a variant's key.
+    index: usize,
     company: String,
     incident: crate::config::IncidentTexts,
     brands: BTreeMap<String, BrandView>,
@@ -76,6 +78,9 @@ struct LocaleTexts {
 
 #[derive(Serialize, Clone)]
 struct BrandView {
+    /// Position among the brands: part of a variant's key.
+    #[serde(skip)]
+    index: usize,
     key: String,
     name: String,
     hotline: HotlineView,
@@ -110,7 +115,7 @@ impl Renderer {
         tera.autoescape_on(vec![]);
         let mut template_digests = BTreeMap::new();
         let mut locales = BTreeMap::new();
-        for (locale, incident) in &config.incident {
+        for (locale_index, (locale, incident)) in config.incident.iter().enumerate() {
             for part in ["subject", "body"] {
                 let rel = format!("{locale}/{part}.tera");
                 let path: PathBuf = config.campaign.templates.join(&rel);
@@ -134,8 +139,10 @@ impl Renderer {
             let brands = config
                 .brands
                 .iter()
-                .map(|(key, b)| {
+                .enumerate()
+                .map(|(index, (key, b))| {
                     let view = BrandView {
+                        index,
                         key: key.clone(),
                         name: pick(&b.name, &b.name_en),
                         hotline: HotlineView {
@@ -155,6 +162,7 @@ impl Renderer {
             locales.insert(
                 locale.clone(),
                 LocaleTexts {
+                    index: locale_index,
                     company: pick(&config.campaign.company, &config.campaign.company_en),
                     incident: fixed_incident(config, incident),
                     brands,
@@ -243,12 +251,7 @@ impl Renderer {
         if name.chars().any(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)) {
             return Ok(None);
         }
-        let key = (
-            person.locale.to_string(),
-            person.brand.to_string(),
-            person.leaked.0,
-            name.is_empty(),
-        );
+        let key = (texts.index, brand.index, person.leaked.0, name.is_empty());
         if let Some(entry) = self
             .skeletons
             .lock()

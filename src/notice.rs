@@ -59,15 +59,17 @@ pub struct Renderer {
     passport_bits: FieldSet,
     /// Template file (relative to the templates directory) → SHA-256 of its bytes.
     pub template_digests: BTreeMap<String, String>,
-    /// Per variant (locale, brand, fields, name empty): the raw subject and body with
+    /// Per variant (locale and brand by position, fields, name empty): the raw subject and body with
     /// placeholders, or `None` when the templates do more with the name than print it.
     skeletons: std::sync::Mutex<Skeletons>,
 }
 
 type Skeletons =
-    std::collections::HashMap<(String, String, u64, bool), Option<std::sync::Arc<Prepared>>>;
+    std::collections::HashMap<(usize, usize, u64, bool), Option<std::sync::Arc<Prepared>>>;
 
 struct LocaleTexts {
+    /// Position among the locales: part of a variant's key.
+    index: usize,
     company: String,
     incident: crate::config::IncidentTexts,
     brands: BTreeMap<String, BrandView>,
@@ -76,6 +78,9 @@ struct LocaleTexts {
 
 #[derive(Serialize, Clone)]
 struct BrandView {
+    /// Position among the brands: part of a variant's key.
+    #[serde(skip)]
+    index: usize,
     key: String,
     name: String,
     hotline: HotlineView,
@@ -110,7 +115,7 @@ impl Renderer {
         tera.autoescape_on(vec![]);
         let mut template_digests = BTreeMap::new();
         let mut locales = BTreeMap::new();
-        for (locale, incident) in &config.incident {
+        for (locale_index, (locale, incident)) in config.incident.iter().enumerate() {
             for part in ["subject", "body"] {
                 let rel = format!("{locale}/{part}.tera");
                 let path: PathBuf = config.campaign.templates.join(&rel);
@@ -134,8 +139,10 @@ impl Renderer {
             let brands = config
                 .brands
                 .iter()
-                .map(|(key, b)| {
+                .enumerate()
+                .map(|(index, (key, b))| {
                     let view = BrandView {
+                        index,
                         key: key.clone(),
                         name: pick(&b.name, &b.name_en),
                         hotline: HotlineView {
@@ -155,6 +162,7 @@ impl Renderer {
             locales.insert(
                 locale.clone(),
                 LocaleTexts {
+                    index: locale_index,
                     company: pick(&config.campaign.company, &config.campaign.company_en),
                     incident: fixed_incident(config, incident),
                     brands,
@@ -243,12 +251,7 @@ impl Renderer {
         if name.chars().any(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)) {
             return Ok(None);
         }
-        let key = (
-            person.locale.to_string(),
-            person.brand.to_string(),
-            person.leaked.0,
-            name.is_empty(),
-        );
+        let key = (texts.index, brand.index, person.leaked.0, name.is_empty());
         if let Some(entry) = self
             .skeletons
             .lock()
@@ -340,14 +343,28 @@ impl Renderer {
 /// names are checked not to contain before the skeleton is used).
 const NAME_SLOT: &str = "\u{E000}";
 const REFERENCE_SLOT: &str = "\u{E001}";
+const NAME_SLOT_CHAR: char = '\u{E000}';
+const REFERENCE_SLOT_CHAR: char = '\u{E001}';
 /// Skeletons kept: more than the variants of any campaign (brands × locales × field sets).
 const SKELETON_LIMIT: usize = 65_536;
 
 /// A skeleton filled in with one person's name and reference number.
 fn fill(skeleton: &str, name: &str, reference: &str) -> String {
-    skeleton
-        .replace(REFERENCE_SLOT, reference)
-        .replace(NAME_SLOT, name)
+    let mut out = String::with_capacity(skeleton.len() + name.len() + reference.len());
+    fill_into(skeleton, name, reference, &mut out);
+    out
+}
+
+/// [`fill`], appending to `out`. Neither `name` nor `reference` holds a placeholder, so
+/// replacing both in one pass is the same as replacing one after the other.
+fn fill_into(skeleton: &str, name: &str, reference: &str, out: &mut String) {
+    let mut end = 0;
+    for (at, slot) in skeleton.match_indices([NAME_SLOT_CHAR, REFERENCE_SLOT_CHAR]) {
+        out.push_str(&skeleton[end..at]);
+        out.push_str(if slot == NAME_SLOT { name } else { reference });
+        end = at + slot.len();
+    }
+    out.push_str(&skeleton[end..]);
 }
 
 fn has_slot(text: &str) -> bool {
@@ -382,8 +399,11 @@ pub struct Prepared {
     /// The raw subject with placeholders, or the finished subject when it has none.
     subject: String,
     subject_has_slots: bool,
-    /// Body lines in order: `(true, line with placeholders)` or `(false, wrapped fixed text)`.
-    lines: Vec<(bool, String)>,
+    /// The body in order: `(true, a line with placeholders)` or `(false, fixed text)`, the
+    /// fixed text already wrapped, with the line breaks between the parts.
+    parts: Vec<(bool, String)>,
+    /// Bytes in the parts, placeholders counted: the notice's length, nearly.
+    len: usize,
 }
 
 impl Prepared {
@@ -394,19 +414,31 @@ impl Prepared {
         } else {
             lint_subject(&skeleton.0)?
         };
-        let mut lines = Vec::new();
-        for line in tidy_body(&skeleton.1).split('\n') {
-            if has_slot(line) {
-                lines.push((true, line.to_string()));
-            } else {
-                lint_line(line)?;
-                lines.push((false, wrap::wrap_body(line, width)));
+        // Consecutive fixed lines are kept as one part, copied into each notice at once.
+        fn push_fixed(parts: &mut Vec<(bool, String)>, text: &str) {
+            match parts.last_mut() {
+                Some((false, fixed)) => fixed.push_str(text),
+                _ => parts.push((false, text.to_string())),
             }
         }
+        let mut parts = Vec::new();
+        for (i, line) in tidy_body(&skeleton.1).split('\n').enumerate() {
+            if i > 0 {
+                push_fixed(&mut parts, "\n");
+            }
+            if has_slot(line) {
+                parts.push((true, line.to_string()));
+            } else {
+                lint_line(line)?;
+                push_fixed(&mut parts, &wrap::wrap_body(line, width));
+            }
+        }
+        let len = parts.iter().map(|(_, text)| text.len()).sum();
         Ok(Prepared {
             subject,
             subject_has_slots,
-            lines,
+            parts,
+            len,
         })
     }
 
@@ -416,16 +448,16 @@ impl Prepared {
         } else {
             self.subject.clone()
         };
-        let mut body = String::with_capacity(self.lines.iter().map(|(_, l)| l.len() + 1).sum());
-        for (i, (personal, text)) in self.lines.iter().enumerate() {
-            if i > 0 {
-                body.push('\n');
-            }
+        // Room for the name and the reference number in a few places, and for line breaks.
+        let mut body = String::with_capacity(self.len + 4 * (name.len() + reference.len()));
+        let mut line = String::new();
+        for (personal, text) in &self.parts {
             if *personal {
-                let line = fill(text, name, reference);
-                let line = line.trim_end();
-                lint_line(line)?;
-                body.push_str(&wrap::wrap_body(line, width));
+                line.clear();
+                fill_into(text, name, reference, &mut line);
+                let filled = line.trim_end();
+                lint_line(filled)?;
+                wrap::wrap_body_into(filled, width, &mut body);
             } else {
                 body.push_str(text);
             }
@@ -472,7 +504,7 @@ fn lint_and_wrap(text: &str, width: usize) -> Result<String, RenderError> {
             out.push('\n');
         }
         lint_line(line)?;
-        out.push_str(&wrap::wrap_body(line, width));
+        wrap::wrap_body_into(line, width, &mut out);
     }
     Ok(out)
 }

@@ -38,11 +38,15 @@ pub fn reference(campaign: &str, id: &str) -> String {
 }
 
 fn format_code(data: &[u8; DATA_CHARS]) -> String {
-    let check = check_symbol(data);
-    let mut chars: Vec<u8> = data.iter().map(|&v| ALPHABET[v as usize]).collect();
-    chars.push(check);
-    let s = String::from_utf8(chars).expect("ASCII");
-    format!("{}-{}-{}", &s[0..4], &s[4..8], &s[8..12])
+    let mut code = String::with_capacity(DATA_CHARS + 3);
+    for (i, &v) in data.iter().enumerate() {
+        if i == 4 || i == 8 {
+            code.push('-');
+        }
+        code.push(ALPHABET[v as usize] as char);
+    }
+    code.push(check_symbol(data) as char);
+    code
 }
 
 fn check_symbol(data: &[u8]) -> u8 {

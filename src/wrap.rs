@@ -32,14 +32,19 @@ pub fn display_width(s: &str) -> usize {
 /// kept). A single unbreakable token wider than `width` overflows rather than being split.
 pub fn wrap_body(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 16);
+    wrap_body_into(text, width, &mut out);
+    out
+}
+
+/// [`wrap_body`], appending to `out`.
+pub fn wrap_body_into(text: &str, width: usize, out: &mut String) {
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
         let line = line.strip_suffix('\r').unwrap_or(line);
-        wrap_line(line, width, &mut out);
+        wrap_line(line, width, out);
     }
-    out
 }
 
 /// Wraps one paragraph, appending its lines (joined by `\n`, no final newline) to `out`.

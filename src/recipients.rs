@@ -958,9 +958,7 @@ impl RecipientReader {
                 finder.id(line, key64("id", &[id])).map_err(sorted)?;
             }
             if let (Some(e), Some(b)) = (&email, brand) {
-                finder
-                    .email(line, key64("email", &[&e.key]), b)
-                    .map_err(sorted)?;
+                finder.email(line, e.key, b).map_err(sorted)?;
             }
         }
         let mut found = std::mem::take(&mut self.found);
@@ -1180,7 +1178,7 @@ fn identity_keys(
         check_email(trim(&String::from_utf8_lossy(email)), bad_bytes),
         resolve_brand(brands, only_brand, brand, bad_bytes).0,
     ) {
-        (Ok(e), Some(brand)) => Some((key64("email", &[&e.key]), brand)),
+        (Ok(e), Some(brand)) => Some((e.key, brand)),
         _ => None,
     };
     (id, email)
@@ -1431,8 +1429,18 @@ struct Email {
     /// As given to SMTP.
     address: String,
     legacy: bool,
-    /// Duplicate-detection key: local part as is, domain lowercased.
-    key: String,
+    /// Duplicate-detection key: local part as is, domain lowercased ([`email_key`]).
+    key: u64,
+}
+
+/// The duplicate-detection key of an address: its local part as is (case may matter to the
+/// receiving server), its domain in lowercase.
+fn email_key(local: &str, domain: &str) -> u64 {
+    if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        key64("email", &[local, &domain.to_ascii_lowercase()])
+    } else {
+        key64("email", &[local, domain])
+    }
 }
 
 fn is_atext(c: char) -> bool {
@@ -1510,7 +1518,7 @@ fn check_email(v: &str, bad_bytes: bool) -> std::result::Result<Email, String> {
     if !local.is_ascii() {
         return Err("email: non-ASCII characters before '@' are not supported".into());
     }
-    let key = format!("{local}@{}", domain.to_ascii_lowercase());
+    let key = email_key(local, domain);
     if v.parse::<lettre::Address>().is_ok() {
         return Ok(Email {
             address: v.to_string(),
@@ -1608,7 +1616,8 @@ mod tests {
         let ok = check_email("Taro.Yamada@Example.JP", false).unwrap();
         assert!(!ok.legacy);
         assert_eq!(ok.address, "Taro.Yamada@Example.JP");
-        assert_eq!(ok.key, "Taro.Yamada@example.jp");
+        assert_eq!(ok.key, email_key("Taro.Yamada", "example.jp"));
+        assert_ne!(ok.key, email_key("taro.yamada", "example.jp"));
 
         assert!(email_err("\"Bob\" <bob@example.jp>").contains("not a display name"));
         assert!(email_err("a@example.jp,b@example.jp").contains("single address"));
@@ -1644,7 +1653,8 @@ mod tests {
             assert!(e.legacy);
             assert_eq!(e.address, quoted);
             assert!(e.address.parse::<lettre::Address>().is_ok());
-            assert_eq!(e.key, input);
+            let (local, domain) = input.rsplit_once('@').unwrap();
+            assert_eq!(e.key, email_key(local, domain));
         }
         // Quoting adds two characters: a 63-character legacy local part no longer fits.
         let long = format!("{}..@docomo.ne.jp", "a".repeat(61));

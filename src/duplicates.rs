@@ -6,7 +6,7 @@
 //! in segments of [`SEGMENT_ITEMS`] under `TMPDIR`), grouped by key, and every occurrence after
 //! the first of its group becomes a [`Finding`]. The findings are sorted once more, by line, so
 //! that the reader's second pass takes them in step with the rows ([`Findings::take`]). Memory is
-//! one sort segment (32 MiB) however long the list is; the disk holds 16 bytes per id and per
+//! one sort segment (16 MiB) however long the list is; the disk holds 16 bytes per id and per
 //! address while the sort runs, and the temporary files go when the finder is dropped.
 //!
 //! Only hashes and line numbers pass through here, never an id or an address.
@@ -17,9 +17,9 @@ use std::iter::Peekable;
 
 use extsort::{ExternalSorter, PushExternalSorter, Sortable, SortedIterator};
 
-/// Items per sorted segment: 2^21 − 1 occurrences of 16 bytes keep the sort buffer at 32 MiB
+/// Items per sorted segment: 2^20 − 1 occurrences of 16 bytes keep the sort buffer at 16 MiB
 /// (the buffer is flushed when it passes this count, before its capacity doubles again).
-pub const SEGMENT_ITEMS: usize = (1 << 21) - 1;
+pub const SEGMENT_ITEMS: usize = (1 << 20) - 1;
 
 /// Line numbers are packed with a brand index into one `u64`.
 const BRAND_BITS: u32 = 16;

@@ -2,8 +2,8 @@
 //! earlier row of the list already has.
 //!
 //! A first pass over the list hands every id and every address to a [`DuplicateFinder`] as an
-//! [`Occurrence`]: a keyed 64-bit hash, the line, the brand. They are sorted on disk (`extsort`,
-//! in segments of [`SEGMENT_ITEMS`] under `TMPDIR`), grouped by key, and every occurrence after
+//! occurrence: a keyed 64-bit hash, the line, the brand. They are sorted on disk
+//! ([`crate::disk_sort`], in segments of 16 MiB under `TMPDIR`), grouped by key, and every occurrence after
 //! the first of its group becomes a [`Finding`]. The findings are sorted once more, by line, so
 //! that the reader's second pass takes them in step with the rows ([`Findings::take`]). Memory is
 //! one sort segment (16 MiB) however long the list is; the disk holds 16 bytes per id and per
@@ -11,15 +11,12 @@
 //!
 //! Only hashes and line numbers pass through here, never an id or an address.
 
-use std::cmp::Ordering;
 use std::io::{self, Read, Write};
 use std::iter::Peekable;
 
-use extsort::{ExternalSorter, PushExternalSorter, Sortable, SortedIterator};
+use extsort::Sortable;
 
-/// Items per sorted segment: 2^20 − 1 occurrences of 16 bytes keep the sort buffer at 16 MiB
-/// (the buffer is flushed when it passes this count, before its capacity doubles again).
-pub const SEGMENT_ITEMS: usize = (1 << 20) - 1;
+use crate::disk_sort::{Pair, SEGMENT_ITEMS, Sorted, Sorter, sorter};
 
 /// Line numbers are packed with a brand index into one `u64`.
 const BRAND_BITS: u32 = 16;
@@ -28,42 +25,21 @@ pub const MAX_BRANDS: usize = 1 << BRAND_BITS;
 /// The lowest bit of an occurrence's key says whether it is an address.
 const EMAIL_BIT: u64 = 1;
 
-type Cmp<T> = fn(&T, &T) -> Ordering;
+/// One id or address of one row: its hash (equal values have equal keys), then
+/// `line << BRAND_BITS | brand`, so that sorting groups equal keys in line order.
+type Occurrence = Pair;
 
-/// One id or address of one row, as a hash: equal values have equal keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Occurrence {
-    key: u64,
-    /// `line << BRAND_BITS | brand`: sorting by it sorts by line.
-    line_brand: u64,
+fn key(o: &Occurrence) -> u64 {
+    o.0
 }
-
-impl Occurrence {
-    fn is_email(&self) -> bool {
-        self.key & EMAIL_BIT != 0
-    }
-    fn line(&self) -> u64 {
-        self.line_brand >> BRAND_BITS
-    }
-    fn brand(&self) -> u16 {
-        (self.line_brand & ((1 << BRAND_BITS) - 1)) as u16
-    }
+fn is_email(o: &Occurrence) -> bool {
+    o.0 & EMAIL_BIT != 0
 }
-
-impl Sortable for Occurrence {
-    fn encode<W: Write>(&self, w: &mut W) -> io::Result<()> {
-        w.write_all(&self.key.to_le_bytes())?;
-        w.write_all(&self.line_brand.to_le_bytes())
-    }
-    fn decode<R: Read>(r: &mut R) -> io::Result<Self> {
-        let mut b = [0u8; 16];
-        r.read_exact(&mut b)?;
-        let (key, line_brand) = b.split_at(8);
-        Ok(Occurrence {
-            key: u64::from_le_bytes(key.try_into().expect("8 bytes")),
-            line_brand: u64::from_le_bytes(line_brand.try_into().expect("8 bytes")),
-        })
-    }
+fn line(o: &Occurrence) -> u64 {
+    o.1 >> BRAND_BITS
+}
+fn brand(o: &Occurrence) -> u16 {
+    (o.1 & ((1 << BRAND_BITS) - 1)) as u16
 }
 
 /// What a later occurrence of an id or an address means for its row.
@@ -138,15 +114,9 @@ impl Sortable for Found {
     }
 }
 
-fn sorter<T: Sortable + Ord>(segment_items: usize) -> PushExternalSorter<T, Cmp<T>> {
-    ExternalSorter::new()
-        .with_segment_size(segment_items)
-        .pushed_by(T::cmp as Cmp<T>)
-}
-
 /// Collects the ids and addresses of one pass over the list.
 pub struct DuplicateFinder {
-    occurrences: PushExternalSorter<Occurrence, Cmp<Occurrence>>,
+    occurrences: Sorter<Occurrence>,
     segment_items: usize,
     last_line: u64,
 }
@@ -189,10 +159,8 @@ impl DuplicateFinder {
         if line >= 1 << (64 - BRAND_BITS) {
             return Err(io::Error::other("line number out of range"));
         }
-        self.occurrences.push(Occurrence {
-            key,
-            line_brand: (line << BRAND_BITS) | u64::from(brand),
-        })
+        self.occurrences
+            .push(Pair(key, (line << BRAND_BITS) | u64::from(brand)))
     }
 
     /// Sorts what was collected and returns the findings, in line order.
@@ -202,7 +170,7 @@ impl DuplicateFinder {
         for occurrence in self.occurrences.done()? {
             let occurrence = occurrence?;
             if let Some(finding) = group.add(occurrence) {
-                found.push(Found::new(occurrence.line(), finding))?;
+                found.push(Found::new(line(&occurrence), finding))?;
             }
         }
         let found = found.done()?;
@@ -225,29 +193,29 @@ struct Group {
 
 impl Group {
     fn add(&mut self, o: Occurrence) -> Option<Finding> {
-        if self.key != Some(o.key) {
+        if self.key != Some(key(&o)) {
             *self = Group {
-                key: Some(o.key),
-                first_line: o.line(),
-                first_brand: o.brand(),
+                key: Some(key(&o)),
+                first_line: line(&o),
+                first_brand: brand(&o),
                 other_brands: Vec::new(),
             };
             return None;
         }
-        if !o.is_email() {
+        if !is_email(&o) {
             return Some(Finding::DuplicateId {
                 first_line: self.first_line,
             });
         }
-        if o.brand() == self.first_brand {
+        if brand(&o) == self.first_brand {
             return Some(Finding::DuplicateEmail {
                 first_line: self.first_line,
             });
         }
-        match self.other_brands.iter().find(|(b, _)| *b == o.brand()) {
+        match self.other_brands.iter().find(|(b, _)| *b == brand(&o)) {
             Some(&(_, first_line)) => Some(Finding::DuplicateEmail { first_line }),
             None => {
-                self.other_brands.push((o.brand(), o.line()));
+                self.other_brands.push((brand(&o), line(&o)));
                 Some(Finding::EmailUnderOtherBrand {
                     brand: usize::from(self.first_brand),
                     first_line: self.first_line,
@@ -260,7 +228,7 @@ impl Group {
 /// The findings of a [`DuplicateFinder`], handed out line by line.
 pub struct Findings {
     count: u64,
-    pending: Option<Peekable<SortedIterator<Found, Cmp<Found>>>>,
+    pending: Option<Peekable<Sorted<Found>>>,
 }
 
 impl Findings {
@@ -482,13 +450,8 @@ mod tests {
 
     #[test]
     fn encodings_round_trip() {
-        let o = Occurrence {
-            key: u64::MAX - 3,
-            line_brand: (123_456_789 << BRAND_BITS) | 7,
-        };
-        let mut buf = Vec::new();
-        o.encode(&mut buf).unwrap();
-        assert_eq!(Occurrence::decode(&mut buf.as_slice()).unwrap(), o);
+        let o: Occurrence = Pair(u64::MAX - 3, (123_456_789 << BRAND_BITS) | 7);
+        assert_eq!((line(&o), brand(&o), is_email(&o)), (123_456_789, 7, false));
         let f = Found::new(
             99,
             Finding::EmailUnderOtherBrand {

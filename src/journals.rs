@@ -2,8 +2,9 @@
 //! a list sent from several hosts (`--shard K/N`, each with its own state directory) report as
 //! one campaign. A recipient recorded in two journals is flagged: shards must be disjoint.
 //!
-//! Beyond the replayed states this keeps, per row, where its last outcome line is (to show the
-//! reply) and whether a re-send may have duplicated an earlier message.
+//! Beyond the replayed states this finds where each row's last outcome line is (to show the
+//! reply), by sorting the journal's outcomes by row on disk so that memory does not grow with
+//! the journal, and whether a re-send may have duplicated an earlier message.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Seek};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::disk_sort::{self, Pair};
 use crate::journal::{self, Outcome, Record, Replay, State};
 
 /// One journal line with its byte offset.
@@ -57,8 +59,8 @@ pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLi
 pub struct OneJournal {
     pub path: PathBuf,
     pub replay: Replay,
-    /// Offset of each row's last outcome line (0 = none), index `row - 1`.
-    last_outcome: Vec<u64>,
+    /// Offset of each row's last outcome line, handed out in row order.
+    last_outcomes: LastOutcomes,
     possible_duplicates: BTreeSet<u64>,
     file: std::io::BufReader<std::fs::File>,
 }
@@ -160,16 +162,20 @@ impl Journals {
             .collect()
     }
 
-    /// The row's last outcome record, if it has one.
+    /// The row's last outcome record, if it has one. Rows must be asked in increasing order
+    /// (as the list is read).
     pub fn last_outcome(&mut self, row: u64) -> Result<Option<Outcome>> {
         let Some(n) = self.owner(row) else {
             return Ok(None);
         };
         let j = &mut self.journals[n];
-        let offset = j.last_outcome[row as usize - 1];
-        if offset == 0 {
+        let Some(offset) = j
+            .last_outcomes
+            .offset(row)
+            .with_context(|| format!("sorting the outcomes of {}", j.path.display()))?
+        else {
             return Ok(None);
-        }
+        };
         j.file.seek(std::io::SeekFrom::Start(offset))?;
         let mut buf = Vec::new();
         j.file.read_until(b'\n', &mut buf)?;
@@ -194,7 +200,7 @@ impl OneJournal {
     fn open(path: &Path) -> Result<OneJournal> {
         let replay = journal::replay(path)?;
         let rows = replay.header.list_rows;
-        let mut last_outcome = vec![0u64; rows as usize];
+        let mut outcomes = disk_sort::sorter::<Pair>(disk_sort::SEGMENT_ITEMS);
         // Per row: 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
         let mut open_attempt = vec![0u8; rows as usize];
         let mut possible_duplicates = BTreeSet::new();
@@ -211,7 +217,9 @@ impl OneJournal {
                 }
                 Record::Outcome(o) => {
                     if let Some(i) = o.row.checked_sub(1).filter(|&i| i < rows) {
-                        last_outcome[i as usize] = line.offset;
+                        outcomes.push(Pair(o.row, line.offset)).with_context(|| {
+                            format!("sorting the outcomes of {}", path.display())
+                        })?;
                         // An attempt whose outcome is unknown stays open: the next attempt of
                         // the row may duplicate it.
                         let unknown = o
@@ -235,9 +243,70 @@ impl OneJournal {
         Ok(OneJournal {
             path: path.to_path_buf(),
             replay,
-            last_outcome,
+            last_outcomes: LastOutcomes {
+                sorted: outcomes
+                    .done()
+                    .with_context(|| format!("sorting the outcomes of {}", path.display()))?
+                    .peekable(),
+            },
             possible_duplicates,
             file,
         })
+    }
+}
+
+/// `(row, offset)` of every outcome line, sorted: a row's last outcome is its last pair.
+struct LastOutcomes {
+    sorted: std::iter::Peekable<disk_sort::Sorted<Pair>>,
+}
+
+impl LastOutcomes {
+    /// The offset of `row`'s last outcome line. Rows must be asked in increasing order; the
+    /// pairs of rows passed over are dropped.
+    fn offset(&mut self, row: u64) -> std::io::Result<Option<u64>> {
+        let mut last = None;
+        loop {
+            match self.sorted.peek() {
+                Some(Ok(Pair(r, _))) if *r > row => return Ok(last),
+                Some(Ok(Pair(r, offset))) => {
+                    if *r == row {
+                        last = Some(*offset);
+                    }
+                    self.sorted.next();
+                }
+                Some(Err(_)) => {
+                    return Err(self
+                        .sorted
+                        .next()
+                        .and_then(Result::err)
+                        .expect("peeked an error"));
+                }
+                None => return Ok(last),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_last_outcome_is_its_latest_line_and_rows_without_one_have_none() {
+        let mut sorter = disk_sort::sorter::<Pair>(2);
+        for pair in [
+            Pair(3, 20),
+            Pair(1, 50),
+            Pair(1, 10),
+            Pair(3, 5),
+            Pair(6, 7),
+        ] {
+            sorter.push(pair).unwrap();
+        }
+        let mut last = LastOutcomes {
+            sorted: sorter.done().unwrap().peekable(),
+        };
+        let got: Vec<Option<u64>> = (1..=7).map(|row| last.offset(row).unwrap()).collect();
+        assert_eq!(got, [Some(50), None, Some(20), None, None, Some(7), None]);
     }
 }

@@ -24,6 +24,7 @@ pub mod charset;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod disk_sort;
 pub mod dkim;
 pub mod duplicates;
 pub mod journal;

@@ -25,6 +25,11 @@ pub fn sorter<T: Sortable + Ord>(segment_items: usize) -> Sorter<T> {
         .pushed_by(T::cmp as Cmp<T>)
 }
 
+/// Where the segments go, for error messages: "under /tmp (TMPDIR)".
+pub fn location() -> String {
+    format!("under {} (TMPDIR)", std::env::temp_dir().display())
+}
+
 /// Two numbers, sorted by the first and then the second; 16 bytes on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pair(pub u64, pub u64);

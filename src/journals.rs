@@ -169,10 +169,13 @@ impl Journals {
             return Ok(None);
         };
         let j = &mut self.journals[n];
-        let Some(offset) = j
-            .last_outcomes
-            .offset(row)
-            .with_context(|| format!("sorting the outcomes of {}", j.path.display()))?
+        let Some(offset) = j.last_outcomes.offset(row).with_context(|| {
+            format!(
+                "sorting the outcomes of {} {}",
+                j.path.display(),
+                disk_sort::location()
+            )
+        })?
         else {
             return Ok(None);
         };
@@ -218,7 +221,11 @@ impl OneJournal {
                 Record::Outcome(o) => {
                     if let Some(i) = o.row.checked_sub(1).filter(|&i| i < rows) {
                         outcomes.push(Pair(o.row, line.offset)).with_context(|| {
-                            format!("sorting the outcomes of {}", path.display())
+                            format!(
+                                "sorting the outcomes of {} {}",
+                                path.display(),
+                                disk_sort::location()
+                            )
                         })?;
                         // An attempt whose outcome is unknown stays open: the next attempt of
                         // the row may duplicate it.
@@ -246,7 +253,13 @@ impl OneJournal {
             last_outcomes: LastOutcomes {
                 sorted: outcomes
                     .done()
-                    .with_context(|| format!("sorting the outcomes of {}", path.display()))?
+                    .with_context(|| {
+                        format!(
+                            "sorting the outcomes of {} {}",
+                            path.display(),
+                            disk_sort::location()
+                        )
+                    })?
                     .peekable(),
             },
             possible_duplicates,

@@ -655,7 +655,11 @@ impl RecipientReader {
     ) -> Result<ListDuplicates> {
         let mut reader = RecipientReader::open_without_duplicates(path, config, encoding)?;
         let sort_error = |e: io::Error| {
-            anyhow::anyhow!("sorting the ids and addresses of {}: {e}", path.display())
+            anyhow::anyhow!(
+                "sorting the ids and addresses of {} {}: {e}",
+                path.display(),
+                crate::disk_sort::location()
+            )
         };
         // This thread parses the CSV; a second one checks the ids and addresses, hashes them
         // and sorts: each has about half the work.
@@ -731,9 +735,13 @@ impl RecipientReader {
         if !self.done {
             bail!("{}: the list was not read to its end", self.path.display());
         }
-        let findings = finder
-            .finish()
-            .with_context(|| format!("sorting the ids and addresses of {}", self.path.display()))?;
+        let findings = finder.finish().with_context(|| {
+            format!(
+                "sorting the ids and addresses of {} {}",
+                self.path.display(),
+                crate::disk_sort::location()
+            )
+        })?;
         Ok(ListDuplicates {
             stamp: self.stamp,
             findings,
@@ -953,7 +961,14 @@ impl RecipientReader {
 
         // Duplicates: collected for a later pass, or found by an earlier one.
         if let Some(finder) = &mut self.collecting {
-            let sorted = |e: io::Error| anyhow::anyhow!("sorting ids and addresses: {e}");
+            let path = &self.path;
+            let sorted = |e: io::Error| {
+                anyhow::anyhow!(
+                    "sorting the ids and addresses of {} {}: {e}",
+                    path.display(),
+                    crate::disk_sort::location()
+                )
+            };
             if let Some(id) = &id {
                 finder.id(line, key64("id", &[id])).map_err(sorted)?;
             }

@@ -9,7 +9,8 @@
 //! The text is checked after NFKC normalization, which turns full-width forms such as
 //! `ｗｗｗ．ｅｘａｍｐｌｅ．ｃｏｍ` or `ｘ＠ｙ．ｊｐ` into ASCII. The ideographic full stops `。`
 //! (U+3002) and `｡` (U+FF61, which NFKC maps to U+3002) count as dots when they stand between
-//! two ASCII letters, digits, hyphens or underscores (`example。com`): IDNA treats them as label
+//! two ASCII letters, digits, hyphens or underscores (`example。com`), or between a name in
+//! another script and a top-level domain (`例え。jp`, `例え。JP`): IDNA treats them as label
 //! separators.
 //!
 //! What is reported:
@@ -330,8 +331,10 @@ fn is_label_byte(b: u8) -> bool {
 }
 
 /// Whether an ideographic full stop at byte `i` acts as a dot: ASCII label chars on both sides,
-/// or an internationalized name before it and a lowercase top-level domain after it (`例え。jp`,
-/// which IDNA reads as `例え.jp`). A capital after it (`ください。Thank you`) is prose.
+/// or an internationalized name before it and a top-level domain after it, which IDNA reads as
+/// `例え.jp`: any lowercase word (`例え。jp`), or capitals that spell a top-level domain of the
+/// public suffix list (`例え。JP`). Other capitals (`ください。OK`) and capitalised words
+/// (`ください。Thank you`) are prose.
 fn ideo_stop_is_dot(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
     let after = i + IDEO_STOP.len();
@@ -339,14 +342,21 @@ fn ideo_stop_is_dot(s: &str, i: usize) -> bool {
         return true;
     }
     let idn_before = char_before(s, i).is_some_and(|c| !c.is_ascii() && c.is_alphanumeric());
-    let tld_len = b[after.min(b.len())..]
-        .iter()
-        .take_while(|c| c.is_ascii_lowercase())
-        .count();
-    let ends = b
-        .get(after + tld_len)
+    let label = &b[after.min(b.len())..];
+    let lower = label.iter().take_while(|c| c.is_ascii_lowercase()).count();
+    let upper = label.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let tld_len = lower.max(upper);
+    let ends = label
+        .get(tld_len)
         .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_');
-    idn_before && (2..=24).contains(&tld_len) && ends
+    let tld = (2..=24).contains(&tld_len) && (lower > 0 || is_top_level_domain(&label[..upper]));
+    idn_before && tld && ends
+}
+
+/// Whether ASCII letters, in any case, name a top-level domain of the public suffix list.
+fn is_top_level_domain(letters: &[u8]) -> bool {
+    let lower = letters.to_ascii_lowercase();
+    psl::suffix(&lower).is_some_and(|suffix| suffix.is_known())
 }
 
 /// Length in bytes of a dot at `i` ('.' or an ideographic full stop acting as one), or 0.

@@ -740,7 +740,7 @@ fn every_fixture_has_a_case() {
     }
 }
 
-const BUG_FILES: [&str; 7] = [
+const BUG_FILES: [&str; 8] = [
     "link_trailing_underscore.csv",
     "line_numbers_blank_lines.csv",
     "crlf_empty_lines_mid_list.csv",
@@ -748,6 +748,7 @@ const BUG_FILES: [&str; 7] = [
     "enc_mixed_utf8_valid_as_sjis.csv",
     "link_soft_hyphen.csv",
     "link_idn_ideographic_dot.csv",
+    "link_idn_ideographic_dot_capitals.csv",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -781,6 +782,16 @@ fn bug_idn_with_ideographic_dot_is_a_domain() {
         file: "link_idn_ideographic_dot.csv",
         expect: &["list.csv:3: C0002: name: contains a domain name"],
         secret: &["例え。jp", "bad@example.jp"],
+        ..ROW
+    }]);
+}
+
+#[test]
+fn bug_idn_with_ideographic_dot_and_a_capital_top_level_domain_is_a_domain() {
+    assert_cases(&[Case {
+        file: "link_idn_ideographic_dot_capitals.csv",
+        expect: &["list.csv:3: C0002: name: contains a domain name"],
+        secret: &["例え。JP", "bad@example.jp"],
         ..ROW
     }]);
 }

@@ -132,6 +132,7 @@ fn japanese_notice_text_is_clean() {
         "ご確認ください。次に",
         "ご確認ください。Thank you for reading.",
         "ご確認ください。OK",
+        "ご確認ください。ATMで",
         "Thank you. Next",
         "1.2.3.4.5",
         "当社ホームページをご覧ください。お問い合わせは下記まで。",
@@ -244,6 +245,8 @@ proptest::proptest! {
 fn idn_with_an_ideographic_stop_and_a_trailing_underscore_are_domains() {
     for text in [
         "例え。jp",
+        "例え。JP",
+        "山田 例え。COM 様",
         "山田 例え。com 様",
         "example.com_",
         "foo.co.jp_",

@@ -620,10 +620,8 @@ fn produce(
                 recipient,
                 warnings,
             } => {
+                // Finished rows were passed over above; this is a row refused in an earlier run.
                 if !needs_message(state, opts.retry_failed) {
-                    if state.is_delivered() {
-                        produced.already_done += 1;
-                    }
                     continue;
                 }
                 if opts.limit.is_some_and(|l| queued >= l) {

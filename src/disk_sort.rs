@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 use std::io::{self, Read, Write};
+use std::iter::Peekable;
 
 use extsort::{ExternalSorter, PushExternalSorter, Sortable, SortedIterator};
 
@@ -28,6 +29,57 @@ pub fn sorter<T: Sortable + Ord>(segment_items: usize) -> Sorter<T> {
 /// Where the segments go, for error messages: "under /tmp (TMPDIR)".
 pub fn location() -> String {
     format!("under {} (TMPDIR)", std::env::temp_dir().display())
+}
+
+/// Sorted items handed out in step with a pass that goes through their numbers (a line, a row)
+/// in increasing order.
+pub struct Cursor<T: Sortable> {
+    sorted: Option<Peekable<Sorted<T>>>,
+    number: fn(&T) -> u64,
+}
+
+impl<T: Sortable> Cursor<T> {
+    /// Over `sorted`, whose items are in increasing order of `number`.
+    pub fn new(sorted: Sorted<T>, number: fn(&T) -> u64) -> Cursor<T> {
+        Cursor {
+            sorted: Some(sorted.peekable()),
+            number,
+        }
+    }
+
+    /// A cursor with no items.
+    pub fn empty(number: fn(&T) -> u64) -> Cursor<T> {
+        Cursor {
+            sorted: None,
+            number,
+        }
+    }
+
+    /// Calls `f` with each item numbered `n`, in order, and drops the items numbered below
+    /// it. Numbers must be asked in increasing order.
+    pub fn take(&mut self, n: u64, mut f: impl FnMut(&T)) -> io::Result<()> {
+        let Some(sorted) = &mut self.sorted else {
+            return Ok(());
+        };
+        loop {
+            match sorted.peek() {
+                None => return Ok(()),
+                Some(Ok(item)) if (self.number)(item) > n => return Ok(()),
+                Some(Ok(item)) => {
+                    if (self.number)(item) == n {
+                        f(item);
+                    }
+                    sorted.next();
+                }
+                Some(Err(_)) => {
+                    return Err(sorted
+                        .next()
+                        .and_then(Result::err)
+                        .expect("peeked an error"));
+                }
+            }
+        }
+    }
 }
 
 /// Two numbers, sorted by the first and then the second; 16 bytes on disk.

@@ -12,11 +12,10 @@
 //! Only hashes and line numbers pass through here, never an id or an address.
 
 use std::io::{self, Read, Write};
-use std::iter::Peekable;
 
 use extsort::Sortable;
 
-use crate::disk_sort::{Pair, SEGMENT_ITEMS, Sorted, Sorter, sorter};
+use crate::disk_sort::{Cursor, Pair, SEGMENT_ITEMS, Sorter, sorter};
 
 /// Line numbers are packed with a brand index into one `u64`.
 const BRAND_BITS: u32 = 16;
@@ -176,7 +175,7 @@ impl DuplicateFinder {
         let found = found.done()?;
         Ok(Findings {
             count: found.sorted_count(),
-            pending: Some(found.peekable()),
+            pending: Cursor::new(found, |f| f.line),
         })
     }
 }
@@ -228,7 +227,7 @@ impl Group {
 /// The findings of a [`DuplicateFinder`], handed out line by line.
 pub struct Findings {
     count: u64,
-    pending: Option<Peekable<Sorted<Found>>>,
+    pending: Cursor<Found>,
 }
 
 impl Findings {
@@ -236,7 +235,7 @@ impl Findings {
     pub fn none() -> Findings {
         Findings {
             count: 0,
-            pending: None,
+            pending: Cursor::empty(|f| f.line),
         }
     }
 
@@ -248,27 +247,7 @@ impl Findings {
     /// Appends the findings for the row at `line` to `out`. Lines must be asked in increasing
     /// order; the findings of lines skipped over are dropped.
     pub fn take(&mut self, line: u64, out: &mut Vec<Finding>) -> io::Result<()> {
-        let Some(pending) = &mut self.pending else {
-            return Ok(());
-        };
-        loop {
-            match pending.peek() {
-                None => return Ok(()),
-                Some(Ok(found)) if found.line > line => return Ok(()),
-                Some(Ok(found)) => {
-                    if found.line == line {
-                        out.push(found.finding());
-                    }
-                    pending.next();
-                }
-                Some(Err(_)) => {
-                    let Some(Err(e)) = pending.next() else {
-                        unreachable!("peeked an error")
-                    };
-                    return Err(e);
-                }
-            }
-        }
+        self.pending.take(line, |found| out.push(found.finding()))
     }
 }
 

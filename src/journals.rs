@@ -250,18 +250,16 @@ impl OneJournal {
         Ok(OneJournal {
             path: path.to_path_buf(),
             replay,
-            last_outcomes: LastOutcomes {
-                sorted: outcomes
-                    .done()
-                    .with_context(|| {
-                        format!(
-                            "sorting the outcomes of {} {}",
-                            path.display(),
-                            disk_sort::location()
-                        )
-                    })?
-                    .peekable(),
-            },
+            last_outcomes: LastOutcomes(disk_sort::Cursor::new(
+                outcomes.done().with_context(|| {
+                    format!(
+                        "sorting the outcomes of {} {}",
+                        path.display(),
+                        disk_sort::location()
+                    )
+                })?,
+                |&Pair(row, _)| row,
+            )),
             possible_duplicates,
             file,
         })
@@ -269,34 +267,14 @@ impl OneJournal {
 }
 
 /// `(row, offset)` of every outcome line, sorted: a row's last outcome is its last pair.
-struct LastOutcomes {
-    sorted: std::iter::Peekable<disk_sort::Sorted<Pair>>,
-}
+struct LastOutcomes(disk_sort::Cursor<Pair>);
 
 impl LastOutcomes {
-    /// The offset of `row`'s last outcome line. Rows must be asked in increasing order; the
-    /// pairs of rows passed over are dropped.
+    /// The offset of `row`'s last outcome line. Rows must be asked in increasing order.
     fn offset(&mut self, row: u64) -> std::io::Result<Option<u64>> {
         let mut last = None;
-        loop {
-            match self.sorted.peek() {
-                Some(Ok(Pair(r, _))) if *r > row => return Ok(last),
-                Some(Ok(Pair(r, offset))) => {
-                    if *r == row {
-                        last = Some(*offset);
-                    }
-                    self.sorted.next();
-                }
-                Some(Err(_)) => {
-                    return Err(self
-                        .sorted
-                        .next()
-                        .and_then(Result::err)
-                        .expect("peeked an error"));
-                }
-                None => return Ok(last),
-            }
-        }
+        self.0.take(row, |&Pair(_, offset)| last = Some(offset))?;
+        Ok(last)
     }
 }
 
@@ -316,9 +294,10 @@ mod tests {
         ] {
             sorter.push(pair).unwrap();
         }
-        let mut last = LastOutcomes {
-            sorted: sorter.done().unwrap().peekable(),
-        };
+        let mut last = LastOutcomes(disk_sort::Cursor::new(
+            sorter.done().unwrap(),
+            |&Pair(row, _)| row,
+        ));
         let got: Vec<Option<u64>> = (1..=7).map(|row| last.offset(row).unwrap()).collect();
         assert_eq!(got, [Some(50), None, Some(20), None, None, Some(7), None]);
     }

@@ -1039,11 +1039,11 @@ impl Iterator for RecipientReader {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Result<Row>> {
-        match self.next_unless_finished(|_| false)? {
-            Ok(Next::Row(row)) => Some(Ok(row)),
-            Ok(Next::Finished { .. }) => self.next(),
-            Err(e) => Some(Err(e)),
-        }
+        let (row, line, bad_bytes) = match self.read_record()? {
+            Ok(read) => read,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.validate_record(row, line, bad_bytes))
     }
 }
 
@@ -1068,10 +1068,15 @@ impl RecipientReader {
         if finished(row) {
             return Some(Ok(Next::Finished { row }));
         }
+        Some(self.validate_record(row, line, bad_bytes).map(Next::Row))
+    }
+
+    /// Validates the record `read_record` left in `self.record`.
+    fn validate_record(&mut self, row: u64, line: u64, bad_bytes: bool) -> Result<Row> {
         let rec = std::mem::take(&mut self.record);
         let out = self.validate(row, line, &rec, bad_bytes);
         self.record = rec;
-        Some(out.map(Next::Row))
+        out
     }
 
     /// Reads the next non-blank record into `self.record`: its row number, line, and whether

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::campaign::{TestCampaign, text};
+use support::campaign::{TestCampaign, send_args, text};
 use support::smtp_server::{Script, SmtpServer};
 
 fn gated() -> TestCampaign {
@@ -22,10 +22,7 @@ async fn run(c: &TestCampaign, args: Vec<String>) -> std::process::Output {
 }
 
 fn send(server: &SmtpServer) -> Vec<String> {
-    ["send", "--smtp", &server.url(), "--rate", "0", "-q"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    send_args(&server.url(), &[])
 }
 
 fn approve(who: &str) -> Vec<String> {

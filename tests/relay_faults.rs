@@ -23,7 +23,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::campaign::{TestCampaign, copies, text, wait_bounded};
+use support::campaign::{self, TestCampaign, copies, text, wait_bounded};
 use support::smtp_server::{Command, Received, Script, SmtpServer};
 
 /// No single run of the binary may take longer than this.
@@ -37,19 +37,7 @@ async fn run_bounded(c: &TestCampaign, args: &[String], limit: Duration) -> Outp
 }
 
 fn send_args(server: &SmtpServer, concurrency: usize) -> Vec<String> {
-    [
-        "send",
-        "--smtp",
-        &server.url(),
-        "--rate",
-        "0",
-        "-q",
-        "--concurrency",
-        &concurrency.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    campaign::send_args(&server.url(), &["--concurrency", &concurrency.to_string()])
 }
 
 /// Runs `send` until it exits 0 (resuming after exit 4), at most `max_runs` times. Returns

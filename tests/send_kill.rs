@@ -12,7 +12,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::campaign::{TestCampaign, text};
+use support::campaign::{self, TestCampaign, text};
 use support::smtp_server::{Command, Script, SmtpServer};
 
 /// Parallel SMTP sessions in every run.
@@ -21,26 +21,7 @@ const CONCURRENCY: usize = 4;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn send_args(server: &SmtpServer) -> Vec<String> {
-    [
-        "send",
-        "--smtp",
-        &server.url(),
-        "--rate",
-        "0",
-        "-q",
-        "--concurrency",
-        &CONCURRENCY.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-async fn run(c: &TestCampaign, args: &[&str]) -> Output {
-    let mut cmd = c.command(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
+    campaign::send_args(&server.url(), &["--concurrency", &CONCURRENCY.to_string()])
 }
 
 /// Rows (1-based, as in the journal) that have an attempt without an outcome after it.
@@ -65,7 +46,7 @@ struct Reported {
 }
 
 async fn reported(c: &TestCampaign) -> Reported {
-    let status = run(c, &["status"]).await;
+    let status = c.run_async(&["status"]).await;
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
     let stdout = String::from_utf8_lossy(&status.stdout).into_owned();
     let status_duplicates = stdout
@@ -75,7 +56,7 @@ async fn reported(c: &TestCampaign) -> Reported {
         .map(|(_, ids)| ids.split(", ").map(str::to_string).collect())
         .unwrap_or_default();
 
-    let report = run(c, &["report", "--format", "json"]).await;
+    let report = c.run_async(&["report", "--format", "json"]).await;
     assert_eq!(report.status.code(), Some(0), "{}", text(&report));
     let mut report_duplicates = BTreeSet::new();
     let mut rows = BTreeMap::new();
@@ -156,7 +137,7 @@ async fn kill_and_resume(n: usize, script: Script, points: &[usize]) -> Summary 
 
         // `status` reads the killed journal cleanly and reports a torn tail if there is one.
         let replay = tsuchi::journal::replay(&c.journal()).unwrap();
-        let status = run(&c, &["status"]).await;
+        let status = c.run_async(&["status"]).await;
         assert_eq!(status.status.code(), Some(0), "{}", text(&status));
         let s = String::from_utf8_lossy(&status.stdout);
         assert!(
@@ -169,7 +150,7 @@ async fn kill_and_resume(n: usize, script: Script, points: &[usize]) -> Summary 
         }
     }
 
-    let out = run(&c, &args).await;
+    let out = c.run_async(&args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         in_flight(&c).is_empty(),
@@ -328,7 +309,7 @@ async fn the_journal_replays_cleanly_after_fast_kills() {
             replay.in_flight
         );
 
-        let status = run(&c, &["status"]).await;
+        let status = c.run_async(&["status"]).await;
         assert_eq!(status.status.code(), Some(0), "{}", text(&status));
         let s = String::from_utf8_lossy(&status.stdout);
         assert!(s.contains(&format!("list: {n} rows")), "{s}");
@@ -345,12 +326,12 @@ async fn the_journal_replays_cleanly_after_fast_kills() {
             }
             None => assert!(!s.contains("torn"), "{s}"),
         }
-        let report = run(&c, &["report", "--format", "json"]).await;
+        let report = c.run_async(&["report", "--format", "json"]).await;
         assert_eq!(report.status.code(), Some(0), "{}", text(&report));
         assert_eq!(String::from_utf8_lossy(&report.stdout).lines().count(), n);
         torn_before = replay.torn_tail.is_some();
     }
-    let out = run(&c, &args).await;
+    let out = c.run_async(&args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     if torn_before {
         set_aside(&out);
@@ -361,7 +342,7 @@ async fn the_journal_replays_cleanly_after_fast_kills() {
             .torn_tail
             .is_none()
     );
-    let status = run(&c, &["status"]).await;
+    let status = c.run_async(&["status"]).await;
     let s = String::from_utf8_lossy(&status.stdout);
     let sent = s
         .lines()
@@ -386,7 +367,7 @@ async fn a_hang_up_after_the_final_dot_is_reported_as_a_possible_duplicate() {
     let server = SmtpServer::start(Script::new().accept_then_hang_up().times(1)).await;
     let args = send_args(&server);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&c, &args).await;
+    let out = c.run_async(&args).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let hung = server.hung_up_messages();
     assert_eq!(hung.len(), 1);

@@ -6,19 +6,11 @@
 
 mod support;
 
-use std::process::Output;
 use std::time::Duration;
 
 use support::campaign::{TestCampaign, text};
 use support::smtp_server::{Script, SmtpServer};
 use tokio::time::Instant;
-
-async fn run(c: &TestCampaign, args: &[&str]) -> Output {
-    let mut cmd = c.command(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
 
 /// Acceptance times, sorted.
 fn times(server: &SmtpServer) -> Vec<Instant> {
@@ -58,9 +50,8 @@ async fn the_global_rate_holds_after_the_initial_burst() {
         cfg
     });
     let server = SmtpServer::start(Script::new()).await;
-    let out = run(
-        &c,
-        &[
+    let out = c
+        .run_async(&[
             "send",
             "--smtp",
             &server.url(),
@@ -69,9 +60,8 @@ async fn the_global_rate_holds_after_the_initial_burst() {
             "--concurrency",
             "4",
             "-q",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = times(&server);
     assert_eq!(t.len(), N);
@@ -116,9 +106,8 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
         )
     });
     let server = SmtpServer::start(Script::new()).await;
-    let out = run(
-        &c,
-        &[
+    let out = c
+        .run_async(&[
             "send",
             "--smtp",
             &server.url(),
@@ -127,9 +116,8 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
             "--concurrency",
             "4",
             "-q",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = times(&server);
     assert_eq!(t.len(), N);
@@ -158,9 +146,8 @@ async fn an_unlimited_session_is_not_held_back_by_the_network_stack() {
     const N: usize = 40;
     let c = TestCampaign::new(N, |cfg| cfg);
     let server = SmtpServer::start(Script::new()).await;
-    let out = run(
-        &c,
-        &[
+    let out = c
+        .run_async(&[
             "send",
             "--smtp",
             &server.url(),
@@ -169,9 +156,8 @@ async fn an_unlimited_session_is_not_held_back_by_the_network_stack() {
             "--concurrency",
             "1",
             "-q",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(server.connections(), 1, "one session carries every message");
     let t = times(&server);

@@ -7,32 +7,13 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use support::campaign::{TestCampaign, text};
+use support::campaign::{TestCampaign, send_args, text};
 use support::smtp_server::{Command, Script, SmtpServer};
 
-async fn run(c: &TestCampaign, args: &[&str]) -> Output {
-    let mut cmd = c.command(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn send_args(server: &SmtpServer) -> Vec<String> {
-    vec![
-        "send".into(),
-        "--smtp".into(),
-        server.url(),
-        "--rate".into(),
-        "0".into(),
-        "-q".into(),
-    ]
-}
-
 async fn send(c: &TestCampaign, server: &SmtpServer, extra: &[&str]) -> Output {
-    let mut args = send_args(server);
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let args = send_args(&server.url(), extra);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run(c, &args).await
+    c.run_async(&args).await
 }
 
 /// Messages received per envelope recipient.
@@ -97,7 +78,7 @@ async fn permanent_refusals_are_failed_and_not_retried() {
         .count();
     assert_eq!(rcpts, 1, "a 5xx recipient is tried once");
 
-    let status = run(&c, &["status"]).await;
+    let status = c.run_async(&["status"]).await;
     let s = String::from_utf8_lossy(&status.stdout);
     assert!(s.contains("failed 550 5.1.1"), "{s}");
     assert!(s.contains("example.jp"), "{s}");

@@ -107,6 +107,15 @@ impl TestCampaign {
         self.command(args).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// [`TestCampaign::run`] on a blocking thread, so that a test on the tokio runtime (with
+    /// its fake relay) keeps serving while the binary runs.
+    pub async fn run_async(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdin(Stdio::null())
@@ -115,6 +124,15 @@ impl TestCampaign {
             .spawn()
             .unwrap()
     }
+}
+
+/// `send` to the relay at `url`, without rate limit, quietly, then `extra`.
+pub fn send_args(url: &str, extra: &[&str]) -> Vec<String> {
+    ["send", "--smtp", url, "--rate", "0", "-q"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 pub fn text(o: &Output) -> String {

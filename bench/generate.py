@@ -3,7 +3,7 @@
 
 Usage: bench/generate.py N OUT.csv
 
-Rows are those of tests/support/campaign.rs::row: ids C000001…, addresses userN@example.jp,
+Rows are those of tests/support/rows.rs::row: ids C000001…, addresses userN@example.jp,
 names 試験 太郎N, brands kaede/hoshizora/umineko in turn, every 7th row (i % 7 == 3) in
 English, name and e-mail always leaked and the other flags from the bits of N, so a list has
 brand × locale × field-set variants. Every row is valid (check exits 0).

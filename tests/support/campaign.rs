@@ -5,31 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-pub const BRANDS: [&str; 3] = ["kaede", "hoshizora", "umineko"];
+#[allow(unused_imports)] // each test uses some of them
+pub use super::rows::{BRANDS, HEADER, row};
 
 pub struct TestCampaign {
     pub dir: tempfile::TempDir,
 }
-
-/// A generated recipient row.
-pub fn row(i: usize) -> String {
-    let brand = BRANDS[i % 3];
-    let locale = if i % 7 == 3 { "en" } else { "ja" };
-    // Flags vary with i so that lists have several variants; name and e-mail always leak.
-    let flag = |bit: usize| if (i >> bit) & 1 == 1 { "1" } else { "0" };
-    format!(
-        "C{i:06},user{i}@example.jp,試験 太郎{i},{brand},{locale},1,{},{},1,{},{},{},{},{}",
-        flag(0),
-        flag(1),
-        flag(2),
-        flag(2),
-        flag(3),
-        flag(4),
-        flag(4)
-    )
-}
-
-pub const HEADER: &str = "id,email,name,brand,locale,leaked_name,leaked_gender,leaked_birth_date,leaked_email,leaked_address,leaked_postal_code,leaked_phone,leaked_passport_number,leaked_passport_issue_date";
 
 impl TestCampaign {
     /// A campaign of `rows` generated recipients; `edit` may change the config text.

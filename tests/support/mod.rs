@@ -1,4 +1,5 @@
 //! Shared helpers for integration tests.
 
 pub mod campaign;
+pub mod rows;
 pub mod smtp_server;

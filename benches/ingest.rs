@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tsuchi::recipients::{Encoding, RecipientReader, Row};
+use tsuchi::ingest::{Encoding, RecipientReader, Row};
 
 mod common;
 

@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tsuchi::notice::{Person, Renderer};
-use tsuchi::recipients::FieldSet;
+use tsuchi::ingest::FieldSet;
+use tsuchi::render::{Person, Renderer};
 
 mod common;
 
@@ -84,7 +84,7 @@ fn render(c: &mut Criterion) {
     let notice = renderer.render(&person(ja)).unwrap();
     let text = format!("{}\n{}", notice.subject, notice.body);
     g.bench_function("lint_only_ja_notice", |b| {
-        b.iter(|| black_box(tsuchi::lint::find_links(black_box(&text))))
+        b.iter(|| black_box(tsuchi::render::find_links(black_box(&text))))
     });
     g.finish();
 }

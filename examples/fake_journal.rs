@@ -11,12 +11,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use tsuchi::campaign::{list_identity, notice_settings_digest};
 use tsuchi::config::Config;
 use tsuchi::journal::{
     self, AttemptRecord, Header, JournalWriter, Outcome, Record, RunMarker, State,
 };
-use tsuchi::notice::Renderer;
+use tsuchi::render::Renderer;
+use tsuchi::send::{list_identity, notice_settings_digest};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

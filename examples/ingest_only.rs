@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use tsuchi::config::Config;
-use tsuchi::recipients::{Encoding, RecipientReader, Row};
+use tsuchi::ingest::{Encoding, RecipientReader, Row};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::oneshot;
 
-use super::fsutil::{fsync_dir, parent_dir, temp_path};
 use super::record::{Attempt, AttemptRecord, Header, Outcome, Record, RunMarker, now_rfc3339};
 use super::replay::Replay;
+use crate::util::fs::{fsync_dir, parent_dir, temp_path};
 
 /// Buffered records reach the disk at least this often.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);

@@ -1,0 +1,12 @@
+//! Reading the list: the streaming CSV reader with its encodings, columns and row validation
+//! ([`reader`]), duplicate detection in bounded memory ([`duplicates`]), the deterministic split
+//! across hosts ([`shard`]) and the variants a list contains ([`variant`]).
+
+pub(crate) mod duplicates;
+pub(crate) mod reader;
+pub(crate) mod shard;
+pub(crate) mod variant;
+
+pub use reader::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, RowIssue};
+pub use shard::Shard;
+pub use variant::{Variant, VariantCounts};

@@ -1,0 +1,56 @@
+//! The progress journal: an append-only log of what was attempted and what came of it, one
+//! file per campaign, that survives crashes, `kill -9`, relay outages and Ctrl-C.
+//!
+//! The journal knows nothing about SMTP; it stores outcomes as data. Its file,
+//! `<state-dir>/<campaign>.journal.jsonl`, holds JSON lines ([`Record`]): a [`Header`] binding
+//! the journal to one list, template set and configuration, then `attempt` lines (written and
+//! fsynced *before* a message's DATA is sent), `outcome` lines, and `run` markers. No line
+//! carries personal data — only row numbers, customer ids and outcomes.
+//!
+//! [`replay`] rebuilds the state of every row (one byte per row) and reports the rows that
+//! were mid-transaction at a crash ([`Replay::in_flight`]) and a torn last line, which it
+//! tolerates. [`JournalWriter`] appends, with group commit on a dedicated thread.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use tsuchi::journal::{self, Attempt, Header, JournalWriter, Outcome, State};
+//! let state_dir = std::path::Path::new("state");
+//! let _lock = journal::lock_state_dir(state_dir)?;
+//! let path = journal::journal_path(state_dir, "kaede-2026-11");
+//! let writer = JournalWriter::create(&path, &Header::new("kaede-2026-11", "…", 1, "…", "…"))?;
+//! writer
+//!     .attempt(&Attempt { row: 1, id: "C0001".into(), attempt: 1, message_id: "<1@x>".into() })
+//!     .await?; // durable: now the message may be sent
+//! writer.outcome(&Outcome {
+//!     row: 1, id: "C0001".into(), state: State::Sent, attempt: 1, code: Some(250),
+//!     enhanced: None, reply: None, message_id: None, at: String::new(),
+//! })?;
+//! writer.close()?;
+//! let replay = journal::replay(&path)?;
+//! assert_eq!(replay.states.get(1), State::Sent);
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+mod lock;
+mod record;
+mod replay;
+mod scan;
+mod writer;
+
+pub use crate::util::fs::write_atomic;
+pub use lock::{StateLock, lock_state_dir};
+pub use record::{
+    Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
+    format_rfc3339, now_rfc3339, parse_rfc3339,
+};
+pub use replay::{
+    RecordKind, Replay, RowAttempts, RowStates, RunInfo, TornTail, next_state, replay,
+};
+pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
+
+/// The journal file of `campaign` in `state_dir`: `<state-dir>/<campaign>.journal.jsonl`.
+pub fn journal_path(state_dir: &Path, campaign: &str) -> PathBuf {
+    state_dir.join(format!("{campaign}.journal.jsonl"))
+}

@@ -1,0 +1,580 @@
+//! Character sets for outgoing notices: UTF-8 (default) and strict ISO-2022-JP (RFC 1468).
+//!
+//! ISO-2022-JP here means exactly what old Japanese handsets and gateways accept: ASCII
+//! (`ESC ( B`), JIS X 0201 Roman (`ESC ( J`, only for `¥` and `‾`) and JIS X 0208 (`ESC $ B`)
+//! rows 1–8 and 16–84. Vendor extensions that encoding_rs (following WHATWG/CP932) would
+//! otherwise emit — NEC row 13 (①, ㈱), NEC-selected IBM extensions in rows 89–92 (髙) — and its
+//! silent folding of half-width katakana to full-width are refused: a recipient's name must
+//! arrive exactly as written, or the caller must choose UTF-8.
+//!
+//! [`build_iso2022jp_message`] returns a [`lettre::Message`] (pre-encoded headers and a 7-bit
+//! body), so DKIM signing ([`crate::mail::dkim`]) works the same for both charsets.
+
+use std::{fmt, str::FromStr, time::SystemTime};
+
+use base64::Engine as _;
+use encoding_rs::ISO_2022_JP;
+use lettre::{
+    Address, Message,
+    address::Envelope,
+    message::{
+        Body, Mailbox,
+        header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue, MIME_VERSION_1_0},
+    },
+};
+
+/// The charset a notice is sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Charset {
+    #[default]
+    Utf8,
+    Iso2022Jp,
+}
+
+impl Charset {
+    /// The MIME / RFC 2047 name (`UTF-8`, `ISO-2022-JP`).
+    pub fn mime_name(self) -> &'static str {
+        match self {
+            Charset::Utf8 => "UTF-8",
+            Charset::Iso2022Jp => "ISO-2022-JP",
+        }
+    }
+}
+
+impl fmt::Display for Charset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Charset::Utf8 => "utf-8",
+            Charset::Iso2022Jp => "iso-2022-jp",
+        })
+    }
+}
+
+/// Error for an unknown charset name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown charset {0:?} (expected \"utf-8\" or \"iso-2022-jp\")")]
+pub struct UnknownCharset(pub String);
+
+impl FromStr for Charset {
+    type Err = UnknownCharset;
+
+    /// Accepts `utf-8` and `iso-2022-jp` (ASCII case-insensitive, surrounding blanks ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("utf-8") {
+            Ok(Charset::Utf8)
+        } else if t.eq_ignore_ascii_case("iso-2022-jp") {
+            Ok(Charset::Iso2022Jp)
+        } else {
+            Err(UnknownCharset(s.to_owned()))
+        }
+    }
+}
+
+/// Characters refused before encoding: C0 controls other than TAB/CR/LF, DEL, and half-width
+/// katakana (which the WHATWG encoder would silently turn into full-width ones).
+fn refused_before_encoding(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}')
+        || ('\u{ff61}'..='\u{ff9f}').contains(&c)
+}
+
+/// Checks an ISO-2022-JP byte stream produced by encoding_rs: only `ESC ( B`, `ESC ( J` and
+/// `ESC $ B`, two-byte pairs only in JIS X 0208 rows 1–8 and 16–84, and ending in ASCII.
+fn strict_jis_x0208(bytes: &[u8]) -> bool {
+    #[derive(PartialEq)]
+    enum State {
+        Ascii,
+        Roman,
+        Jis0208,
+    }
+    let mut state = State::Ascii;
+    let mut i = 0;
+    while i < bytes.len() {
+        match &bytes[i..] {
+            [0x1b, b'(', b'B', ..] => state = State::Ascii,
+            [0x1b, b'(', b'J', ..] => state = State::Roman,
+            [0x1b, b'$', b'B', ..] => state = State::Jis0208,
+            [0x1b, ..] => return false,
+            [b, ..] if *b >= 0x80 => return false,
+            [b1, b2, ..] if state == State::Jis0208 => {
+                let row = b1.wrapping_sub(0x20);
+                let cell = b2.wrapping_sub(0x20);
+                if !((1..=8).contains(&row) || (16..=84).contains(&row))
+                    || !(1..=94).contains(&cell)
+                {
+                    return false;
+                }
+                i += 2;
+                continue;
+            }
+            [_] if state == State::Jis0208 => return false,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 3;
+    }
+    state == State::Ascii
+}
+
+/// Strict RFC 1468 encoding of `text` (JIS X 0208 rows 1–8 and 16–84, ASCII, JIS X 0201
+/// Roman for `¥`/`‾`), ending in ASCII. `None` if any character cannot be carried *exactly*:
+/// characters outside JIS X 0208 (𠮷, emoji), vendor extensions (①, ㈱, 髙), half-width
+/// katakana, controls other than TAB/CR/LF, and characters that would not decode back to
+/// themselves (e.g. U+2212 MINUS SIGN, which decodes as U+FF0D; see [`jis_safe_fixed_text`]).
+pub fn encode_iso2022jp(text: &str) -> Option<Vec<u8>> {
+    if text.chars().any(refused_before_encoding) {
+        return None;
+    }
+    let mut encoder = ISO_2022_JP.new_encoder();
+    let cap = encoder.max_buffer_length_from_utf8_without_replacement(text.len())?;
+    let mut out = vec![0u8; cap];
+    let (result, read, written) =
+        encoder.encode_from_utf8_without_replacement(text, &mut out, true);
+    if result != encoding_rs::EncoderResult::InputEmpty || read != text.len() {
+        return None;
+    }
+    out.truncate(written);
+    if !strict_jis_x0208(&out) {
+        return None;
+    }
+    let decoded = ISO_2022_JP.decode_without_bom_handling_and_without_replacement(&out)?;
+    (decoded == text).then_some(out)
+}
+
+/// The deliberate JIS X 0208 equivalents of characters that Unicode spells two ways, as
+/// encoding_rs (WHATWG, CP932 style) maps them: JIS 0x2141 is U+FF5E (not U+301C WAVE DASH),
+/// 0x2142 U+2225, 0x215D U+FF0D, 0x2171 U+FFE0, 0x2172 U+FFE1, 0x224C U+FFE2, 0x213D U+2015.
+const FIXED_TEXT_MAP: &[(char, char)] = &[
+    ('\u{301C}', '\u{FF5E}'), // 〜 WAVE DASH → ～ FULLWIDTH TILDE (JIS 0x2141)
+    ('\u{2016}', '\u{2225}'), // ‖ DOUBLE VERTICAL LINE → ∥ PARALLEL TO (0x2142)
+    ('\u{2212}', '\u{FF0D}'), // − MINUS SIGN → － FULLWIDTH HYPHEN-MINUS (0x215D)
+    ('\u{00A2}', '\u{FFE0}'), // ¢ → ￠ (0x2171)
+    ('\u{00A3}', '\u{FFE1}'), // £ → ￡ (0x2172)
+    ('\u{00AC}', '\u{FFE2}'), // ¬ → ￢ (0x224C)
+    ('\u{2014}', '\u{2015}'), // — EM DASH → ― HORIZONTAL BAR (0x213D)
+];
+
+/// Maps the characters of the config's own fixed texts (templates, subject, sender name) that
+/// have a deliberate JIS X 0208 equivalent to the code point encoding_rs encodes for it (see
+/// `FIXED_TEXT_MAP`: 〜 U+301C → ～ U+FF5E, − U+2212 → － U+FF0D, ‖ → ∥, ¢ £ ¬ → ￠ ￡ ￢,
+/// — U+2014 → ― U+2015). Everything else is unchanged. For template/config text only: never
+/// apply it to recipients' names.
+pub fn jis_safe_fixed_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            FIXED_TEXT_MAP
+                .iter()
+                .find(|(from, _)| *from == c)
+                .map_or(c, |(_, to)| *to)
+        })
+        .collect()
+}
+
+/// Longest encoded-word allowed by RFC 2047.
+pub const MAX_ENCODED_WORD: usize = 75;
+/// Preferred line length (RFC 5322 2.1.1).
+const PREFERRED_LINE: usize = 78;
+/// Smallest first encoded-word we are willing to write after a long field name.
+const MIN_FIRST_WORD: usize = 40;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn encode_chunk(chunk: &str, charset: Charset) -> Option<Vec<u8>> {
+    match charset {
+        Charset::Utf8 => Some(chunk.as_bytes().to_vec()),
+        Charset::Iso2022Jp => encode_iso2022jp(chunk),
+    }
+}
+
+fn is_header_safe(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control())
+}
+
+/// Splits `value` into RFC 2047 `B` encoded-words; the first at most `first_max` characters
+/// long, the others at most [`MAX_ENCODED_WORD`]. Splits only between characters; each
+/// ISO-2022-JP word is self-contained (starts in ASCII, ends with `ESC ( B`).
+fn encoded_words(value: &str, charset: Charset, first_max: usize) -> Option<Vec<String>> {
+    let overhead = "=?".len() + charset.mime_name().len() + "?B?".len() + "?=".len();
+    let payload_max = |word_max: usize| (word_max.saturating_sub(overhead) / 4) * 3;
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut current: Option<Vec<u8>> = None;
+    let mut end = 0;
+    for (i, c) in value.char_indices() {
+        let next = i + c.len_utf8();
+        let max = payload_max(if words.is_empty() {
+            first_max
+        } else {
+            MAX_ENCODED_WORD
+        });
+        let candidate = encode_chunk(&value[start..next], charset)?;
+        if candidate.len() <= max {
+            current = Some(candidate);
+            end = next;
+            continue;
+        }
+        // Close the current word (a single character always fits: at most 4 UTF-8 bytes or
+        // 8 ISO-2022-JP bytes, well under every payload limit used here).
+        let done = current.take()?;
+        words.push(format!("=?{}?B?{}?=", charset.mime_name(), b64(&done)));
+        start = end;
+        let single = encode_chunk(&value[start..next], charset)?;
+        current = Some(single);
+        end = next;
+    }
+    if let Some(done) = current {
+        words.push(format!("=?{}?B?{}?=", charset.mime_name(), b64(&done)));
+    }
+    Some(words)
+}
+
+/// Folds a plain ASCII value at its spaces so that lines stay within 78 characters where a
+/// space allows it (the first line already holds `used` characters).
+fn fold_ascii(value: &str, used: usize) -> String {
+    let mut out = String::with_capacity(value.len() + 8);
+    let mut line = used;
+    for (n, piece) in value.split(' ').enumerate() {
+        if n == 0 {
+            out.push_str(piece);
+            line += piece.len();
+        } else if line + 1 + piece.len() > PREFERRED_LINE && line > 1 && !piece.is_empty() {
+            out.push_str("\r\n ");
+            out.push_str(piece);
+            line = 1 + piece.len();
+        } else {
+            out.push(' ');
+            out.push_str(piece);
+            line += 1 + piece.len();
+        }
+    }
+    out
+}
+
+fn needs_encoding(value: &str) -> bool {
+    !value.is_ascii() || value.contains("=?")
+}
+
+fn encode_value(value: &str, charset: Charset, used: usize) -> Option<String> {
+    if !is_header_safe(value) {
+        return None;
+    }
+    if !needs_encoding(value) {
+        return Some(fold_ascii(value, used));
+    }
+    // Reject early (and for the whole value, so round-trip checks see the full text).
+    encode_chunk(value, charset)?;
+    let first_max = PREFERRED_LINE
+        .saturating_sub(used)
+        .clamp(MIN_FIRST_WORD, MAX_ENCODED_WORD);
+    Some(encoded_words(value, charset, first_max)?.join("\r\n "))
+}
+
+/// RFC 2047 encoded-words for a header value: `=?ISO-2022-JP?B?…?=` or `=?UTF-8?B?…?=`, each
+/// at most 75 characters, split only between characters, each ISO-2022-JP word self-contained,
+/// successive words on lines folded with CRLF + space. A value that is plain ASCII (and holds
+/// no `=?`) is returned as it is, folded at spaces. `None` if the value holds control characters
+/// (CR/LF included: no header injection) or, for ISO-2022-JP, a character
+/// [`encode_iso2022jp`] refuses.
+pub fn encode_header_words(value: &str, charset: Charset) -> Option<String> {
+    encode_value(value, charset, 0)
+}
+
+/// Like [`encode_header_words`], for the value of the field `field_name`: the first line,
+/// which also holds `Field-Name: `, is kept within 78 characters where possible.
+pub fn encode_header_value(field_name: &str, value: &str, charset: Charset) -> Option<String> {
+    encode_value(value, charset, field_name.len() + 2)
+}
+
+/// An address field value (`From`, `To`, `Reply-To`) with its display name encoded in
+/// `charset`; the address goes on its own folded line when the last line would pass 78.
+fn encode_mailbox(field_name: &str, mailbox: &Mailbox, charset: Charset) -> Option<String> {
+    let name = mailbox.name.as_deref().map(str::trim).unwrap_or("");
+    let addr = mailbox.email.to_string();
+    if name.is_empty() {
+        return Some(addr);
+    }
+    if !is_header_safe(name) {
+        return None;
+    }
+    if !needs_encoding(name) {
+        // lettre quotes the phrase when it is not a sequence of atoms.
+        return Some(mailbox.to_string());
+    }
+    let phrase = encode_header_value(field_name, name, charset)?;
+    let last_line = phrase.rsplit("\r\n").next().unwrap_or("").len()
+        + if phrase.contains("\r\n") {
+            0
+        } else {
+            field_name.len() + 2
+        };
+    let sep = if last_line + 2 + addr.len() + 1 > PREFERRED_LINE {
+        "\r\n "
+    } else {
+        " "
+    };
+    Some(format!("{phrase}{sep}<{addr}>"))
+}
+
+/// Builds the body of an ISO-2022-JP notice: 7-bit bytes, every line encoded on its own (so it
+/// starts and ends in ASCII), lines separated by CRLF (input LF, CRLF or CR are all accepted),
+/// a final line break kept only if the text had one. `None` if a character cannot be carried
+/// (see [`encode_iso2022jp`]) or an encoded line would pass 998 octets (escape sequences
+/// counted).
+pub fn encode_body_iso2022jp(body: &str) -> Option<Vec<u8>> {
+    let normalized = body.replace("\r\n", "\n").replace('\r', "\n");
+    let mut out = Vec::with_capacity(normalized.len() * 2);
+    for (n, line) in normalized.split('\n').enumerate() {
+        if n > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        let encoded = encode_iso2022jp(line)?;
+        if encoded.len() > 998 {
+            return None;
+        }
+        out.extend_from_slice(&encoded);
+    }
+    Some(out)
+}
+
+/// The parts of a notice a message may fail on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    From,
+    To,
+    ReplyTo,
+    Subject,
+    Body,
+    MessageId,
+    ReturnPath,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Part::From => "From",
+            Part::To => "To",
+            Part::ReplyTo => "Reply-To",
+            Part::Subject => "Subject",
+            Part::Body => "body",
+            Part::MessageId => "Message-ID",
+            Part::ReturnPath => "return path",
+        })
+    }
+}
+
+/// Why a notice message could not be built. Never carries the offending text (it may be
+/// personal data).
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// The part cannot be carried in the charset (ISO-2022-JP: a character outside strict
+    /// JIS X 0208, or a body line over 998 octets). The caller falls back to UTF-8 or refuses.
+    #[error("the {0} cannot be carried in ISO-2022-JP")]
+    Unencodable(Part),
+    /// The part is not a valid address / mailbox, or holds control characters.
+    #[error("invalid {0}")]
+    Invalid(Part),
+    #[error("cannot build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// Header values of one notice. `to` and `reply_to` are `addr` or `Name <addr>`.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    pub from_name: &'a str,
+    pub from_addr: &'a str,
+    pub to: &'a str,
+    pub reply_to: Option<&'a str>,
+    pub subject: &'a str,
+    /// With or without angle brackets.
+    pub message_id: &'a str,
+    pub date: SystemTime,
+    /// Envelope sender (SMTP `MAIL FROM`, where bounces go); `None` = `from_addr`. Not a header.
+    pub return_path: Option<&'a str>,
+}
+
+fn parse_mailbox(value: &str, part: Part) -> Result<Mailbox, MessageError> {
+    if !is_header_safe(value) {
+        return Err(MessageError::Invalid(part));
+    }
+    let value = value.trim();
+    // A bare addr-spec first: it may have a quoted local part (`"taro..yamada"@docomo.ne.jp`),
+    // which the mailbox parser would take for a display name.
+    if let Ok(address) = value.parse::<Address>() {
+        return Ok(Mailbox::new(None, address));
+    }
+    if let Ok(mailbox) = value.parse::<Mailbox>() {
+        return Ok(mailbox);
+    }
+    // lettre refuses legacy Japanese mobile addresses (`taro..yamada@`, `taro.@`), which
+    // carriers still deliver to: accept a local part of atext and dots, with a valid domain.
+    let (name, addr) = match value.strip_suffix('>').and_then(|v| v.rsplit_once('<')) {
+        Some((name, addr)) => {
+            let name = name.trim();
+            let name = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .unwrap_or(name);
+            ((!name.is_empty()).then(|| name.to_owned()), addr.trim())
+        }
+        None => (None, value),
+    };
+    legacy_address(addr)
+        .map(|email| Mailbox::new(name, email))
+        .ok_or(MessageError::Invalid(part))
+}
+
+/// An address whose local part is atext and dots only (consecutive, leading or trailing dots
+/// allowed, as on old Japanese mobile addresses) and whose domain lettre accepts.
+pub fn legacy_address(addr: &str) -> Option<Address> {
+    let (local, domain) = addr.rsplit_once('@')?;
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b);
+    if local.is_empty() || local.len() > 64 || !local.bytes().all(atext) {
+        return None;
+    }
+    Address::new("x", domain).ok()?;
+    Some(Address::new_dangerous(local, domain))
+}
+
+fn envelope(h: &Headers, from: &Mailbox, to: &Mailbox) -> Result<Envelope, MessageError> {
+    let reverse = match h.return_path {
+        Some(rp) => rp
+            .trim()
+            .parse::<Address>()
+            .map_err(|_| MessageError::Invalid(Part::ReturnPath))?,
+        None => from.email.clone(),
+    };
+    Envelope::new(Some(reverse), vec![to.email.clone()]).map_err(MessageError::Build)
+}
+
+fn message_id(id: &str) -> Result<String, MessageError> {
+    let id = id.trim();
+    if id.is_empty() || !id.is_ascii() || id.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(MessageError::Invalid(Part::MessageId));
+    }
+    Ok(if id.starts_with('<') {
+        id.to_owned()
+    } else {
+        format!("<{id}>")
+    })
+}
+
+fn pre_encoded(name: &'static str, raw: String, encoded: String) -> HeaderValue {
+    HeaderValue::dangerous_new_pre_encoded(HeaderName::new_from_ascii_str(name), raw, encoded)
+}
+
+fn mailbox_header(
+    field: &'static str,
+    mailbox: &Mailbox,
+    part: Part,
+) -> Result<HeaderValue, MessageError> {
+    let encoded = encode_mailbox(field, mailbox, Charset::Iso2022Jp)
+        .ok_or(MessageError::Unencodable(part))?;
+    Ok(pre_encoded(field, mailbox.to_string(), encoded))
+}
+
+/// The From mailbox: the sender's address with its display name (if any).
+fn sender_mailbox(h: &Headers) -> Result<Mailbox, MessageError> {
+    let from_addr: Address = h
+        .from_addr
+        .trim()
+        .parse()
+        .map_err(|_| MessageError::Invalid(Part::From))?;
+    if !is_header_safe(h.from_name) {
+        return Err(MessageError::Invalid(Part::From));
+    }
+    let from_name = h.from_name.trim();
+    Ok(Mailbox::new(
+        (!from_name.is_empty()).then(|| from_name.to_owned()),
+        from_addr,
+    ))
+}
+
+/// The full RFC 5322 message of a plain-text notice in ISO-2022-JP, as a [`lettre::Message`]
+/// (so that [`crate::mail::dkim::DkimSigner::sign`] and the SMTP transport treat it like any other):
+/// `From` (display name as ISO-2022-JP encoded-words), `To`, optional `Reply-To`, `Subject`
+/// (encoded-words), `Date`, `Message-ID`, `MIME-Version: 1.0`,
+/// `Content-Type: text/plain; charset=ISO-2022-JP`, `Content-Transfer-Encoding: 7bit`, and the
+/// body from [`encode_body_iso2022jp`]. Every byte of `formatted()` is 7-bit, lines end in CRLF
+/// and none passes 998 octets.
+///
+/// Fails with [`MessageError::Unencodable`] when the subject, the body or a display name cannot
+/// be carried (the caller falls back to UTF-8 or refuses, per config).
+pub fn build_iso2022jp_message(h: &Headers, body: &str) -> Result<Message, MessageError> {
+    let from = sender_mailbox(h)?;
+    let to = parse_mailbox(h.to, Part::To)?;
+    let subject = encode_header_value("Subject", h.subject, Charset::Iso2022Jp).ok_or(
+        if is_header_safe(h.subject) {
+            MessageError::Unencodable(Part::Subject)
+        } else {
+            MessageError::Invalid(Part::Subject)
+        },
+    )?;
+    let body = encode_body_iso2022jp(body).ok_or(MessageError::Unencodable(Part::Body))?;
+
+    let mut builder = Message::builder()
+        .envelope(envelope(h, &from, &to)?)
+        .raw_header(mailbox_header("From", &from, Part::From)?)
+        .raw_header(mailbox_header("To", &to, Part::To)?);
+    if let Some(reply_to) = h.reply_to {
+        let reply_to = parse_mailbox(reply_to, Part::ReplyTo)?;
+        builder = builder.raw_header(mailbox_header("Reply-To", &reply_to, Part::ReplyTo)?);
+    }
+    Ok(builder
+        .raw_header(pre_encoded("Subject", h.subject.to_owned(), subject))
+        .date(h.date)
+        .message_id(Some(message_id(h.message_id)?))
+        .header(MIME_VERSION_1_0)
+        .raw_header(pre_encoded(
+            "Content-Type",
+            "text/plain; charset=ISO-2022-JP".to_owned(),
+            "text/plain; charset=ISO-2022-JP".to_owned(),
+        ))
+        .body(Body::dangerous_pre_encoded(
+            body,
+            ContentTransferEncoding::SevenBit,
+        ))?)
+}
+
+/// The same notice in UTF-8 with lettre's own encoders (`Content-Type: text/plain;
+/// charset=utf-8`, body in 7bit, quoted-printable or base64 as lettre chooses). Fails only on
+/// invalid addresses, Message-ID or control characters in the subject / display name.
+pub fn build_utf8_message(h: &Headers, body: &str) -> Result<Message, MessageError> {
+    let from = sender_mailbox(h)?;
+    if !is_header_safe(h.subject) {
+        return Err(MessageError::Invalid(Part::Subject));
+    }
+    let to = parse_mailbox(h.to, Part::To)?;
+    let mut builder = Message::builder()
+        .envelope(envelope(h, &from, &to)?)
+        .from(from)
+        .to(to);
+    if let Some(reply_to) = h.reply_to {
+        builder = builder.reply_to(parse_mailbox(reply_to, Part::ReplyTo)?);
+    }
+    Ok(builder
+        .subject(h.subject)
+        .date(h.date)
+        .message_id(Some(message_id(h.message_id)?))
+        .header(MIME_VERSION_1_0)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_owned())?)
+}
+
+/// Builds the notice in `charset` ([`build_utf8_message`] or [`build_iso2022jp_message`]).
+pub fn build_message(h: &Headers, body: &str, charset: Charset) -> Result<Message, MessageError> {
+    match charset {
+        Charset::Utf8 => build_utf8_message(h, body),
+        Charset::Iso2022Jp => build_iso2022jp_message(h, body),
+    }
+}
+
+/// Decodes ISO-2022-JP bytes strictly (no replacement); `None` on malformed input.
+pub fn decode_iso2022jp(bytes: &[u8]) -> Option<String> {
+    ISO_2022_JP
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|s| s.into_owned())
+}

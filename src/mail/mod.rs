@@ -1,0 +1,15 @@
+//! The message: headers, MIME and charsets ([`message`], [`charset`]), DKIM signing ([`dkim`]),
+//! and the scan that turns each row of the list into a rendered, checked notice ([`scan`]).
+
+pub(crate) mod charset;
+pub(crate) mod dkim;
+pub(crate) mod message;
+pub(crate) mod scan;
+
+pub use charset::{
+    Charset, Headers, MessageError, Part, build_iso2022jp_message, build_message, decode_iso2022jp,
+    encode_body_iso2022jp, encode_header_value, encode_header_words, encode_iso2022jp,
+    jis_safe_fixed_text,
+};
+pub use dkim::{DkimSigner, KEY_FILE_ENV, KeyAlgorithm, key_path_from};
+pub use message::MessageBuilder;

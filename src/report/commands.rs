@@ -1,0 +1,589 @@
+//! What the journal says: `status` (counts, last run, failures by reply and by domain, possible
+//! duplicates), `report` (one line per recipient, CSV or JSON) and `lookup` (the hotline's
+//! "was this person notified?"). Everything here is computed from the journal and the list;
+//! nothing here prints a name, an address or a phone number.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::ingest::reader::{Encoding, RecipientReader, Row};
+use crate::journal::{Outcome, Record, State};
+use crate::render::reference;
+use crate::report::journals::{Journals, read_journal};
+
+/// The columns of `report --format csv`, in order (the fields of [`ReportRow`]).
+pub const REPORT_COLUMNS: [&str; 10] = [
+    "id",
+    "reference",
+    "state",
+    "attempts",
+    "code",
+    "enhanced",
+    "reply",
+    "message_id",
+    "time",
+    "possible_duplicate",
+];
+
+/// One recipient's line in `report`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ReportRow {
+    pub id: String,
+    pub reference: String,
+    pub state: String,
+    pub attempts: u32,
+    pub code: Option<u16>,
+    pub enhanced: Option<String>,
+    pub reply: Option<String>,
+    pub message_id: Option<String>,
+    pub time: Option<String>,
+    pub possible_duplicate: bool,
+}
+
+/// Writes one line of output: `record` as a CSV record (csv does the quoting; one row at a time
+/// keeps memory flat) or `object` as a JSON line.
+fn write_line(
+    out: &mut dyn Write,
+    format: Format,
+    record: &impl Serialize,
+    object: &impl Serialize,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    match format {
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut buf);
+            w.serialize(record)?;
+            w.flush()?;
+        }
+        Format::Json => {
+            serde_json::to_writer(&mut buf, object)?;
+            buf.push(b'\n');
+        }
+    }
+    out.write_all(&buf)?;
+    Ok(())
+}
+
+/// Output format of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// Opens the journals of the campaign in `state_dirs`, or says there is none.
+fn open_journals(config: &Config, state_dirs: &[PathBuf]) -> Result<Journals> {
+    Journals::open(state_dirs, &config.campaign.id)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no journal for campaign {} in {}: nothing has been sent yet",
+            config.campaign.id,
+            state_dirs
+                .first()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// Writes one row per recipient of the list, in list order.
+pub fn report(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let mut journals = open_journals(config, state_dirs)?;
+    if format == Format::Csv {
+        writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
+    }
+    let mut n = 0u64;
+    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
+        let (row, id) = match row? {
+            Row::Valid { recipient, .. } => (recipient.row, recipient.id),
+            Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
+        };
+        let last = journals.last_outcome(row)?;
+        let line = ReportRow {
+            reference: reference::reference(&config.campaign.id, &id),
+            id,
+            state: journals.state(row).as_str().to_string(),
+            attempts: journals.attempts(row),
+            code: last.as_ref().and_then(|o| o.code),
+            enhanced: last.as_ref().and_then(|o| o.enhanced.clone()),
+            reply: last.as_ref().and_then(|o| o.reply.clone()),
+            message_id: last.as_ref().and_then(|o| o.message_id.clone()),
+            time: last.as_ref().map(|o| o.at.clone()),
+            possible_duplicate: journals.possible_duplicate(row),
+        };
+        n += 1;
+        write_line(out, format, &line, &line)?;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// Counts and breakdowns for `status`.
+#[derive(Debug, Default, Serialize)]
+pub struct Status {
+    pub campaign: String,
+    pub journal: PathBuf,
+    pub list_rows: u64,
+    pub states: BTreeMap<String, u64>,
+    pub failures_by_reply: BTreeMap<String, u64>,
+    pub failures_by_domain: BTreeMap<String, u64>,
+    pub possible_duplicates: Vec<String>,
+    /// Recipients recorded in the journals of two shards (the shards overlap).
+    pub in_two_shards: Vec<String>,
+    pub torn_tail: Option<String>,
+}
+
+/// Computes `status` from the journals; the list is read only to name recipients and group
+/// failures by domain.
+pub fn status(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    out: &mut dyn Write,
+) -> Result<Status> {
+    let Some(mut journals) = Journals::open(state_dirs, &config.campaign.id)? else {
+        writeln!(
+            out,
+            "campaign {}: nothing sent yet (no journal in {})",
+            config.campaign.id,
+            state_dirs
+                .first()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )?;
+        return Ok(Status {
+            campaign: config.campaign.id.clone(),
+            ..Default::default()
+        });
+    };
+    let mut status = Status {
+        campaign: journals.campaign.clone(),
+        journal: journals.journals[0].path.clone(),
+        list_rows: journals.list_rows,
+        torn_tail: journals
+            .journals
+            .iter()
+            .find_map(|j| j.replay.torn_tail.as_ref().map(|t| (j, t)))
+            .map(|(j, t)| format!("{} line {}: {}", j.path.display(), t.line, t.reason)),
+        ..Default::default()
+    };
+    for (state, n) in journals.counts() {
+        status.states.insert(state.as_str().to_string(), n);
+    }
+    // Failures by reply, from the last outcome of each failed, deferred or bounced row.
+    let mut failing_rows = BTreeSet::new();
+    for row in 1..=journals.list_rows {
+        if !matches!(
+            journals.state(row),
+            State::Failed | State::Deferred | State::Bounced
+        ) {
+            continue;
+        }
+        if let Some(o) = journals.last_outcome(row)? {
+            let key = match (o.code, &o.enhanced) {
+                (Some(c), Some(e)) => format!("{} {c} {e}", o.state),
+                (Some(c), None) => format!("{} {c}", o.state),
+                _ => format!(
+                    "{} (no reply: {})",
+                    o.state,
+                    o.reply.as_deref().unwrap_or("")
+                ),
+            };
+            *status.failures_by_reply.entry(key).or_default() += 1;
+            failing_rows.insert(row);
+        }
+    }
+    let duplicates = journals.possible_duplicates();
+    let need_list =
+        !failing_rows.is_empty() || !duplicates.is_empty() || !journals.overlapping.is_empty();
+    if need_list && recipients.exists() {
+        for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
+            if let Row::Valid { recipient, .. } = row? {
+                let r = recipient.row;
+                if failing_rows.contains(&r) {
+                    let domain = recipient
+                        .email
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_ascii_lowercase());
+                    *status
+                        .failures_by_domain
+                        .entry(domain.unwrap_or_default())
+                        .or_default() += 1;
+                }
+                if duplicates.contains(&r) {
+                    status.possible_duplicates.push(recipient.id.clone());
+                }
+                if journals.overlapping.contains(&r) {
+                    status.in_two_shards.push(recipient.id);
+                }
+            }
+        }
+    }
+    print_status(&status, &journals, out)?;
+    Ok(status)
+}
+
+fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "campaign {} — journal {}",
+        s.campaign,
+        s.journal.display()
+    )?;
+    writeln!(out, "list: {} rows", s.list_rows)?;
+    for (state, n) in &s.states {
+        if *n > 0 || matches!(state.as_str(), "sent" | "pending" | "deferred" | "failed") {
+            let label = match state.as_str() {
+                "attempting" => "attempting (in flight when a run died)",
+                "skipped" => "skipped (invalid rows)",
+                other => other,
+            };
+            writeln!(out, "  {label:<40} {n:>10}")?;
+        }
+    }
+    if journals.journals.len() > 1 {
+        writeln!(out, "merged from {} journals:", journals.journals.len())?;
+        for j in &journals.journals {
+            writeln!(out, "  {}", j.path.display())?;
+        }
+    }
+    let last_run = journals
+        .journals
+        .iter()
+        .filter_map(|j| j.replay.runs.last())
+        .max_by(|a, b| a.started.cmp(&b.started));
+    if let Some(run) = last_run {
+        let how = if run.clean_stop {
+            "stopped cleanly"
+        } else {
+            "ended without a clean stop (crash or kill)"
+        };
+        writeln!(
+            out,
+            "last run: {} → {}, {how}{}",
+            run.started,
+            run.ended,
+            run.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        )?;
+        if let Some(rate) = run.outcome_rate() {
+            let left = s.states.get("pending").copied().unwrap_or(0)
+                + s.states.get("deferred").copied().unwrap_or(0)
+                + s.states.get("attempting").copied().unwrap_or(0);
+            let eta = if rate > 0.0 && left > 0 {
+                format!(
+                    ", ETA at that rate {}",
+                    crate::send::progress::format_duration(left as f64 / rate)
+                )
+            } else {
+                String::new()
+            };
+            writeln!(out, "  rate {rate:.1} msg/s{eta}")?;
+        }
+    }
+    if !s.failures_by_reply.is_empty() {
+        writeln!(out, "failures by reply:")?;
+        for (k, n) in &s.failures_by_reply {
+            writeln!(out, "  {n:>10}  {k}")?;
+        }
+    }
+    if !s.failures_by_domain.is_empty() {
+        writeln!(out, "failures by recipient domain:")?;
+        let mut by: Vec<_> = s.failures_by_domain.iter().collect();
+        by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (k, n) in by {
+            writeln!(out, "  {n:>10}  {k}")?;
+        }
+    }
+    if !s.possible_duplicates.is_empty() {
+        writeln!(
+            out,
+            "possible duplicates (re-sent after a run died mid-transaction): {}",
+            s.possible_duplicates.join(", ")
+        )?;
+    }
+    if !s.in_two_shards.is_empty() {
+        writeln!(
+            out,
+            "warning: recorded in two shards' journals (the shards overlap): {}",
+            s.in_two_shards.join(", ")
+        )?;
+    }
+    if let Some(t) = &s.torn_tail {
+        writeln!(out, "journal: torn last line set aside ({t})")?;
+    }
+    Ok(())
+}
+
+/// The history of one recipient, found by reference number or customer id.
+pub fn lookup(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    key: &str,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let by_reference = reference::normalize(key);
+    let mut found = None;
+    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
+        let (row, id) = match row? {
+            Row::Valid { recipient, .. } => (recipient.row, recipient.id),
+            Row::Invalid {
+                row, id: Some(id), ..
+            } => (row, id),
+            Row::Invalid { .. } => continue,
+        };
+        let matches = id == key
+            || by_reference.as_deref()
+                == Some(reference::reference(&config.campaign.id, &id).as_str());
+        if matches {
+            found = Some((row, id));
+            break;
+        }
+    }
+    let Some((row, id)) = found else {
+        writeln!(
+            out,
+            "{key}: no such reference number or customer id in this campaign"
+        )?;
+        return Ok(false);
+    };
+    writeln!(
+        out,
+        "customer {id}, reference {}",
+        reference::reference(&config.campaign.id, &id)
+    )?;
+    let Some(journals) = Journals::open(state_dirs, &config.campaign.id)? else {
+        writeln!(out, "  not notified yet (no journal)")?;
+        return Ok(true);
+    };
+    writeln!(out, "  state: {}", describe(journals.state(row)))?;
+    let paths: Vec<PathBuf> = journals.journals.iter().map(|j| j.path.clone()).collect();
+    for line in paths
+        .iter()
+        .map(|p| read_journal(p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
+        match line?.record {
+            Record::Attempt(a) if a.row == row => {
+                writeln!(out, "  {}  attempt {} ({})", a.at, a.attempt, a.message_id)?;
+            }
+            Record::Outcome(o) if o.row == row => {
+                let code = o.code.map(|c| c.to_string()).unwrap_or_default();
+                writeln!(
+                    out,
+                    "  {}  {} {} {}",
+                    o.at,
+                    o.state,
+                    code,
+                    crate::send::transport::redact_reply(o.reply.as_deref().unwrap_or(""))
+                )?;
+            }
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+fn describe(state: State) -> &'static str {
+    match state {
+        State::Pending => "not notified yet",
+        State::Attempting => "a message was being sent when a run stopped; it will be re-sent",
+        State::Sent => "notified: the relay accepted the message",
+        State::Delayed => "notified, delivery delayed by the receiving side",
+        State::Deferred => "not yet: temporary failures, will be retried",
+        State::Failed => "not reachable by e-mail: the address was refused",
+        State::Bounced => "not reachable by e-mail: the message bounced",
+        State::Skipped => "not sent: the row in the list is invalid",
+    }
+}
+
+/// Why a recipient was not reached by e-mail, for `report --unreached`.
+pub fn unreached_category(state: State) -> Option<&'static str> {
+    match state {
+        State::Sent | State::Delayed => None,
+        State::Bounced => Some("bounced"),
+        State::Failed => Some("smtp_refused"),
+        State::Deferred => Some("deferred"),
+        State::Skipped => Some("invalid"),
+        State::Pending => Some("not_sent"),
+        State::Attempting => Some("unconfirmed"),
+    }
+}
+
+/// Writes one line per recipient not reached by e-mail — invalid rows, permanent SMTP
+/// failures, deferred and never-sent recipients, bounces — with `columns` copied from the list
+/// (a postal address for a letter, say). Returns the number of lines.
+#[allow(clippy::too_many_arguments)]
+pub fn unreached(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    format: Format,
+    columns: &[String],
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let mut journals = Journals::open(state_dirs, &config.campaign.id)?;
+    let mut reader = RecipientReader::open(recipients, config, encoding)?;
+    let indices = reader.column_indices(columns)?;
+    let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    header.extend(columns.iter().cloned());
+    if format == Format::Csv {
+        write_line(out, format, &header, &header)?;
+    }
+    let mut n = 0u64;
+    while let Some(row) = reader.next() {
+        let row = row?;
+        let values = reader.current_values(&indices);
+        let (row_no, id, invalid) = match row {
+            Row::Valid { recipient, .. } => (recipient.row, recipient.id, None),
+            Row::Invalid {
+                row, id, errors, ..
+            } => {
+                let problems: Vec<String> = errors.into_iter().map(|e| e.problem).collect();
+                (row, id.unwrap_or_default(), Some(problems.join("; ")))
+            }
+        };
+        let state = journals
+            .as_ref()
+            .map_or(State::Pending, |j| j.state(row_no));
+        let last = match &mut journals {
+            Some(j) => j.last_outcome(row_no)?,
+            None => None,
+        };
+        let (category, detail_text) = match invalid {
+            Some(problems) => ("invalid", problems),
+            None => match unreached_category(state) {
+                None => continue,
+                Some(c) => (c, last.as_ref().map(describe_outcome).unwrap_or_default()),
+            },
+        };
+        let time = last.as_ref().map(|o| o.at.clone()).unwrap_or_default();
+        let reference = if id.is_empty() {
+            String::new()
+        } else {
+            reference::reference(&config.campaign.id, &id)
+        };
+        let mut record = vec![id, reference, category.to_string(), detail_text, time];
+        record.extend(values);
+        let object: serde_json::Map<String, serde_json::Value> = header
+            .iter()
+            .cloned()
+            .zip(record.iter().cloned().map(serde_json::Value::String))
+            .collect();
+        write_line(out, format, &record, &object)?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+fn describe_outcome(o: &Outcome) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = o.code {
+        parts.push(c.to_string());
+    }
+    if let Some(e) = &o.enhanced {
+        parts.push(e.clone());
+    }
+    if let Some(r) = &o.reply {
+        parts.push(r.clone());
+    }
+    parts.join(" ")
+}
+
+/// The figures an incident report needs, from the journal alone, in Japanese and English.
+pub fn summary(config: &Config, state_dirs: &[PathBuf], out: &mut dyn Write) -> Result<()> {
+    let journals = open_journals(config, state_dirs)?;
+    let counts = journals.counts();
+    let get = |s: State| counts.get(&s).copied().unwrap_or(0);
+    let people = journals.list_rows;
+    let notified = get(State::Sent) + get(State::Delayed);
+    let bounced = get(State::Bounced);
+    let refused = get(State::Failed);
+    let invalid = get(State::Skipped);
+    let not_yet = get(State::Pending) + get(State::Deferred) + get(State::Attempting);
+    let unreachable = bounced + refused + invalid;
+    let g = crate::review::page::group_digits;
+    writeln!(
+        out,
+        "通知状況の集計 / Notification summary — campaign {}",
+        journals.campaign
+    )?;
+    writeln!(
+        out,
+        "  対象者数 (people in the list)                              {:>12}",
+        g(people)
+    )?;
+    writeln!(
+        out,
+        "  電子メールで通知済み (notified by e-mail)                  {:>12}",
+        g(notified)
+    )?;
+    writeln!(
+        out,
+        "    うち配信遅延の報告あり (of which delivery delayed)        {:>12}",
+        g(get(State::Delayed))
+    )?;
+    writeln!(
+        out,
+        "  電子メールで通知できなかった (not reachable by e-mail)    {:>12}",
+        g(unreachable)
+    )?;
+    writeln!(
+        out,
+        "    不達通知 (bounced)                                       {:>12}",
+        g(bounced)
+    )?;
+    writeln!(
+        out,
+        "    送信拒否 (refused by the receiving server)               {:>12}",
+        g(refused)
+    )?;
+    writeln!(
+        out,
+        "    宛先データ不備 (invalid row in the list)                 {:>12}",
+        g(invalid)
+    )?;
+    writeln!(
+        out,
+        "  未送信・再送待ち (not sent yet or to be retried)           {:>12}",
+        g(not_yet)
+    )?;
+    writeln!(
+        out,
+        "  他の手段での通知対象 (exported for another channel: `report --unreached`) {:>12}",
+        g(unreachable + not_yet)
+    )?;
+    let total = notified + unreachable + not_yet;
+    if total != people {
+        writeln!(
+            out,
+            "  warning: the categories add up to {total}, not {people}"
+        )?;
+    }
+    Ok(())
+}

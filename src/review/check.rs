@@ -1,0 +1,191 @@
+//! `tsuchi check`: the whole list validated, every notice rendered and linted, nothing sent.
+//! Prints totals, counts per brand and per variant, and every row problem as
+//! `file:line: id: problem`.
+
+use std::collections::BTreeMap;
+use std::io::{Seek, SeekFrom, Write};
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::ingest::reader::{Encoding, RecipientReader};
+use crate::ingest::variant::VariantCounts;
+use crate::mail::scan::{Scanned, Scanner};
+use crate::render::notice::Renderer;
+
+/// What one pass over the list found.
+#[derive(Debug, Default)]
+pub struct ListSummary {
+    pub rows: u64,
+    pub ready: u64,
+    pub refused: u64,
+    pub warnings: u64,
+    /// Recipients whose message ISO-2022-JP cannot carry and that go out in UTF-8.
+    pub utf8_fallback: u64,
+    pub per_brand: BTreeMap<String, u64>,
+    pub variants: VariantCounts,
+    pub encoding: &'static str,
+    pub shard: Option<crate::ingest::shard::Shard>,
+}
+
+/// Runs `check`, writing the report to `out`. Returns the summary; the caller turns refused
+/// rows into a non-zero exit.
+pub fn run(
+    config: &Config,
+    recipients: &std::path::Path,
+    encoding: Encoding,
+    shard: Option<crate::ingest::shard::Shard>,
+    out: &mut dyn Write,
+) -> Result<ListSummary> {
+    let renderer = Renderer::new(config)?;
+    writeln!(
+        out,
+        "config {}: campaign {}, {} brands, {} fields, locales {}",
+        config.path.display(),
+        config.campaign.id,
+        config.brands.len(),
+        config.fields.len(),
+        renderer.locales().collect::<Vec<_>>().join(", ")
+    )?;
+    if !config.campaign.require_approval {
+        writeln!(
+            out,
+            "warning: campaign.require_approval is false — a real send will not wait for legal's approval"
+        )?;
+    }
+    let builder = crate::mail::message::MessageBuilder::new(config)?;
+    // One pass when the list has no duplicates, as nearly every list: the ids and addresses
+    // are collected while the rows are checked, and the report waits in a spool. If duplicates
+    // turn up, the spool is dropped and the list is checked again, now knowing them.
+    let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
+        .collecting_duplicates();
+    let mut spool = tempfile::SpooledTempFile::new(SPOOL_IN_MEMORY);
+    let (summary, reader) = check_rows(reader, recipients, &renderer, &builder, shard, &mut spool)?;
+    let duplicates = reader.collected_duplicates()?;
+    let summary = if duplicates.is_empty() {
+        spool.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut spool, out)?;
+        summary
+    } else {
+        drop(spool);
+        let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
+            .with_duplicates(duplicates)?;
+        check_rows(reader, recipients, &renderer, &builder, shard, out)?.0
+    };
+    print_summary(config, recipients, &summary, out)?;
+    Ok(summary)
+}
+
+/// How much of `check`'s report is held in memory before the spool moves to a file.
+const SPOOL_IN_MEMORY: usize = 4 << 20;
+
+/// Checks every row, writing each problem to `out`; returns the counts and the reader, at the
+/// end of the list.
+fn check_rows(
+    reader: RecipientReader,
+    recipients: &std::path::Path,
+    renderer: &Renderer,
+    builder: &crate::mail::message::MessageBuilder,
+    shard: Option<crate::ingest::shard::Shard>,
+    out: &mut dyn Write,
+) -> Result<(ListSummary, RecipientReader)> {
+    let scanner = Scanner::from_reader(reader, recipients, renderer)
+        .with_builder(builder)
+        .with_shard(shard);
+    let mut summary = ListSummary {
+        shard,
+        encoding: scanner.detected_encoding(),
+        ..Default::default()
+    };
+    let reader = scanner.for_each_parallel(|scanned| {
+        summary.rows += 1;
+        match scanned? {
+            Scanned::Ready {
+                recipient,
+                warnings,
+                fallback,
+                ..
+            } => {
+                summary.ready += 1;
+                if fallback {
+                    summary.utf8_fallback += 1;
+                }
+                for w in &warnings {
+                    summary.warnings += 1;
+                    writeln!(out, "warning: {w}")?;
+                }
+                *summary
+                    .per_brand
+                    .entry(recipient.brand.clone())
+                    .or_default() += 1;
+                summary
+                    .variants
+                    .add(&recipient.brand, &recipient.locale, recipient.leaked);
+            }
+            Scanned::Refused { errors, .. } => {
+                summary.refused += 1;
+                for e in &errors {
+                    writeln!(out, "error: {e}")?;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok((summary, reader))
+}
+
+fn print_summary(
+    config: &Config,
+    recipients: &std::path::Path,
+    s: &ListSummary,
+    out: &mut dyn Write,
+) -> Result<()> {
+    writeln!(out)?;
+    if let Some(shard) = s.shard {
+        writeln!(
+            out,
+            "shard {shard}: only this shard's rows are counted below"
+        )?;
+    }
+    writeln!(
+        out,
+        "recipients {} ({}): {} rows",
+        recipients.display(),
+        s.encoding,
+        s.rows
+    )?;
+    writeln!(out, "  ready to send  {:>10}", s.ready)?;
+    writeln!(out, "  refused        {:>10}", s.refused)?;
+    writeln!(out, "  warnings       {:>10}", s.warnings)?;
+    if config.mail.charset != "utf-8" {
+        writeln!(
+            out,
+            "  {} fallback {:>10}  (messages {} cannot carry, sent in UTF-8)",
+            config.mail.charset, s.utf8_fallback, config.mail.charset
+        )?;
+    }
+    writeln!(out, "by brand:")?;
+    for (brand, n) in &s.per_brand {
+        let name = config
+            .brands
+            .get(brand)
+            .map(|b| b.name.as_str())
+            .unwrap_or("");
+        writeln!(out, "  {brand:<12} {n:>10}  {name}")?;
+    }
+    writeln!(
+        out,
+        "variants ({}, brand × locale × leaked fields):",
+        s.variants.len()
+    )?;
+    for (variant, n) in s.variants.by_count() {
+        writeln!(
+            out,
+            "  {n:>10}  {:<12} {:<3} {}",
+            variant.brand,
+            variant.locale,
+            variant.field_labels(config).join("・")
+        )?;
+    }
+    Ok(())
+}

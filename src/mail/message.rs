@@ -123,7 +123,7 @@ impl MessageBuilder {
     pub fn envelope_sender(&self, id: &str) -> String {
         if self.verp {
             let reference = crate::render::reference::reference(&self.campaign_id, id);
-            crate::report::bounce::verp_address(&self.return_path, &reference)
+            super::verp::verp_address(&self.return_path, &reference)
         } else {
             self.return_path.clone()
         }

@@ -5,6 +5,7 @@ pub(crate) mod charset;
 pub(crate) mod dkim;
 pub(crate) mod message;
 pub(crate) mod scan;
+pub(crate) mod verp;
 
 pub use charset::{
     Charset, Headers, MessageError, Part, build_iso2022jp_message, build_message, decode_iso2022jp,
@@ -13,3 +14,4 @@ pub use charset::{
 };
 pub use dkim::{DkimSigner, KEY_FILE_ENV, KeyAlgorithm, key_path_from};
 pub use message::MessageBuilder;
+pub use verp::{verp_address, verp_reference};

@@ -1,7 +1,8 @@
 //! The no-link lint: finds anything in a notice that a mail client could turn into a link.
 //!
-//! A breach notice must carry no URL, no domain name and no e-mail address (see PRODUCT.md,
-//! "What a notice must contain"). Recipient data is interpolated into the notice, so the lint
+//! A breach notice must carry no URL, no domain name and no e-mail address (README.md,
+//! "Recipients CSV": a mail client turns any of them into a link, and a link is what phishing
+//! looks like). Recipient data is interpolated into the notice, so the lint
 //! runs on every rendered message (and on the template sources), and it errs on the side of
 //! refusal: `J.Smith` is reported as a domain name, because refusing a row is cheap and sending a
 //! link is not.

@@ -289,7 +289,7 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
             let eta = if rate > 0.0 && left > 0 {
                 format!(
                     ", ETA at that rate {}",
-                    crate::send::progress::format_duration(left as f64 / rate)
+                    crate::util::format::format_duration(left as f64 / rate)
                 )
             } else {
                 String::new()
@@ -527,7 +527,7 @@ pub fn summary(config: &Config, state_dirs: &[PathBuf], out: &mut dyn Write) -> 
     let invalid = get(State::Skipped);
     let not_yet = get(State::Pending) + get(State::Deferred) + get(State::Attempting);
     let unreachable = bounced + refused + invalid;
-    let g = crate::review::page::group_digits;
+    let g = crate::util::format::group_digits;
     writeln!(
         out,
         "通知状況の集計 / Notification summary — campaign {}",

@@ -5,6 +5,4 @@ pub(crate) mod bounce;
 pub(crate) mod commands;
 pub(crate) mod journals;
 
-pub use bounce::{
-    Classification, Dsn, Source, classify, read_messages, verp_address, verp_reference,
-};
+pub use bounce::{Classification, Dsn, Source, classify, read_messages};

@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::util::format::group_digits;
+
 /// One distinct notice variant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageVariant {
@@ -388,19 +390,6 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// `7930000` → `7,930,000`.
-pub fn group_digits(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `part` as a percentage of `total` with two decimals (`12.34%`).
 fn share(part: u64, total: u64) -> String {
     if total == 0 {
@@ -413,14 +402,6 @@ fn share(part: u64, total: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digits_are_grouped() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(1000), "1,000");
-        assert_eq!(group_digits(7_930_000), "7,930,000");
-    }
 
     #[test]
     fn share_rounds() {

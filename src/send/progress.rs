@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::send::shutdown::Shutdown;
+use crate::util::format::format_duration;
 
 pub struct Progress {
     task: Option<tokio::task::JoinHandle<()>>,
@@ -92,15 +93,5 @@ impl Progress {
         if let Some(t) = self.task {
             let _ = t.await;
         }
-    }
-}
-
-/// `1h 02m`, `4m 10s`, `12s`.
-pub fn format_duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, s) => format!("{m}m {s:02}s"),
-        (h, m, _) => format!("{h}h {m:02}m"),
     }
 }

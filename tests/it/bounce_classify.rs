@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
-use tsuchi::report::{Classification, Dsn, classify, verp_address, verp_reference};
+use tsuchi::mail::{verp_address, verp_reference};
+use tsuchi::report::{Classification, Dsn, classify};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -6,21 +6,11 @@
 //! * streams raw messages out of mbox files, Maildir folders and single `.eml` files
 //!   ([`read_messages`]), one message in memory at a time;
 //! * classifies one raw message ([`classify`]) into one [`Classification`] per failed or delayed
-//!   recipient, or a single [`Classification::Ignored`] with a reason;
-//! * builds and inverts VERP envelope senders ([`verp_address`], [`verp_reference`]).
+//!   recipient, or a single [`Classification::Ignored`] with a reason.
 //!
 //! Matching a DSN to a recipient (by [`Dsn::original_message_id`], by VERP reference from
-//! [`Dsn::envelope_to`], or by [`Dsn::final_recipient`]) is the caller's job.
-//!
-//! ```
-//! use tsuchi::report::{verp_address, verp_reference};
-//! let from = verp_address("bounce@notice.example.jp", "ABCD-EFGH-JKLM");
-//! assert_eq!(from, "bounce+ABCD-EFGH-JKLM@notice.example.jp");
-//! assert_eq!(
-//!     verp_reference("bounce@notice.example.jp", &from).as_deref(),
-//!     Some("ABCD-EFGH-JKLM")
-//! );
-//! ```
+//! [`Dsn::envelope_to`] — see [`crate::mail::verp_reference`] — or by [`Dsn::final_recipient`])
+//! is the caller's job; [`record`] does it and writes the journal.
 
 pub(crate) mod record;
 
@@ -717,43 +707,4 @@ fn decode_encoded_words(value: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// VERP
-// ---------------------------------------------------------------------------------------------
-
-/// The per-recipient envelope sender: with return path `bounce@notice.example.jp` and reference
-/// `ABCD-EFGH-JKLM`, `bounce+ABCD-EFGH-JKLM@notice.example.jp`. The reference must consist of
-/// characters valid in a dot-atom local part (tsuchi's references are letters, digits and `-`).
-pub fn verp_address(return_path: &str, reference: &str) -> String {
-    match return_path.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}+{reference}@{domain}"),
-        None => format!("{return_path}+{reference}"),
-    }
-}
-
-/// Inverse of [`verp_address`]: `Some(reference)` if `addr` (optionally in `<>`) is a VERP
-/// address of `return_path`. The domain and the local-part prefix compare case-insensitively
-/// (some MTAs lower-case addresses in bounces); the reference is returned as found, so compare
-/// it case-insensitively too if references may be lower-cased in transit.
-pub fn verp_reference(return_path: &str, addr: &str) -> Option<String> {
-    let addr = addr.trim();
-    let addr = addr
-        .strip_prefix('<')
-        .and_then(|a| a.strip_suffix('>'))
-        .unwrap_or(addr);
-    let (rp_local, rp_domain) = return_path.trim().rsplit_once('@')?;
-    let (local, domain) = addr.rsplit_once('@')?;
-    if !domain.eq_ignore_ascii_case(rp_domain) {
-        return None;
-    }
-    let prefix_len = rp_local.len() + 1;
-    if local.len() <= prefix_len
-        || local.as_bytes()[rp_local.len()] != b'+'
-        || !local[..rp_local.len()].eq_ignore_ascii_case(rp_local)
-    {
-        return None;
-    }
-    Some(local[prefix_len..].to_string())
 }

@@ -109,7 +109,7 @@ pub fn run(
             .dsn
             .envelope_to
             .as_deref()
-            .and_then(|a| bounce::verp_reference(&return_path, a))
+            .and_then(|a| crate::mail::verp_reference(&return_path, a))
             .and_then(|r| reference::normalize(&r))
         {
             by_reference.entry(r).or_default().push(i);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::campaign::{BRANDS, TestCampaign, text};
+use crate::support::campaign::{BRANDS, ConfigEdit, TestCampaign, text};
 
 const SMTP_SINK: &str = "/usr/sbin/smtp-sink";
 
@@ -290,7 +290,7 @@ fn dkim_signatures_verify_after_passing_through_smtp_sink() {
         const N: usize = 6;
         let sink = SmtpSink::start();
         let c = TestCampaign::new(N, |cfg| {
-            cfg.replace("charset = \"utf-8\"", &format!("charset = \"{charset}\""))
+            cfg.set("charset = \"utf-8\"", &format!("charset = \"{charset}\""))
                 + &format!(
                     "\n[dkim]\ndomain = \"kaede-travel.example\"\nselector = \"test\"\nkey_file = \"{}\"\n",
                     key.display()

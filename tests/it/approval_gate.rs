@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::support::campaign::{TestCampaign, send_args, text};
+use crate::support::campaign::{ConfigEdit, TestCampaign, send_args, text};
 use crate::support::smtp_server::{Script, SmtpServer};
 
 fn gated() -> TestCampaign {
     TestCampaign::new(5, |c| {
-        c.replace("require_approval = false", "require_approval = true")
+        c.set("require_approval = false", "require_approval = true")
     })
 }
 
@@ -59,7 +59,7 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
     let original = std::fs::read_to_string(&body).unwrap();
     std::fs::write(
         &body,
-        original.replace("深くお詫び申し上げます", "お詫び申し上げます"),
+        original.clone().set("深くお詫び申し上げます", "お詫び申し上げます"),
     )
     .unwrap();
     let out = run(&c, send(&server)).await;
@@ -75,7 +75,7 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
     std::fs::write(
         c.path("config.toml"),
-        config.replace("hours = \"10:00〜18:00\"", "hours = \"10:00〜17:00\""),
+        config.set("hours = \"10:00〜18:00\"", "hours = \"10:00〜17:00\""),
     )
     .unwrap();
     let out = run(&c, send(&server)).await;

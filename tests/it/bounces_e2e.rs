@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::campaign::{HEADER, TestCampaign, text};
+use crate::support::campaign::{ConfigEdit, HEADER, TestCampaign, text};
 use crate::support::smtp_server::{Script, SmtpServer};
 
 fn dsn(
@@ -64,7 +64,7 @@ async fn bounces_status_and_unreached_report_agree() {
         ));
     }
     csv.push_str("C000011,not-an-address,試験,kaede,ja,1,0,0,1,0,0,0,0,0,大阪府大阪市11-1\n");
-    let c = TestCampaign::with_list(&csv, |c| c.replace("verp = false", "verp = true"));
+    let c = TestCampaign::with_list(&csv, |c| c.set("verp = false", "verp = true"));
     let server = SmtpServer::start(Script::new()).await;
     let url = server.url();
     let cmd = c.command(&["send", "--smtp", &url, "--rate", "0", "-q"]);

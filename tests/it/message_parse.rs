@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::campaign::{HEADER, TestCampaign, text};
+use crate::support::campaign::{ConfigEdit, HEADER, TestCampaign, text};
 use tsuchi::config::Config;
 use tsuchi::ingest::{Encoding, RecipientReader, Row};
 use tsuchi::render::{Person, Renderer};
@@ -116,7 +116,7 @@ fn utf8_messages_decode_to_the_exact_notice() {
 #[test]
 fn iso_2022_jp_messages_decode_to_the_exact_notice_and_fall_back_only_when_needed() {
     let c = TestCampaign::with_list(&list(), |c| {
-        c.replace("charset = \"utf-8\"", "charset = \"iso-2022-jp\"")
+        c.set("charset = \"utf-8\"", "charset = \"iso-2022-jp\"")
     });
     let check = c.run(&["check"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check));
@@ -134,8 +134,8 @@ fn iso_2022_jp_messages_decode_to_the_exact_notice_and_fall_back_only_when_neede
 #[test]
 fn with_fallback_error_the_unencodable_row_is_refused() {
     let c = TestCampaign::with_list(&list(), |c| {
-        c.replace("charset = \"utf-8\"", "charset = \"iso-2022-jp\"")
-            .replace("fallback = \"utf-8\"", "fallback = \"error\"")
+        c.set("charset = \"utf-8\"", "charset = \"iso-2022-jp\"")
+            .set("fallback = \"utf-8\"", "fallback = \"error\"")
     });
     let check = c.run(&["check"]);
     assert_eq!(check.status.code(), Some(3), "{}", text(&check));

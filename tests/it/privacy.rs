@@ -12,7 +12,7 @@
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::campaign::{HEADER, TestCampaign, text, wait_bounded};
+use crate::support::campaign::{ConfigEdit, HEADER, TestCampaign, text, wait_bounded};
 use crate::support::smtp_server::{Script, SmtpServer};
 
 const SECRET: &str = "hunter2-secret";
@@ -97,9 +97,9 @@ async fn credentials_the_relay_cannot_use_are_never_printed_or_journaled() {
     // allow_insecure: credentials may go over plain SMTP; the relay offers no AUTH, so every
     // attempt fails at AUTH. Nothing may show the password.
     let c = TestCampaign::new(3, |c| {
-        c.replace("allow_insecure = false", "allow_insecure = true")
-            .replace("max_attempts = 5", "max_attempts = 1")
-            .replace("outage_threshold = 20", "outage_threshold = 1000")
+        c.set("allow_insecure = false", "allow_insecure = true")
+            .set("max_attempts = 5", "max_attempts = 1")
+            .set("outage_threshold = 20", "outage_threshold = 1000")
     });
     let server = SmtpServer::start(Script::new()).await;
     let env = [("TSUCHI_SMTP_USER", "u"), ("TSUCHI_SMTP_PASSWORD", SECRET)];
@@ -146,7 +146,7 @@ async fn a_relay_url_with_credentials_is_refused_without_echoing_them() {
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
     std::fs::write(
         c.path("config.toml"),
-        config.replace(
+        config.set(
             "smtp = \"smtp://127.0.0.1:2525\"",
             &format!("smtp = \"smtp://u:{SECRET}@{hostport}\""),
         ),
@@ -451,7 +451,7 @@ async fn plain_smtp_to_a_non_loopback_host_is_refused_unless_allowed() {
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
     std::fs::write(
         c.path("config.toml"),
-        config.replace("smtp://127.0.0.1:2525", "smtp://relay.example.jp:25"),
+        config.set("smtp://127.0.0.1:2525", "smtp://relay.example.jp:25"),
     )
     .unwrap();
     let out = run(&c, &["send", "--rate", "0", "-q"]).await;

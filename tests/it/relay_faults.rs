@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::support::campaign::{self, TestCampaign, copies, text, wait_bounded};
+use crate::support::campaign::{self, ConfigEdit, TestCampaign, copies, text, wait_bounded};
 use crate::support::smtp_server::{Command, Received, Script, SmtpServer};
 use serde_json::Value;
 
@@ -185,8 +185,7 @@ fn assert_at_least_once(
 fn with(edits: &'static [(&'static str, &'static str)]) -> impl FnOnce(String) -> String {
     move |mut c| {
         for (from, to) in edits {
-            assert!(c.contains(from), "config has no {from:?}");
-            c = c.replace(from, to);
+            c = c.set(from, to);
         }
         c
     }

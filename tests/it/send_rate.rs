@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::support::campaign::{TestCampaign, text};
+use crate::support::campaign::{ConfigEdit, TestCampaign, text};
 use crate::support::smtp_server::{Script, SmtpServer};
 use tokio::time::Instant;
 
@@ -98,7 +98,7 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
     const DOMAIN_RATE: f64 = 5.0;
     let c = TestCampaign::new(N, |cfg| {
         assert!(cfg.contains("[send.domain_rates]\n"));
-        cfg.replace(
+        cfg.set(
             "[send.domain_rates]\n",
             "[send.domain_rates]\n\"example.jp\" = 5\n",
         )

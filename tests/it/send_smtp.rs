@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::campaign::{TestCampaign, send_args, text};
+use crate::support::campaign::{ConfigEdit, TestCampaign, send_args, text};
 use crate::support::smtp_server::{Command, Script, SmtpServer};
 
 async fn send(c: &TestCampaign, server: &SmtpServer, extra: &[&str]) -> Output {
@@ -115,7 +115,7 @@ async fn temporary_failures_are_retried_and_explained_in_the_journal() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn recipients_left_deferred_are_sent_on_the_next_run() {
-    let c = TestCampaign::new(4, |c| c.replace("max_attempts = 5", "max_attempts = 2"));
+    let c = TestCampaign::new(4, |c| c.set("max_attempts = 5", "max_attempts = 2"));
     let server =
         SmtpServer::start(Script::new().reject_recipient("user2@", 450, "4.2.1", "mailbox busy"))
             .await;
@@ -137,7 +137,7 @@ async fn recipients_left_deferred_are_sent_on_the_next_run() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_carries_at_most_the_configured_number_of_messages() {
     let c = TestCampaign::new(23, |c| {
-        c.replace(
+        c.set(
             "messages_per_connection = 100",
             "messages_per_connection = 5",
         )
@@ -162,8 +162,8 @@ async fn a_connection_carries_at_most_the_configured_number_of_messages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_relay_outage_stops_the_run_as_resumable() {
     let c = TestCampaign::new(12, |c| {
-        c.replace("outage_threshold = 20", "outage_threshold = 3")
-            .replace("outage_max_secs = 1800", "outage_max_secs = 2")
+        c.set("outage_threshold = 20", "outage_threshold = 3")
+            .set("outage_max_secs = 1800", "outage_max_secs = 2")
     });
     let server = SmtpServer::start(Script::new()).await;
     server.set_outage(true);
@@ -216,7 +216,7 @@ async fn a_changed_list_or_template_under_a_journal_is_refused() {
     let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
     std::fs::write(
         c.path("config.toml"),
-        config.replace("0120-000-101", "0120-000-109"),
+        config.set("0120-000-101", "0120-000-109"),
     )
     .unwrap();
     let out = send(&c, &server, &[]).await;

@@ -8,6 +8,23 @@ use std::process::{Child, Command, Output, Stdio};
 #[allow(unused_imports)] // each test uses some of them
 pub use super::rows::{BRANDS, HEADER, row};
 
+/// An edit of the sample config's text that fails the test when the text it replaces is not
+/// there: a renamed key in `config.toml` must not leave a test running on the defaults.
+pub trait ConfigEdit {
+    fn set(self, from: &str, to: &str) -> String;
+}
+
+impl ConfigEdit for String {
+    #[track_caller]
+    fn set(self, from: &str, to: &str) -> String {
+        assert!(
+            self.contains(from),
+            "config.toml has no {from:?} to replace"
+        );
+        self.replace(from, to)
+    }
+}
+
 pub struct TestCampaign {
     pub dir: tempfile::TempDir,
 }
@@ -42,16 +59,16 @@ impl TestCampaign {
             }
         }
         let config = config
-            .replace("require_approval = true", "require_approval = false")
-            .replace(
+            .set("require_approval = true", "require_approval = false")
+            .set(
                 "templates = \"templates\"",
                 &format!("templates = \"{}\"", templates.display()),
             )
-            .replace(
+            .set(
                 "recipients = \"recipients/sample.csv\"",
                 "recipients = \"list.csv\"",
             )
-            .replace("retry_base_ms = 1000", "retry_base_ms = 10");
+            .set("retry_base_ms = 1000", "retry_base_ms = 10");
         let config = edit(config);
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         std::fs::write(dir.path().join("list.csv"), csv).unwrap();

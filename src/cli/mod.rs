@@ -217,9 +217,12 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 fn encoding(cli: &Cli, config: &Config) -> Result<Encoding> {
-    let name = cli.encoding.as_deref().unwrap_or(&config.campaign.encoding);
-    name.parse::<Encoding>()
-        .map_err(|e| Failure::new(EXIT_USAGE, format!("--encoding {name}: {e:#}")).into())
+    match cli.encoding.as_deref() {
+        None => Ok(config.campaign.encoding),
+        Some(name) => name
+            .parse::<Encoding>()
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--encoding {name}: {e:#}")).into()),
+    }
 }
 
 /// Runs a parsed command line; returns the exit code.

@@ -10,12 +10,16 @@
 //! assert!(!config.brands.is_empty());
 //! ```
 
+mod choices;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 
 /// A loaded and validated campaign configuration.
 #[derive(Debug, Clone)]
@@ -68,8 +72,8 @@ pub struct Campaign {
     #[serde(default = "default_locale")]
     pub default_locale: String,
     /// Encoding of the recipients file: `auto`, `utf-8` or `shift_jis` (CP932).
-    #[serde(default = "default_encoding")]
-    pub encoding: String,
+    #[serde(default)]
+    pub encoding: Encoding,
     /// A real send needs a matching approval unless this is false (test campaigns only).
     #[serde(default = "yes")]
     pub require_approval: bool,
@@ -93,15 +97,15 @@ pub struct Sender {
 #[serde(deny_unknown_fields)]
 pub struct Mail {
     /// `utf-8` (default) or `iso-2022-jp`.
-    #[serde(default = "default_charset")]
-    pub charset: String,
+    #[serde(default)]
+    pub charset: Charset,
     /// Display width of body lines, full-width characters counting two.
     #[serde(default = "default_wrap_width")]
     pub wrap_width: usize,
     /// What to do when a message cannot be carried in ISO-2022-JP (a name with 髙 or ①):
     /// `utf-8` sends that one message in UTF-8, `error` refuses the row.
-    #[serde(default = "default_fallback")]
-    pub fallback: String,
+    #[serde(default)]
+    pub fallback: Fallback,
     /// With a `return_path`, give every message its own envelope sender
     /// (`bounce+<reference>@domain`) so a bounce names its recipient even when it quotes nothing.
     #[serde(default)]
@@ -111,9 +115,9 @@ pub struct Mail {
 impl Default for Mail {
     fn default() -> Self {
         Mail {
-            charset: default_charset(),
+            charset: Charset::default(),
             wrap_width: default_wrap_width(),
-            fallback: default_fallback(),
+            fallback: Fallback::default(),
             verp: false,
         }
     }
@@ -264,15 +268,6 @@ fn default_templates() -> PathBuf {
 fn default_locale() -> String {
     "ja".into()
 }
-fn default_encoding() -> String {
-    "auto".into()
-}
-fn default_charset() -> String {
-    "utf-8".into()
-}
-fn default_fallback() -> String {
-    "utf-8".into()
-}
 fn default_wrap_width() -> usize {
     70
 }
@@ -370,9 +365,6 @@ impl Config {
         {
             bail!("campaign.id {id:?} must be 1-64 ASCII letters, digits, '-' or '_'");
         }
-        if !["auto", "utf-8", "shift_jis"].contains(&self.campaign.encoding.as_str()) {
-            bail!("campaign.encoding must be \"auto\", \"utf-8\" or \"shift_jis\"");
-        }
         for (key, value) in [
             ("sender.address", Some(&self.sender.address)),
             ("sender.return_path", self.sender.return_path.as_ref()),
@@ -382,12 +374,6 @@ impl Config {
                 v.parse::<lettre::Address>()
                     .map_err(|e| anyhow::anyhow!("{key} {v:?} is not an e-mail address: {e}"))?;
             }
-        }
-        if !["utf-8", "iso-2022-jp"].contains(&self.mail.charset.as_str()) {
-            bail!("mail.charset must be \"utf-8\" or \"iso-2022-jp\"");
-        }
-        if !["utf-8", "error"].contains(&self.mail.fallback.as_str()) {
-            bail!("mail.fallback must be \"utf-8\" or \"error\"");
         }
         if self.mail.verp && self.sender.return_path.is_none() {
             bail!("mail.verp needs sender.return_path (the bounce address to extend)");
@@ -529,6 +515,13 @@ mod erased {
             serde_json::to_string(self).expect("settings serialize to JSON")
         }
     }
+}
+
+/// One digest over a map of digests (`key=digest` lines in key order): the templates' for the
+/// journal header, the notice settings' for the journal header and approvals.
+pub fn digest_of(digests: &BTreeMap<String, String>) -> String {
+    let joined: String = digests.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    sha256_hex(joined.as_bytes())
 }
 
 /// Lowercase hex SHA-256.

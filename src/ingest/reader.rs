@@ -31,7 +31,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
@@ -39,6 +38,7 @@ use encoding_rs::DecoderResult;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::config::Config;
+pub use crate::config::Encoding;
 use crate::ingest::duplicates::{DuplicateFinder, Finding, Findings, MAX_BRANDS};
 
 /// Longest accepted customer id, in characters.
@@ -173,45 +173,6 @@ impl Row {
 
     pub fn is_valid(&self) -> bool {
         matches!(self, Row::Valid { .. })
-    }
-}
-
-/// Encoding of the recipients file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Encoding {
-    /// UTF-8 (with or without BOM) if the first 64 KiB are valid UTF-8, else Shift_JIS.
-    #[default]
-    Auto,
-    Utf8,
-    /// Shift_JIS as Windows writes it (CP932, the WHATWG superset).
-    ShiftJis,
-}
-
-/// An encoding name that is not `auto`, `utf-8` or `shift_jis`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown encoding {0:?} (use auto, utf-8 or shift_jis)")]
-pub struct UnknownEncoding(pub String);
-
-impl FromStr for Encoding {
-    type Err = UnknownEncoding;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Encoding::Auto),
-            "utf-8" | "utf8" => Ok(Encoding::Utf8),
-            "shift_jis" | "shift-jis" | "sjis" | "cp932" | "windows-31j" => Ok(Encoding::ShiftJis),
-            _ => Err(UnknownEncoding(s.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for Encoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Encoding::Auto => "auto",
-            Encoding::Utf8 => "utf-8",
-            Encoding::ShiftJis => "shift_jis",
-        })
     }
 }
 

@@ -10,7 +10,9 @@
 //! [`build_iso2022jp_message`] returns a [`lettre::Message`] (pre-encoded headers and a 7-bit
 //! body), so DKIM signing ([`crate::mail::dkim`]) works the same for both charsets.
 
-use std::{fmt, str::FromStr, time::SystemTime};
+use std::{fmt, time::SystemTime};
+
+pub use crate::config::Charset;
 
 use base64::Engine as _;
 use encoding_rs::ISO_2022_JP;
@@ -22,54 +24,6 @@ use lettre::{
         header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue, MIME_VERSION_1_0},
     },
 };
-
-/// The charset a notice is sent in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Charset {
-    #[default]
-    Utf8,
-    Iso2022Jp,
-}
-
-impl Charset {
-    /// The MIME / RFC 2047 name (`UTF-8`, `ISO-2022-JP`).
-    pub fn mime_name(self) -> &'static str {
-        match self {
-            Charset::Utf8 => "UTF-8",
-            Charset::Iso2022Jp => "ISO-2022-JP",
-        }
-    }
-}
-
-impl fmt::Display for Charset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Charset::Utf8 => "utf-8",
-            Charset::Iso2022Jp => "iso-2022-jp",
-        })
-    }
-}
-
-/// Error for an unknown charset name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown charset {0:?} (expected \"utf-8\" or \"iso-2022-jp\")")]
-pub struct UnknownCharset(pub String);
-
-impl FromStr for Charset {
-    type Err = UnknownCharset;
-
-    /// Accepts `utf-8` and `iso-2022-jp` (ASCII case-insensitive, surrounding blanks ignored).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        if t.eq_ignore_ascii_case("utf-8") {
-            Ok(Charset::Utf8)
-        } else if t.eq_ignore_ascii_case("iso-2022-jp") {
-            Ok(Charset::Iso2022Jp)
-        } else {
-            Err(UnknownCharset(s.to_owned()))
-        }
-    }
-}
 
 /// Characters refused before encoding: C0 controls other than TAB/CR/LF, DEL, and half-width
 /// katakana (which the WHATWG encoder would silently turn into full-width ones).

@@ -67,11 +67,7 @@ impl MessageBuilder {
             .return_path
             .clone()
             .unwrap_or_else(|| config.sender.address.clone());
-        let charset: Charset = config
-            .mail
-            .charset
-            .parse()
-            .map_err(|e| anyhow::anyhow!("mail.charset: {e}"))?;
+        let charset = config.mail.charset;
         let signer = match &config.dkim {
             None => None,
             Some(d) => {
@@ -100,7 +96,7 @@ impl MessageBuilder {
             campaign_id: config.campaign.id.clone(),
             domain: config.sender_domain().to_string(),
             charset,
-            fallback_to_utf8: config.mail.fallback == "utf-8",
+            fallback_to_utf8: config.mail.fallback == crate::config::Fallback::Utf8,
             verp: config.mail.verp,
             signer,
         })

@@ -190,12 +190,7 @@ impl Renderer {
 
     /// One digest over all template files, for the journal header.
     pub fn templates_digest(&self) -> String {
-        let joined: String = self
-            .template_digests
-            .iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect();
-        sha256_hex(joined.as_bytes())
+        crate::config::digest_of(&self.template_digests)
     }
 
     /// Locales with templates.
@@ -470,7 +465,7 @@ impl Prepared {
 /// with a deliberate JIS equivalent (the WAVE DASH in `9:00〜20:00`, the minus sign, …) are
 /// mapped to it. Recipients' names never pass through here: they are never silently altered.
 fn fixed_text(config: &Config, text: &str) -> String {
-    if config.mail.charset == "iso-2022-jp" {
+    if config.mail.charset == crate::config::Charset::Iso2022Jp {
         crate::mail::charset::jis_safe_fixed_text(text)
     } else {
         text.to_string()

@@ -157,7 +157,7 @@ fn print_summary(
     writeln!(out, "  ready to send  {:>10}", s.ready)?;
     writeln!(out, "  refused        {:>10}", s.refused)?;
     writeln!(out, "  warnings       {:>10}", s.warnings)?;
-    if config.mail.charset != "utf-8" {
+    if config.mail.charset != crate::config::Charset::Utf8 {
         writeln!(
             out,
             "  {} fallback {:>10}  (messages {} cannot carry, sent in UTF-8)",

@@ -239,12 +239,7 @@ fn expected_messages(rows: u64, replay: Option<&Replay>, opts: &SendOptions) -> 
 
 /// A digest of every notice-relevant setting, for the journal header.
 pub fn notice_settings_digest(config: &Config) -> String {
-    let joined: String = config
-        .notice_digests()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    crate::config::sha256_hex(joined.as_bytes())
+    crate::config::digest_of(&config.notice_digests())
 }
 
 fn short(digest: &str) -> &str {

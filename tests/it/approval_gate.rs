@@ -59,7 +59,9 @@ async fn a_real_send_needs_an_approval_of_exactly_what_is_sent() {
     let original = std::fs::read_to_string(&body).unwrap();
     std::fs::write(
         &body,
-        original.clone().set("深くお詫び申し上げます", "お詫び申し上げます"),
+        original
+            .clone()
+            .set("深くお詫び申し上げます", "お詫び申し上げます"),
     )
     .unwrap();
     let out = run(&c, send(&server)).await;

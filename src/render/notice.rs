@@ -164,7 +164,7 @@ impl Renderer {
                 LocaleTexts {
                     index: locale_index,
                     company: pick(&config.campaign.company, &config.campaign.company_en),
-                    incident: fixed_incident(config, incident),
+                    incident: incident.map(|s| fixed_text(config, s)),
                     brands,
                     labels,
                 },
@@ -472,24 +472,6 @@ fn fixed_text(config: &Config, text: &str) -> String {
     }
 }
 
-fn fixed_incident(
-    config: &Config,
-    t: &crate::config::IncidentTexts,
-) -> crate::config::IncidentTexts {
-    let f = |s: &String| fixed_text(config, s);
-    crate::config::IncidentTexts {
-        subject: f(&t.subject),
-        outline: f(&t.outline),
-        cause: f(&t.cause),
-        not_leaked: f(&t.not_leaked),
-        secondary_harm: f(&t.secondary_harm),
-        measures: f(&t.measures),
-        more_info: f(&t.more_info),
-        passport: f(&t.passport),
-        no_passport: f(&t.no_passport),
-    }
-}
-
 /// Lints each line of a body and wraps it. (Wrapping only inserts line breaks and indentation,
 /// so it cannot create a link.)
 fn lint_and_wrap(text: &str, width: usize) -> Result<String, RenderError> {
@@ -584,17 +566,7 @@ fn lint_config_texts(config: &Config) -> Result<()> {
         }
     }
     for (locale, t) in &config.incident {
-        for (name, v) in [
-            ("subject", &t.subject),
-            ("outline", &t.outline),
-            ("cause", &t.cause),
-            ("not_leaked", &t.not_leaked),
-            ("secondary_harm", &t.secondary_harm),
-            ("measures", &t.measures),
-            ("more_info", &t.more_info),
-            ("passport", &t.passport),
-            ("no_passport", &t.no_passport),
-        ] {
+        for (name, v) in t.named() {
             texts.push((format!("incident.{locale}.{name}"), v));
         }
     }

@@ -24,7 +24,7 @@ pub struct JournalLine {
 /// Reads every complete record of a journal, in order (a torn last line is skipped; `replay`
 /// reports it).
 pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLine>>> {
-    let file = std::fs::File::open(path)
+    let file = journal::fsutil::open_state_file(path, std::fs::File::options().read(true))
         .with_context(|| format!("cannot read journal {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let path = path.to_path_buf();
@@ -246,7 +246,10 @@ impl OneJournal {
                 possible_duplicates.insert(i as u64 + 1);
             }
         }
-        let file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let file = std::io::BufReader::new(journal::fsutil::open_state_file(
+            path,
+            std::fs::File::options().read(true),
+        )?);
         Ok(OneJournal {
             path: path.to_path_buf(),
             replay,

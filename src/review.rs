@@ -284,12 +284,14 @@ pub async fn mail_previews<T: crate::transport::Transport>(
     let log_path = state_dir.join("review-sends.jsonl");
     let mut log = {
         use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&log_path)
-            .with_context(|| format!("cannot write {}", log_path.display()))?
+        crate::journal::fsutil::open_state_file(
+            &log_path,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600),
+        )
+        .with_context(|| format!("cannot write {}", log_path.display()))?
     };
     let mut session = transport.session();
     let total = previews.len();

@@ -353,7 +353,8 @@ fn campaign_of(path: &Path) -> Option<&str> {
 /// (`<file>:<line>: corrupt record (…)`).
 pub fn replay(path: &Path) -> Result<Replay> {
     let shown = path.display();
-    let file = File::open(path).with_context(|| format!("cannot open journal {shown}"))?;
+    let file = super::fsutil::open_state_file(path, File::options().read(true))
+        .with_context(|| format!("cannot open journal {shown}"))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
 
     // Line 1: the header, parsed fully.

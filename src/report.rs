@@ -45,12 +45,34 @@ pub struct ReportRow {
     pub possible_duplicate: bool,
 }
 
-/// Writes one line of output: `record` as a CSV record (csv does the quoting; one row at a time
-/// keeps memory flat) or `object` as a JSON line.
+/// A cell as every CSV this tool writes carries it: a cell that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return would be run as a formula by a spreadsheet (a customer
+/// named `=HYPERLINK(…)`), so it gets a leading single quote, as OWASP advises for CSV
+/// injection. The quote shows in the cell; the value stays readable and is never executed.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// The byte order mark that CSV files for people begin with: Excel (Japanese Windows in
+/// particular) reads a CSV without one as Shift_JIS and garbles every name.
+pub const CSV_BOM: &str = "\u{feff}";
+
+/// Starts a CSV output: the BOM, then the header record.
+fn write_csv_header(out: &mut dyn Write, header: &[String]) -> Result<()> {
+    out.write_all(CSV_BOM.as_bytes())?;
+    write_line(out, Format::Csv, header, &())
+}
+
+/// Writes one line of output: `cells` as a CSV record (csv does the quoting, [`csv_cell`]
+/// neutralises formulas; one row at a time keeps memory flat) or `object` as a JSON line.
 fn write_line(
     out: &mut dyn Write,
     format: Format,
-    record: &impl Serialize,
+    cells: &[String],
     object: &impl Serialize,
 ) -> Result<()> {
     let mut buf = Vec::new();
@@ -59,7 +81,7 @@ fn write_line(
             let mut w = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(&mut buf);
-            w.serialize(record)?;
+            w.write_record(cells.iter().map(|c| csv_cell(c).into_owned()))?;
             w.flush()?;
         }
         Format::Json => {
@@ -69,6 +91,25 @@ fn write_line(
     }
     out.write_all(&buf)?;
     Ok(())
+}
+
+impl ReportRow {
+    /// The row as CSV cells, in [`REPORT_COLUMNS`] order.
+    fn cells(&self) -> Vec<String> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        vec![
+            self.id.clone(),
+            self.reference.clone(),
+            self.state.clone(),
+            self.attempts.to_string(),
+            self.code.map(|c| c.to_string()).unwrap_or_default(),
+            opt(&self.enhanced),
+            opt(&self.reply),
+            opt(&self.message_id),
+            opt(&self.time),
+            self.possible_duplicate.to_string(),
+        ]
+    }
 }
 
 /// Output format of `report`.
@@ -103,7 +144,8 @@ pub fn report(
 ) -> Result<u64> {
     let mut journals = open_journals(config, state_dirs)?;
     if format == Format::Csv {
-        writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
+        let header: Vec<String> = REPORT_COLUMNS.iter().map(|c| c.to_string()).collect();
+        write_csv_header(out, &header)?;
     }
     let mut n = 0u64;
     for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
@@ -125,7 +167,7 @@ pub fn report(
             possible_duplicate: journals.possible_duplicate(row),
         };
         n += 1;
-        write_line(out, format, &line, &line)?;
+        write_line(out, format, &line.cells(), &line)?;
     }
     out.flush()?;
     Ok(n)
@@ -452,7 +494,7 @@ pub fn unreached(
         .collect();
     header.extend(columns.iter().cloned());
     if format == Format::Csv {
-        write_line(out, format, &header, &header)?;
+        write_csv_header(out, &header)?;
     }
     let mut n = 0u64;
     while let Some(row) = reader.next() {

@@ -83,10 +83,10 @@ pub fn preview_variants(
         )?;
         let width = total.to_string().len();
         let file = out_dir.join(format!(
-            "{:0width$}-{}-{}people.eml",
+            "{:0width$}-{}-{count}{}.eml",
             n + 1,
             variant.code(),
-            count
+            if count == 1 { "person" } else { "people" }
         ));
         std::fs::write(&file, &message.bytes)
             .with_context(|| format!("cannot write {}", file.display()))?;

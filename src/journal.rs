@@ -47,7 +47,7 @@ pub use record::{
     format_rfc3339, now_rfc3339, parse_rfc3339,
 };
 pub use replay::{
-    RecordKind, Replay, RowAttempts, RowStates, RunInfo, TornTail, next_state, replay,
+    RecordKind, Replay, RowAttempts, RowIds, RowStates, RunInfo, TornTail, next_state, replay,
 };
 pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
 

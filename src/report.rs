@@ -143,16 +143,14 @@ pub fn report(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let mut journals = open_journals(config, state_dirs)?;
+    let rows = list_rows_or_journal(&journals, config, recipients, encoding)?;
     if format == Format::Csv {
         let header: Vec<String> = REPORT_COLUMNS.iter().map(|c| c.to_string()).collect();
         write_csv_header(out, &header)?;
     }
     let mut n = 0u64;
-    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-        let (row, id) = match row? {
-            Row::Valid { recipient, .. } => (recipient.row, recipient.id),
-            Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
-        };
+    for row in rows {
+        let (row, id) = row?;
         let last = journals.last_outcome(row)?;
         let line = ReportRow {
             reference: reference::reference(&config.campaign.id, &id),
@@ -171,6 +169,43 @@ pub fn report(
     }
     out.flush()?;
     Ok(n)
+}
+
+/// Recipients to report, as `(row, id)`, in row order.
+type RowIdIter<'a> = Box<dyn Iterator<Item = Result<(u64, String)>> + 'a>;
+
+/// `(row, id)` of every recipient to report, in row order: from the list when it is there
+/// (and bound to the journals, [`Journals::bind_list`]), else from the journals alone — every
+/// row they hold a record of; rows never attempted have their id only in the list, and are
+/// counted in a note on standard error.
+fn list_rows_or_journal<'a>(
+    journals: &Journals,
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+) -> Result<RowIdIter<'a>> {
+    if journals.bind_list(recipients, config, encoding)? {
+        let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?;
+        return Ok(Box::new(reader.map(|row| {
+            Ok(match row? {
+                Row::Valid { recipient, .. } => (recipient.row, recipient.id),
+                Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
+            })
+        })));
+    }
+    let all: BTreeSet<u64> = (1..=journals.list_rows).collect();
+    let ids = journals.recorded_ids(&all)?;
+    let unknown = journals.list_rows - ids.len() as u64;
+    if unknown > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {} not found: reporting from the journal alone; {unknown} of {} rows have \
+             no record yet, and their ids are only in the list",
+            recipients.display(),
+            journals.list_rows
+        );
+    }
+    Ok(Box::new(ids.into_iter().map(Ok)))
 }
 
 /// Counts and breakdowns for `status`.
@@ -250,31 +285,38 @@ pub fn status(
         }
     }
     let duplicates = journals.possible_duplicates();
-    let need_list =
-        !failing_rows.is_empty() || !duplicates.is_empty() || !journals.overlapping.is_empty();
-    if need_list && recipients.exists() {
+    // The list is read only when it is the journals' own (a different one is refused), and
+    // only for the failures by domain: recipients are named by the ids the journals hold.
+    let bound = journals.bind_list(recipients, config, encoding)?;
+    if bound && !failing_rows.is_empty() {
         for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-            if let Row::Valid { recipient, .. } = row? {
-                let r = recipient.row;
-                if failing_rows.contains(&r) {
-                    let domain = recipient
-                        .email
-                        .rsplit_once('@')
-                        .map(|(_, d)| d.to_ascii_lowercase());
-                    *status
-                        .failures_by_domain
-                        .entry(domain.unwrap_or_default())
-                        .or_default() += 1;
-                }
-                if duplicates.contains(&r) {
-                    status.possible_duplicates.push(recipient.id.clone());
-                }
-                if journals.overlapping.contains(&r) {
-                    status.in_two_shards.push(recipient.id);
-                }
+            if let Row::Valid { recipient, .. } = row?
+                && failing_rows.contains(&recipient.row)
+            {
+                let domain = recipient
+                    .email
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase());
+                *status
+                    .failures_by_domain
+                    .entry(domain.unwrap_or_default())
+                    .or_default() += 1;
             }
         }
     }
+    let named: BTreeSet<u64> = duplicates
+        .iter()
+        .chain(&journals.overlapping)
+        .copied()
+        .collect();
+    let ids = journals.recorded_ids(&named)?;
+    let name = |row: &u64| {
+        ids.get(row)
+            .cloned()
+            .unwrap_or_else(|| format!("row {row}"))
+    };
+    status.possible_duplicates = duplicates.iter().map(name).collect();
+    status.in_two_shards = journals.overlapping.iter().map(name).collect();
     print_status(&status, &journals, out)?;
     Ok(status)
 }
@@ -383,8 +425,32 @@ pub fn lookup(
     out: &mut dyn Write,
 ) -> Result<bool> {
     let by_reference = reference::normalize(key);
+    let journals = Journals::open(state_dirs, &config.campaign.id)?;
+    let bound = match &journals {
+        Some(j) => j.bind_list(recipients, config, encoding)?,
+        None => true, // nothing to bind to: the list alone answers "not notified yet"
+    };
     let mut found = None;
-    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
+    if !bound && let Some(j) = &journals {
+        found = j.find_recorded(key, by_reference.as_deref(), &config.campaign.id)?;
+        if found.is_none() {
+            writeln!(
+                out,
+                "{key}: no record in the journal under this reference number or customer id; \
+                 the list ({}) is not here, so whether {key} is on it cannot be told",
+                recipients.display()
+            )?;
+            return Ok(false);
+        }
+    }
+    let rows = if found.is_some() {
+        None
+    } else {
+        Some(RecipientReader::open_without_duplicates(
+            recipients, config, encoding,
+        )?)
+    };
+    for row in rows.into_iter().flatten() {
         let (row, id) = match row? {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
             Row::Invalid {
@@ -412,7 +478,7 @@ pub fn lookup(
         "customer {id}, reference {}",
         reference::reference(&config.campaign.id, &id)
     )?;
-    let Some(journals) = Journals::open(state_dirs, &config.campaign.id)? else {
+    let Some(journals) = journals else {
         writeln!(out, "  not notified yet (no journal)")?;
         return Ok(true);
     };
@@ -486,6 +552,17 @@ pub fn unreached(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let mut journals = Journals::open(state_dirs, &config.campaign.id)?;
+    if let Some(j) = &mut journals
+        && !j.bind_list(recipients, config, encoding)?
+    {
+        if !columns.is_empty() {
+            anyhow::bail!(
+                "{}: not found; --columns copies cells of the list the journal was made from",
+                recipients.display()
+            );
+        }
+        return unreached_from_journal(config, j, recipients, encoding, format, out);
+    }
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
     let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
@@ -531,6 +608,48 @@ pub fn unreached(
         };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
+        let object: serde_json::Map<String, serde_json::Value> = header
+            .iter()
+            .cloned()
+            .zip(record.iter().cloned().map(serde_json::Value::String))
+            .collect();
+        write_line(out, format, &record, &object)?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// `report --unreached` without the list: the rows the journals hold that were not reached.
+fn unreached_from_journal(
+    config: &Config,
+    journals: &mut Journals,
+    recipients: &Path,
+    encoding: Encoding,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let header: Vec<String> = ["id", "reference", "category", "detail", "time"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if format == Format::Csv {
+        write_csv_header(out, &header)?;
+    }
+    let mut n = 0u64;
+    for row in list_rows_or_journal(journals, config, recipients, encoding)? {
+        let (row, id) = row?;
+        let Some(category) = unreached_category(journals.state(row)) else {
+            continue;
+        };
+        let last = journals.last_outcome(row)?;
+        let record = vec![
+            reference::reference(&config.campaign.id, &id),
+            category.to_string(),
+            last.as_ref().map(describe_outcome).unwrap_or_default(),
+            last.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
+        ];
+        let record: Vec<String> = std::iter::once(id).chain(record).collect();
         let object: serde_json::Map<String, serde_json::Value> = header
             .iter()
             .cloned()

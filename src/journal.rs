@@ -41,7 +41,7 @@ mod scan;
 mod writer;
 
 pub use fsutil::write_atomic;
-pub use lock::{StateLock, lock_state_dir};
+pub use lock::{StateLock, lock_holder, lock_state_dir};
 pub use record::{
     Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
     format_rfc3339, now_rfc3339, parse_rfc3339,

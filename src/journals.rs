@@ -122,6 +122,9 @@ pub struct OneJournal {
     /// Offset of each row's last outcome line, handed out in row order.
     last_outcomes: LastOutcomes,
     possible_duplicates: BTreeSet<u64>,
+    /// The pid of the live process holding this journal's state directory (a `send` running
+    /// now), if any: its in-flight rows are in flight, not left over from a crash.
+    pub running: Option<String>,
     file: std::io::BufReader<std::fs::File>,
 }
 
@@ -401,10 +404,13 @@ impl OneJournal {
             }
         }
         // A row with an attempt still open at the end was in flight when the last run died:
-        // the next run re-sends it.
-        for (i, open) in open_attempt.iter().enumerate() {
-            if *open == 1 {
-                possible_duplicates.insert(i as u64 + 1);
+        // the next run re-sends it. Unless that run is alive: then it is simply in flight.
+        let running = journal::lock_holder(journal::fsutil::parent_dir(path))?;
+        if running.is_none() {
+            for (i, open) in open_attempt.iter().enumerate() {
+                if *open == 1 {
+                    possible_duplicates.insert(i as u64 + 1);
+                }
             }
         }
         let file = std::io::BufReader::new(journal::fsutil::open_state_file(
@@ -425,6 +431,7 @@ impl OneJournal {
                 |&Pair(row, _)| row,
             )),
             possible_duplicates,
+            running,
             file,
         })
     }

@@ -329,9 +329,11 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
         s.journal.display()
     )?;
     writeln!(out, "list: {} rows", s.list_rows)?;
+    let running = journals.journals.iter().find_map(|j| j.running.clone());
     for (state, n) in &s.states {
         if *n > 0 || matches!(state.as_str(), "sent" | "pending" | "deferred" | "failed") {
             let label = match state.as_str() {
+                "attempting" if running.is_some() => "attempting (in flight now)",
                 "attempting" => "attempting (in flight when a run died)",
                 "skipped" => "skipped (invalid rows)",
                 other => other,
@@ -351,16 +353,20 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
         .filter_map(|j| j.replay.runs.last())
         .max_by(|a, b| a.started.cmp(&b.started));
     if let Some(run) = last_run {
-        let how = if run.clean_stop {
-            "stopped cleanly"
+        let how = match &running {
+            _ if run.clean_stop => "stopped cleanly".to_string(),
+            Some(pid) => format!("running now (pid {pid})"),
+            None => "died: ended without a clean stop (crash or kill)".to_string(),
+        };
+        let ended = if running.is_some() && !run.clean_stop {
+            "now".to_string()
         } else {
-            "ended without a clean stop (crash or kill)"
+            shown_time(&run.ended)
         };
         writeln!(
             out,
-            "last run: {} → {}, {how}{}",
-            run.started,
-            run.ended,
+            "last run: {} → {ended}, {how}{}",
+            shown_time(&run.started),
             run.reason
                 .as_ref()
                 .map(|r| format!(" ({r})"))
@@ -413,6 +419,27 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
         writeln!(out, "journal: torn last line set aside ({t})")?;
     }
     Ok(())
+}
+
+/// The offset of the times shown to people. The config has no time-zone setting: a campaign
+/// in Japan speaks Japan Standard Time, which has had no daylight saving since 1951, so a fixed
+/// +09:00 is exact (Asia/Tokyo) without a zone database.
+const SHOWN_OFFSET: (i8, i8, i8) = (9, 0, 0);
+
+/// A journal timestamp (UTC) as people read it: `2026-11-25 17:00:00 +09:00`. Text that is not
+/// a journal timestamp is shown as it is.
+pub fn shown_time(at: &str) -> String {
+    let Some(t) = crate::journal::parse_rfc3339(at) else {
+        return at.to_string();
+    };
+    let (h, m, s) = SHOWN_OFFSET;
+    let offset = time::UtcOffset::from_hms(h, m, s).expect("a valid offset");
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+    );
+    t.to_offset(offset)
+        .format(&fmt)
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// The history of one recipient, found by reference number or customer id.
@@ -493,14 +520,20 @@ pub fn lookup(
     {
         match line?.record {
             Record::Attempt(a) if a.row == row => {
-                writeln!(out, "  {}  attempt {} ({})", a.at, a.attempt, a.message_id)?;
+                writeln!(
+                    out,
+                    "  {}  attempt {} ({})",
+                    shown_time(&a.at),
+                    a.attempt,
+                    a.message_id
+                )?;
             }
             Record::Outcome(o) if o.row == row => {
                 let code = o.code.map(|c| c.to_string()).unwrap_or_default();
                 writeln!(
                     out,
                     "  {}  {} {} {}",
-                    o.at,
+                    shown_time(&o.at),
                     o.state,
                     code,
                     crate::transport::redact_reply(o.reply.as_deref().unwrap_or(""))

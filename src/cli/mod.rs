@@ -109,6 +109,9 @@ pub enum Command {
     Status,
     /// Per-recipient outcome from the journal, one line per recipient of the list.
     Report {
+        /// csv: a UTF-8 CSV with a BOM (for Excel), formula-like cells prefixed with `'`.
+        /// json: JSON Lines — one JSON object per line, one line per recipient (stream it
+        /// line by line; it is not one JSON array).
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::report::commands::Format,
         /// Only recipients not reached by e-mail (invalid, refused, deferred, bounced, not sent).
@@ -407,7 +410,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                     file.flush()?;
                     writeln!(
                         out,
-                        "{n} recipients written to {} (owner-only)",
+                        "{n} {} written to {} (owner-only)",
+                        if n == 1 { "recipient" } else { "recipients" },
                         path.display()
                     )?;
                     if personal {

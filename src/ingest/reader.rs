@@ -759,6 +759,14 @@ impl RecipientReader {
             .collect()
     }
 
+    /// The id cell of the record last read (trimmed as validation trims it), even for a row
+    /// passed over unvalidated by `next_unless_finished`; `None` when empty or missing.
+    pub fn current_id(&self) -> Option<String> {
+        let raw = cell(&self.record, self.columns.id)?;
+        let id = trim(&String::from_utf8_lossy(raw)).to_string();
+        (!id.is_empty()).then_some(id)
+    }
+
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.path

@@ -26,6 +26,39 @@ impl StateLock {
     }
 }
 
+/// Whether a live process holds the lock on `dir/lock`, without disturbing it: `Some(pid)`
+/// (the pid as written in the file, `"unknown"` if none) while a `send` or another writer is
+/// running, `None` when nobody holds it — a journal that ended without a clean stop then
+/// belongs to a run that died. Takes a shared lock for an instant when free (a writer
+/// starting at that very instant is told the directory is busy, and may simply retry).
+pub fn lock_holder(dir: &Path) -> Result<Option<String>> {
+    let path = dir.join("lock");
+    let mut file = match crate::util::fs::open_state_file(&path, OpenOptions::new().read(true)) {
+        Ok(f) => f,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(None), // released when `file` is dropped
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = (&mut file).take(64).read_to_string(&mut text);
+            Ok(Some(match text.trim() {
+                "" => "unknown".to_owned(),
+                pid => pid.to_owned(),
+            }))
+        }
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot check the lock {}", path.display()))
+        }
+    }
+}
+
 /// Creates `dir` (mode 0700) if needed and takes an exclusive, non-blocking lock on
 /// `dir/lock`. Fails at once with `another tsuchi process (pid N) holds <dir>/lock` when
 /// another process (or another handle in this one) holds it.
@@ -36,14 +69,16 @@ pub fn lock_state_dir(dir: &Path) -> Result<StateLock> {
         .create(dir)
         .with_context(|| format!("cannot create state directory {}", dir.display()))?;
     let path = dir.join("lock");
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let mut file = crate::util::fs::open_state_file(
+        &path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )
+    .with_context(|| format!("cannot open lock file {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

@@ -40,13 +40,13 @@ mod scan;
 mod writer;
 
 pub use crate::util::fs::write_atomic;
-pub use lock::{StateLock, lock_state_dir};
+pub use lock::{StateLock, lock_holder, lock_state_dir};
 pub use record::{
     Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
     format_rfc3339, now_rfc3339, parse_rfc3339,
 };
 pub use replay::{
-    RecordKind, Replay, RowAttempts, RowStates, RunInfo, TornTail, next_state, replay,
+    RecordKind, Replay, RowAttempts, RowIds, RowStates, RunInfo, TornTail, next_state, replay,
 };
 pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
 

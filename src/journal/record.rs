@@ -129,6 +129,10 @@ pub struct Header {
     pub list_rows: u64,
     pub templates_digest: String,
     pub config_digest: String,
+    /// The recipients file the journal was made from, as it was given (for messages that
+    /// must say which list the journal belongs to). Absent in journals of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_file: Option<String>,
 }
 
 impl Header {
@@ -148,6 +152,7 @@ impl Header {
             list_rows,
             templates_digest: templates_digest.to_owned(),
             config_digest: config_digest.to_owned(),
+            list_file: None,
         }
     }
 

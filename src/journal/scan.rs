@@ -17,11 +17,14 @@ use super::record::State;
 pub(crate) enum Fast<'a> {
     Attempt {
         row: u64,
+        /// The customer id, raw (the scanner only takes ids without escapes).
+        id: &'a [u8],
         attempt: u32,
         at: &'a [u8],
     },
     Outcome {
         row: u64,
+        id: &'a [u8],
         state: State,
         attempt: u32,
         at: &'a [u8],
@@ -201,7 +204,7 @@ pub(crate) fn scan(line: &[u8]) -> Option<Fast<'_>> {
     let mut state = None;
     let mut attempt = None;
     let mut at: Option<&[u8]> = None;
-    let mut id = false;
+    let mut id: Option<&[u8]> = None;
     let mut message_id: Option<bool> = None; // Some(true) = string, Some(false) = null
     let mut seen = 0u16;
     loop {
@@ -240,7 +243,7 @@ pub(crate) fn scan(line: &[u8]) -> Option<Fast<'_>> {
             (b"state", Val::Str(s, false)) => state = Some(State::parse_outcome(s)?),
             (b"attempt", Val::Uint(n)) => attempt = Some(u32::try_from(n).ok()?),
             (b"at", Val::Str(s, false)) => at = Some(s),
-            (b"id", Val::Str(..)) => id = true,
+            (b"id", Val::Str(s, false)) => id = Some(s),
             (b"message_id", Val::Str(..)) => message_id = Some(true),
             (b"message_id", Val::Null) => message_id = Some(false),
             (b"code", Val::Uint(n)) if n <= u64::from(u16::MAX) => {}
@@ -268,9 +271,7 @@ pub(crate) fn scan(line: &[u8]) -> Option<Fast<'_>> {
     }
     let row = row?;
     let attempt = attempt?;
-    if !id {
-        return None;
-    }
+    let id = id?;
     match kind? {
         b"attempt" => {
             if state.is_some() || message_id != Some(true) {
@@ -278,12 +279,14 @@ pub(crate) fn scan(line: &[u8]) -> Option<Fast<'_>> {
             }
             Some(Fast::Attempt {
                 row,
+                id,
                 attempt,
                 at: at?,
             })
         }
         b"outcome" => Some(Fast::Outcome {
             row,
+            id,
             state: state?,
             attempt,
             at: at.unwrap_or(b""),
@@ -323,12 +326,14 @@ mod tests {
             scan(line),
             Some(Fast::Outcome {
                 row: 17,
+                id: b"C0017",
                 state: State::Sent,
                 attempt: 1,
                 at: b"2026-11-25T08:00:00.000Z"
             })
         );
-        let line = br#"{"type":"attempt","row":3,"id":"C\u0030","attempt":2,"message_id":"<x@y>","at":"t"}"#;
+        let line =
+            br#"{"type":"attempt","row":3,"id":"C30","attempt":2,"message_id":"<x@y>","at":"t"}"#;
         assert!(matches!(
             scan(line),
             Some(Fast::Attempt {
@@ -406,11 +411,11 @@ mod tests {
                     .unwrap_or_else(|e| panic!("scanner accepted what serde refuses ({e}): {}",
                         String::from_utf8_lossy(&line)));
                 match (fast, rec) {
-                    (Fast::Attempt { row, attempt, at }, Record::Attempt(a)) => {
-                        proptest::prop_assert_eq!((row, attempt, at), (a.row, a.attempt, a.at.as_bytes()));
+                    (Fast::Attempt { row, id, attempt, at }, Record::Attempt(a)) => {
+                        proptest::prop_assert_eq!((row, id, attempt, at), (a.row, a.id.as_bytes(), a.attempt, a.at.as_bytes()));
                     }
-                    (Fast::Outcome { row, state, attempt, .. }, Record::Outcome(o)) => {
-                        proptest::prop_assert_eq!((row, state, attempt), (o.row, o.state, o.attempt));
+                    (Fast::Outcome { row, id, state, attempt, .. }, Record::Outcome(o)) => {
+                        proptest::prop_assert_eq!((row, id, state, attempt), (o.row, o.id.as_bytes(), o.state, o.attempt));
                     }
                     (fast, rec) => panic!("disagree: {fast:?} vs {rec:?}"),
                 }

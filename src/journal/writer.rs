@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 
 use super::record::{Attempt, AttemptRecord, Header, Outcome, Record, RunMarker, now_rfc3339};
 use super::replay::Replay;
-use crate::util::fs::{fsync_dir, parent_dir, temp_path};
+use crate::util::fs::{fsync_dir, open_state_file, parent_dir, temp_path};
 
 /// Buffered records reach the disk at least this often.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
@@ -122,12 +122,11 @@ impl JournalWriter {
         }
         let tmp = temp_path(path);
         let made = (|| -> Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .with_context(|| format!("cannot create journal {}", tmp.display()))?;
+            let mut f = open_state_file(
+                &tmp,
+                OpenOptions::new().write(true).create_new(true).mode(0o600),
+            )
+            .with_context(|| format!("cannot create journal {}", tmp.display()))?;
             f.write_all(&Record::Header(header.clone()).to_line())
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("cannot write journal {}", tmp.display()))?;
@@ -139,9 +138,7 @@ impl JournalWriter {
         let _ = std::fs::remove_file(&tmp);
         made?;
         fsync_dir(parent_dir(path))?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
+        let file = open_state_file(path, OpenOptions::new().append(true))
             .with_context(|| format!("cannot open journal {shown}"))?;
         Ok(Self::start(path, file))
     }
@@ -151,9 +148,7 @@ impl JournalWriter {
     /// `replay` read it.
     pub fn open_append(path: &Path, replay: &Replay) -> Result<JournalWriter> {
         let shown = path.display();
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
+        let file = open_state_file(path, OpenOptions::new().append(true))
             .with_context(|| format!("cannot open journal {shown} for appending"))?;
         let meta = file
             .metadata()

@@ -45,12 +45,34 @@ pub struct ReportRow {
     pub possible_duplicate: bool,
 }
 
-/// Writes one line of output: `record` as a CSV record (csv does the quoting; one row at a time
-/// keeps memory flat) or `object` as a JSON line.
+/// A cell as every CSV this tool writes carries it: a cell that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return would be run as a formula by a spreadsheet (a customer
+/// named `=HYPERLINK(…)`), so it gets a leading single quote, as OWASP advises for CSV
+/// injection. The quote shows in the cell; the value stays readable and is never executed.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// The byte order mark that CSV files for people begin with: Excel (Japanese Windows in
+/// particular) reads a CSV without one as Shift_JIS and garbles every name.
+pub const CSV_BOM: &str = "\u{feff}";
+
+/// Starts a CSV output: the BOM, then the header record.
+fn write_csv_header(out: &mut dyn Write, header: &[String]) -> Result<()> {
+    out.write_all(CSV_BOM.as_bytes())?;
+    write_line(out, Format::Csv, header, &())
+}
+
+/// Writes one line of output: `cells` as a CSV record (csv does the quoting, [`csv_cell`]
+/// neutralises formulas; one row at a time keeps memory flat) or `object` as a JSON line.
 fn write_line(
     out: &mut dyn Write,
     format: Format,
-    record: &impl Serialize,
+    cells: &[String],
     object: &impl Serialize,
 ) -> Result<()> {
     let mut buf = Vec::new();
@@ -59,7 +81,7 @@ fn write_line(
             let mut w = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(&mut buf);
-            w.serialize(record)?;
+            w.write_record(cells.iter().map(|c| csv_cell(c).into_owned()))?;
             w.flush()?;
         }
         Format::Json => {
@@ -69,6 +91,25 @@ fn write_line(
     }
     out.write_all(&buf)?;
     Ok(())
+}
+
+impl ReportRow {
+    /// The row as CSV cells, in [`REPORT_COLUMNS`] order.
+    fn cells(&self) -> Vec<String> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        vec![
+            self.id.clone(),
+            self.reference.clone(),
+            self.state.clone(),
+            self.attempts.to_string(),
+            self.code.map(|c| c.to_string()).unwrap_or_default(),
+            opt(&self.enhanced),
+            opt(&self.reply),
+            opt(&self.message_id),
+            opt(&self.time),
+            self.possible_duplicate.to_string(),
+        ]
+    }
 }
 
 /// Output format of `report`.
@@ -102,15 +143,14 @@ pub fn report(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let mut journals = open_journals(config, state_dirs)?;
+    let rows = list_rows_or_journal(&journals, config, recipients, encoding)?;
     if format == Format::Csv {
-        writeln!(out, "{}", REPORT_COLUMNS.join(","))?;
+        let header: Vec<String> = REPORT_COLUMNS.iter().map(|c| c.to_string()).collect();
+        write_csv_header(out, &header)?;
     }
     let mut n = 0u64;
-    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-        let (row, id) = match row? {
-            Row::Valid { recipient, .. } => (recipient.row, recipient.id),
-            Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
-        };
+    for row in rows {
+        let (row, id) = row?;
         let last = journals.last_outcome(row)?;
         let line = ReportRow {
             reference: reference::reference(&config.campaign.id, &id),
@@ -125,10 +165,47 @@ pub fn report(
             possible_duplicate: journals.possible_duplicate(row),
         };
         n += 1;
-        write_line(out, format, &line, &line)?;
+        write_line(out, format, &line.cells(), &line)?;
     }
     out.flush()?;
     Ok(n)
+}
+
+/// Recipients to report, as `(row, id)`, in row order.
+type RowIdIter<'a> = Box<dyn Iterator<Item = Result<(u64, String)>> + 'a>;
+
+/// `(row, id)` of every recipient to report, in row order: from the list when it is there
+/// (and bound to the journals, [`Journals::bind_list`]), else from the journals alone — every
+/// row they hold a record of; rows never attempted have their id only in the list, and are
+/// counted in a note on standard error.
+fn list_rows_or_journal<'a>(
+    journals: &Journals,
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+) -> Result<RowIdIter<'a>> {
+    if journals.bind_list(recipients, config, encoding)? {
+        let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?;
+        return Ok(Box::new(reader.map(|row| {
+            Ok(match row? {
+                Row::Valid { recipient, .. } => (recipient.row, recipient.id),
+                Row::Invalid { row, id, .. } => (row, id.unwrap_or_default()),
+            })
+        })));
+    }
+    let all: BTreeSet<u64> = (1..=journals.list_rows).collect();
+    let ids = journals.recorded_ids(&all)?;
+    let unknown = journals.list_rows - ids.len() as u64;
+    if unknown > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {} not found: reporting from the journal alone; {unknown} of {} rows have \
+             no record yet, and their ids are only in the list",
+            recipients.display(),
+            journals.list_rows
+        );
+    }
+    Ok(Box::new(ids.into_iter().map(Ok)))
 }
 
 /// Counts and breakdowns for `status`.
@@ -208,31 +285,38 @@ pub fn status(
         }
     }
     let duplicates = journals.possible_duplicates();
-    let need_list =
-        !failing_rows.is_empty() || !duplicates.is_empty() || !journals.overlapping.is_empty();
-    if need_list && recipients.exists() {
+    // The list is read only when it is the journals' own (a different one is refused), and
+    // only for the failures by domain: recipients are named by the ids the journals hold.
+    let bound = journals.bind_list(recipients, config, encoding)?;
+    if bound && !failing_rows.is_empty() {
         for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-            if let Row::Valid { recipient, .. } = row? {
-                let r = recipient.row;
-                if failing_rows.contains(&r) {
-                    let domain = recipient
-                        .email
-                        .rsplit_once('@')
-                        .map(|(_, d)| d.to_ascii_lowercase());
-                    *status
-                        .failures_by_domain
-                        .entry(domain.unwrap_or_default())
-                        .or_default() += 1;
-                }
-                if duplicates.contains(&r) {
-                    status.possible_duplicates.push(recipient.id.clone());
-                }
-                if journals.overlapping.contains(&r) {
-                    status.in_two_shards.push(recipient.id);
-                }
+            if let Row::Valid { recipient, .. } = row?
+                && failing_rows.contains(&recipient.row)
+            {
+                let domain = recipient
+                    .email
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase());
+                *status
+                    .failures_by_domain
+                    .entry(domain.unwrap_or_default())
+                    .or_default() += 1;
             }
         }
     }
+    let named: BTreeSet<u64> = duplicates
+        .iter()
+        .chain(&journals.overlapping)
+        .copied()
+        .collect();
+    let ids = journals.recorded_ids(&named)?;
+    let name = |row: &u64| {
+        ids.get(row)
+            .cloned()
+            .unwrap_or_else(|| format!("row {row}"))
+    };
+    status.possible_duplicates = duplicates.iter().map(name).collect();
+    status.in_two_shards = journals.overlapping.iter().map(name).collect();
     print_status(&status, &journals, out)?;
     Ok(status)
 }
@@ -245,9 +329,11 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
         s.journal.display()
     )?;
     writeln!(out, "list: {} rows", s.list_rows)?;
+    let running = journals.journals.iter().find_map(|j| j.running.clone());
     for (state, n) in &s.states {
         if *n > 0 || matches!(state.as_str(), "sent" | "pending" | "deferred" | "failed") {
             let label = match state.as_str() {
+                "attempting" if running.is_some() => "attempting (in flight now)",
                 "attempting" => "attempting (in flight when a run died)",
                 "skipped" => "skipped (invalid rows)",
                 other => other,
@@ -267,16 +353,20 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
         .filter_map(|j| j.replay.runs.last())
         .max_by(|a, b| a.started.cmp(&b.started));
     if let Some(run) = last_run {
-        let how = if run.clean_stop {
-            "stopped cleanly"
+        let how = match &running {
+            _ if run.clean_stop => "stopped cleanly".to_string(),
+            Some(pid) => format!("running now (pid {pid})"),
+            None => "died: ended without a clean stop (crash or kill)".to_string(),
+        };
+        let ended = if running.is_some() && !run.clean_stop {
+            "now".to_string()
         } else {
-            "ended without a clean stop (crash or kill)"
+            shown_time(&run.ended)
         };
         writeln!(
             out,
-            "last run: {} → {}, {how}{}",
-            run.started,
-            run.ended,
+            "last run: {} → {ended}, {how}{}",
+            shown_time(&run.started),
             run.reason
                 .as_ref()
                 .map(|r| format!(" ({r})"))
@@ -331,6 +421,27 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
     Ok(())
 }
 
+/// The offset of the times shown to people. The config has no time-zone setting: a campaign
+/// in Japan speaks Japan Standard Time, which has had no daylight saving since 1951, so a fixed
+/// +09:00 is exact (Asia/Tokyo) without a zone database.
+const SHOWN_OFFSET: (i8, i8, i8) = (9, 0, 0);
+
+/// A journal timestamp (UTC) as people read it: `2026-11-25 17:00:00 +09:00`. Text that is not
+/// a journal timestamp is shown as it is.
+pub fn shown_time(at: &str) -> String {
+    let Some(t) = crate::journal::parse_rfc3339(at) else {
+        return at.to_string();
+    };
+    let (h, m, s) = SHOWN_OFFSET;
+    let offset = time::UtcOffset::from_hms(h, m, s).expect("a valid offset");
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+    );
+    t.to_offset(offset)
+        .format(&fmt)
+        .unwrap_or_else(|_| at.to_string())
+}
+
 /// The history of one recipient, found by reference number or customer id.
 pub fn lookup(
     config: &Config,
@@ -341,8 +452,32 @@ pub fn lookup(
     out: &mut dyn Write,
 ) -> Result<bool> {
     let by_reference = reference::normalize(key);
+    let journals = Journals::open(state_dirs, &config.campaign.id)?;
+    let bound = match &journals {
+        Some(j) => j.bind_list(recipients, config, encoding)?,
+        None => true, // nothing to bind to: the list alone answers "not notified yet"
+    };
     let mut found = None;
-    for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
+    if !bound && let Some(j) = &journals {
+        found = j.find_recorded(key, by_reference.as_deref(), &config.campaign.id)?;
+        if found.is_none() {
+            writeln!(
+                out,
+                "{key}: no record in the journal under this reference number or customer id; \
+                 the list ({}) is not here, so whether {key} is on it cannot be told",
+                recipients.display()
+            )?;
+            return Ok(false);
+        }
+    }
+    let rows = if found.is_some() {
+        None
+    } else {
+        Some(RecipientReader::open_without_duplicates(
+            recipients, config, encoding,
+        )?)
+    };
+    for row in rows.into_iter().flatten() {
         let (row, id) = match row? {
             Row::Valid { recipient, .. } => (recipient.row, recipient.id),
             Row::Invalid {
@@ -370,7 +505,7 @@ pub fn lookup(
         "customer {id}, reference {}",
         reference::reference(&config.campaign.id, &id)
     )?;
-    let Some(journals) = Journals::open(state_dirs, &config.campaign.id)? else {
+    let Some(journals) = journals else {
         writeln!(out, "  not notified yet (no journal)")?;
         return Ok(true);
     };
@@ -385,14 +520,20 @@ pub fn lookup(
     {
         match line?.record {
             Record::Attempt(a) if a.row == row => {
-                writeln!(out, "  {}  attempt {} ({})", a.at, a.attempt, a.message_id)?;
+                writeln!(
+                    out,
+                    "  {}  attempt {} ({})",
+                    shown_time(&a.at),
+                    a.attempt,
+                    a.message_id
+                )?;
             }
             Record::Outcome(o) if o.row == row => {
                 let code = o.code.map(|c| c.to_string()).unwrap_or_default();
                 writeln!(
                     out,
                     "  {}  {} {} {}",
-                    o.at,
+                    shown_time(&o.at),
                     o.state,
                     code,
                     crate::send::transport::redact_reply(o.reply.as_deref().unwrap_or(""))
@@ -444,6 +585,17 @@ pub fn unreached(
     out: &mut dyn Write,
 ) -> Result<u64> {
     let mut journals = Journals::open(state_dirs, &config.campaign.id)?;
+    if let Some(j) = &mut journals
+        && !j.bind_list(recipients, config, encoding)?
+    {
+        if !columns.is_empty() {
+            anyhow::bail!(
+                "{}: not found; --columns copies cells of the list the journal was made from",
+                recipients.display()
+            );
+        }
+        return unreached_from_journal(config, j, recipients, encoding, format, out);
+    }
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
     let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
@@ -452,7 +604,7 @@ pub fn unreached(
         .collect();
     header.extend(columns.iter().cloned());
     if format == Format::Csv {
-        write_line(out, format, &header, &header)?;
+        write_csv_header(out, &header)?;
     }
     let mut n = 0u64;
     while let Some(row) = reader.next() {
@@ -489,6 +641,48 @@ pub fn unreached(
         };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
+        let object: serde_json::Map<String, serde_json::Value> = header
+            .iter()
+            .cloned()
+            .zip(record.iter().cloned().map(serde_json::Value::String))
+            .collect();
+        write_line(out, format, &record, &object)?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// `report --unreached` without the list: the rows the journals hold that were not reached.
+fn unreached_from_journal(
+    config: &Config,
+    journals: &mut Journals,
+    recipients: &Path,
+    encoding: Encoding,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let header: Vec<String> = ["id", "reference", "category", "detail", "time"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if format == Format::Csv {
+        write_csv_header(out, &header)?;
+    }
+    let mut n = 0u64;
+    for row in list_rows_or_journal(journals, config, recipients, encoding)? {
+        let (row, id) = row?;
+        let Some(category) = unreached_category(journals.state(row)) else {
+            continue;
+        };
+        let last = journals.last_outcome(row)?;
+        let record = vec![
+            reference::reference(&config.campaign.id, &id),
+            category.to_string(),
+            last.as_ref().map(describe_outcome).unwrap_or_default(),
+            last.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
+        ];
+        let record: Vec<String> = std::iter::once(id).chain(record).collect();
         let object: serde_json::Map<String, serde_json::Value> = header
             .iter()
             .cloned()

@@ -24,7 +24,7 @@ pub struct JournalLine {
 /// Reads every complete record of a journal, in order (a torn last line is skipped; `replay`
 /// reports it).
 pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLine>>> {
-    let file = std::fs::File::open(path)
+    let file = crate::util::fs::open_state_file(path, std::fs::File::options().read(true))
         .with_context(|| format!("cannot read journal {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let path = path.to_path_buf();
@@ -55,6 +55,66 @@ pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLi
     }))
 }
 
+/// The recipients file as a journal header names it: its absolute path when it can be had.
+pub fn list_file_name(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Checks that every row of `list` is the customer the journals' records of that row name
+/// (the list must already be bound to them by digest). A record naming another customer than
+/// its row is damage: trusted by row, it would report one person notified who never was and
+/// mail another twice unflagged. The error names the journal, the row and both ids.
+pub fn verify_ids(
+    journals: &[(&Path, &Replay)],
+    list: &Path,
+    config: &crate::config::Config,
+    encoding: crate::ingest::reader::Encoding,
+) -> Result<()> {
+    use crate::ingest::reader::{Next, RecipientReader};
+    let mut reader = RecipientReader::open_without_duplicates(list, config, encoding)?;
+    while let Some(next) = reader.next_unless_finished(|_| true) {
+        let row = match next? {
+            Next::Finished { row } => row,
+            Next::Row(row) => match row {
+                crate::ingest::reader::Row::Valid { recipient, .. } => recipient.row,
+                crate::ingest::reader::Row::Invalid { row, .. } => row,
+            },
+        };
+        let Some(id) = reader.current_id() else {
+            continue;
+        };
+        for (path, replay) in journals {
+            if replay.ids.matches(row, &id) {
+                continue;
+            }
+            let theirs = id_recorded(path, row)?.unwrap_or_default();
+            bail!(
+                "{}: the journal's records of row {row} name customer {theirs:?}, but row {row} \
+                 of {} is customer {id:?}: the journal is damaged (a record that names another \
+                 customer than its row cannot be trusted); restore it from a backup",
+                path.display(),
+                list.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The id the first record of `row` in the journal at `path` names.
+fn id_recorded(path: &Path, row: u64) -> Result<Option<String>> {
+    for line in read_journal(path)? {
+        match line?.record {
+            Record::Attempt(a) if a.row == row && !a.id.is_empty() => return Ok(Some(a.id)),
+            Record::Outcome(o) if o.row == row && !o.id.is_empty() => return Ok(Some(o.id)),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 /// One journal and what was read from it.
 pub struct OneJournal {
     pub path: PathBuf,
@@ -62,6 +122,9 @@ pub struct OneJournal {
     /// Offset of each row's last outcome line, handed out in row order.
     last_outcomes: LastOutcomes,
     possible_duplicates: BTreeSet<u64>,
+    /// The pid of the live process holding this journal's state directory (a `send` running
+    /// now), if any: its in-flight rows are in flight, not left over from a crash.
+    pub running: Option<String>,
     file: std::io::BufReader<std::fs::File>,
 }
 
@@ -131,6 +194,54 @@ impl Journals {
         }))
     }
 
+    /// Binds `list` to the journals. `Ok(false)`: there is no file at `list`, and the caller
+    /// answers from the journals alone. `Ok(true)`: it is the list the journals were made
+    /// from (same digest and rows) and every row's id agrees with the journals'. A list that
+    /// differs is refused (exit 5), naming the list the journals were made from.
+    pub fn bind_list(
+        &self,
+        list: &Path,
+        config: &crate::config::Config,
+        encoding: crate::ingest::reader::Encoding,
+    ) -> Result<bool> {
+        if list.symlink_metadata().is_err() {
+            return Ok(false);
+        }
+        let (digest, rows) = crate::send::run::list_identity(list)?;
+        let header = &self.journals[0].replay.header;
+        if digest != header.list_digest || rows != header.list_rows {
+            let made_from = header
+                .list_file
+                .as_deref()
+                .map(|f| format!("{f}, "))
+                .unwrap_or_default();
+            let short = |d: &str| d.get(..12).unwrap_or(d).to_string();
+            return Err(crate::cli::Failure::new(
+                crate::cli::EXIT_REFUSED,
+                format!(
+                    "{} ({rows} rows, digest {}) is not the list the journal {} was made from \
+                     ({made_from}{} rows, digest {}): the journal identifies people by their \
+                     row in that list, so another list would answer for the wrong people. Give \
+                     the original with --recipients, or move the other list away to answer \
+                     from the journal alone",
+                    list.display(),
+                    short(&digest),
+                    self.journals[0].path.display(),
+                    header.list_rows,
+                    short(&header.list_digest),
+                ),
+            )
+            .into());
+        }
+        let replays: Vec<(&Path, &Replay)> = self
+            .journals
+            .iter()
+            .map(|j| (j.path.as_path(), &j.replay))
+            .collect();
+        verify_ids(&replays, list, config, encoding)?;
+        Ok(true)
+    }
+
     fn owner(&self, row: u64) -> Option<usize> {
         match row.checked_sub(1).and_then(|i| self.owner.get(i as usize)) {
             Some(&n) if n != u8::MAX => Some(n as usize),
@@ -188,6 +299,60 @@ impl Journals {
         })
     }
 
+    /// The customer id the journals record for each of `rows` (rows without a record are
+    /// left out): what names recipients when the list is not at hand.
+    pub fn recorded_ids(
+        &self,
+        rows: &BTreeSet<u64>,
+    ) -> Result<std::collections::BTreeMap<u64, String>> {
+        let mut ids = std::collections::BTreeMap::new();
+        if rows.is_empty() {
+            return Ok(ids);
+        }
+        for j in &self.journals {
+            for line in read_journal(&j.path)? {
+                let (row, id) = match line?.record {
+                    Record::Attempt(a) => (a.row, a.id),
+                    Record::Outcome(o) => (o.row, o.id),
+                    _ => continue,
+                };
+                if !id.is_empty() && rows.contains(&row) {
+                    ids.entry(row).or_insert(id);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The row whose records name customer `id`, or whose reference number is `reference`,
+    /// from the journals alone.
+    pub fn find_recorded(
+        &self,
+        id: &str,
+        reference: Option<&str>,
+        campaign: &str,
+    ) -> Result<Option<(u64, String)>> {
+        for j in &self.journals {
+            for line in read_journal(&j.path)? {
+                let (row, rid) = match line?.record {
+                    Record::Attempt(a) => (a.row, a.id),
+                    Record::Outcome(o) => (o.row, o.id),
+                    _ => continue,
+                };
+                if rid.is_empty() {
+                    continue;
+                }
+                if rid == id
+                    || reference
+                        .is_some_and(|r| crate::render::reference::reference(campaign, &rid) == r)
+                {
+                    return Ok(Some((row, rid)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Rows in each state over all journals.
     pub fn counts(&self) -> std::collections::BTreeMap<State, u64> {
         let mut counts: std::collections::BTreeMap<State, u64> =
@@ -240,13 +405,19 @@ impl OneJournal {
             }
         }
         // A row with an attempt still open at the end was in flight when the last run died:
-        // the next run re-sends it.
-        for (i, open) in open_attempt.iter().enumerate() {
-            if *open == 1 {
-                possible_duplicates.insert(i as u64 + 1);
+        // the next run re-sends it. Unless that run is alive: then it is simply in flight.
+        let running = journal::lock_holder(crate::util::fs::parent_dir(path))?;
+        if running.is_none() {
+            for (i, open) in open_attempt.iter().enumerate() {
+                if *open == 1 {
+                    possible_duplicates.insert(i as u64 + 1);
+                }
             }
         }
-        let file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let file = std::io::BufReader::new(crate::util::fs::open_state_file(
+            path,
+            std::fs::File::options().read(true),
+        )?);
         Ok(OneJournal {
             path: path.to_path_buf(),
             replay,
@@ -261,6 +432,7 @@ impl OneJournal {
                 |&Pair(row, _)| row,
             )),
             possible_duplicates,
+            running,
             file,
         })
     }

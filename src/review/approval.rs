@@ -195,7 +195,7 @@ pub fn record(state_dir: &Path, approval: &Approval) -> Result<()> {
     let mut line = serde_json::to_string(approval).context("cannot serialize the approval")?;
     line.push('\n');
 
-    if !path.exists() && create_new(state_dir, &path, line.as_bytes())? {
+    if path.symlink_metadata().is_err() && create_new(state_dir, &path, line.as_bytes())? {
         return Ok(());
     }
     append(&path, line.as_bytes())
@@ -206,13 +206,15 @@ pub fn record(state_dir: &Path, approval: &Approval) -> Result<()> {
 fn create_new(state_dir: &Path, path: &Path, bytes: &[u8]) -> Result<bool> {
     let tmp = state_dir.join(format!(".{APPROVALS_FILE}.{}.tmp", std::process::id()));
     let result = (|| -> Result<bool> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = crate::util::fs::open_state_file(
+            &tmp,
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600),
+        )
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.sync_all()
@@ -232,11 +234,7 @@ fn create_new(state_dir: &Path, path: &Path, bytes: &[u8]) -> Result<bool> {
 }
 
 fn append(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f = crate::util::fs::open_state_file(path, OpenOptions::new().read(true).append(true))?;
     // One approver at a time; the lock also keeps the torn-tail repair below safe.
     f.lock()
         .with_context(|| format!("cannot lock {}", path.display()))?;
@@ -292,10 +290,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// mid-append) is ignored; a damaged line anywhere else is an error naming its line number.
 pub fn history(state_dir: &Path) -> Result<Vec<Approval>> {
     let path = approvals_path(state_dir);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    let Some(bytes) = crate::util::fs::read_state_file(&path)? else {
+        return Ok(Vec::new());
     };
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // The index of the last line holding anything: only that one may be torn.

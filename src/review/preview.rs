@@ -83,10 +83,10 @@ pub fn preview_variants(
         )?;
         let width = total.to_string().len();
         let file = out_dir.join(format!(
-            "{:0width$}-{}-{}people.eml",
+            "{:0width$}-{}-{count}{}.eml",
             n + 1,
             variant.code(),
-            count
+            if count == 1 { "person" } else { "people" }
         ));
         std::fs::write(&file, &message.bytes)
             .with_context(|| format!("cannot write {}", file.display()))?;
@@ -284,12 +284,14 @@ pub async fn mail_previews<T: crate::send::transport::Transport>(
     let log_path = state_dir.join("review-sends.jsonl");
     let mut log = {
         use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&log_path)
-            .with_context(|| format!("cannot write {}", log_path.display()))?
+        crate::util::fs::open_state_file(
+            &log_path,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600),
+        )
+        .with_context(|| format!("cannot write {}", log_path.display()))?
     };
     let mut session = transport.session();
     let total = previews.len();

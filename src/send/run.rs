@@ -280,13 +280,14 @@ pub fn open_journal(
         duplicates.map_err(|_| anyhow::anyhow!("reading the recipients list failed"))??;
     let (list_digest, list_rows) =
         identity.map_err(|_| anyhow::anyhow!("hashing the recipients list failed"))??;
-    let header = Header::new(
+    let mut header = Header::new(
         &config.campaign.id,
         &list_digest,
         list_rows,
         &renderer.templates_digest(),
         &notice_settings_digest(config),
     );
+    header.list_file = Some(crate::report::journals::list_file_name(&opts.recipients));
     if let Some(replay) = existing {
         let replay = replay?;
         if replay.header.list_digest != header.list_digest
@@ -308,6 +309,12 @@ pub fn open_journal(
             )
             .into());
         }
+        crate::report::journals::verify_ids(
+            &[(&path, &replay)],
+            &opts.recipients,
+            config,
+            opts.encoding,
+        )?;
         if let Err(e) = replay.header.check_matches(&header)
             && !opts.accept_changes
         {

@@ -2,6 +2,10 @@
 //!
 //! A rename is only durable once the directory holding it is fsynced: without that, a power
 //! cut can bring back the old file (or no file) after the new one was reported written.
+//!
+//! Files inside the state directory (lock, journal, approvals, outbox) are opened with
+//! [`open_state_file`], which never follows a symbolic link: a link planted there would
+//! otherwise make tsuchi truncate, append to or lock a file outside the directory.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -10,6 +14,46 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
+
+/// Opens a file of the state directory with `options`, refusing (with an error naming the
+/// path) if it is a symbolic link. `O_NOFOLLOW` makes the kernel check the last component
+/// as part of the open, so there is no window between a check and the open.
+pub fn open_state_file(path: &Path, options: &mut OpenOptions) -> Result<File> {
+    match options.custom_flags(libc::O_NOFOLLOW).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(symlink_refused(path)),
+        Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
+    }
+}
+
+/// Reads a whole file of the state directory without following a symbolic link; `None`
+/// when it does not exist.
+pub fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut f = match open_state_file(path, OpenOptions::new().read(true)) {
+        Ok(f) => f,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(bytes))
+}
+
+/// The error for a symbolic link found where a state file belongs.
+pub fn symlink_refused(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} is a symbolic link; tsuchi does not follow links inside its state directory \
+         (it could write to a file elsewhere): replace the link with the file itself",
+        path.display()
+    )
+}
 
 /// The directory a path lives in (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
@@ -45,12 +89,11 @@ pub fn temp_path(path: &Path) -> PathBuf {
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let tmp = temp_path(path);
     let result = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut f = open_state_file(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(mode),
+        )
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -81,6 +124,25 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         // No temporary files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn state_files_are_not_opened_through_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("lock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_state_file(&link, OpenOptions::new().write(true).truncate(true))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains("lock"),
+            "{err}"
+        );
+        assert!(read_state_file(&link).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(read_state_file(&dir.path().join("none")).unwrap().is_none());
     }
 
     #[test]

@@ -173,7 +173,11 @@ async fn bounces_status_and_unreached_report_agree() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let csv_out = String::from_utf8_lossy(&out.stdout).to_string();
     let lines: Vec<&str> = csv_out.lines().collect();
-    assert_eq!(lines[0], "id,reference,category,detail,time,postal_address");
+    // A BOM first, so that Excel reads the file as UTF-8.
+    assert_eq!(
+        lines[0],
+        "\u{feff}id,reference,category,detail,time,postal_address"
+    );
     assert_eq!(lines.len(), 4, "{csv_out}");
     assert!(lines.iter().any(|l| l.starts_with("C000001,")
         && l.contains(",bounced,")

@@ -668,6 +668,14 @@ fn is_cjk_ideograph(c: char) -> bool {
     )
 }
 
+/// The first invisible char of `text` (see [`LinkKind::Invisible`]), with the same exception
+/// for a variation selector right after a CJK ideograph.
+pub fn invisible_char(text: &str) -> Option<char> {
+    let mut spans = Vec::new();
+    invisible_chars(text, &mut spans);
+    spans.first().and_then(|s| text[s.start..].chars().next())
+}
+
 /// Every invisible char, except a variation selector right after a CJK ideograph, which picks
 /// the glyph of a name (渡邉 + U+E0100) and hides nothing.
 fn invisible_chars(s: &str, spans: &mut Vec<Span>) {

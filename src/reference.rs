@@ -265,7 +265,10 @@ mod tests {
         ] {
             let now = reference("kaede-2026-11", id);
             assert_eq!(normalize(old).as_deref(), Some(now.as_str()), "{old}");
-            assert_eq!(normalize(&old.to_lowercase()).as_deref(), Some(now.as_str()));
+            assert_eq!(
+                normalize(&old.to_lowercase()).as_deref(),
+                Some(now.as_str())
+            );
             assert!(is_reference(old));
         }
         // A wrong old check symbol is still refused.

@@ -187,6 +187,20 @@ impl Cli {
 
 /// Parses arguments, runs the command, prints errors, and returns the exit code.
 pub fn main() -> i32 {
+    // A panic's message may quote the data it was working on (a bounce's Subject, a cell):
+    // say where it happened, never what it said. Writing to a closed stderr must not panic.
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write as _;
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "internal error{place} (a bug in tsuchi; its message is not shown because it may \
+             quote personal data)"
+        );
+    }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -435,15 +449,21 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Bounces { paths } => {
-            crate::report::bounce::record::run(
+            let summary = crate::report::bounce::record::run(
                 &config,
                 &recipients,
                 encoding,
                 cli.one_state_dir()?,
                 paths,
                 &mut out,
-            )?;
-            Ok(EXIT_OK)
+            )
+            .map_err(lock_refusal)?;
+            // A path or message that could not be read is work not done.
+            Ok(if summary.unreadable > 0 {
+                EXIT_INCOMPLETE
+            } else {
+                EXIT_OK
+            })
         }
         Command::Lookup { key } => {
             let found = crate::report::commands::lookup(
@@ -550,6 +570,17 @@ fn send(
     } else {
         EXIT_OK
     })
+}
+
+/// Another run holding the state directory is a refusal (exit 5), for every command that
+/// takes the lock.
+fn lock_refusal(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<Failure>().is_none() && format!("{e:#}").contains("another tsuchi process")
+    {
+        Failure::new(EXIT_REFUSED, format!("{e:#}")).into()
+    } else {
+        e
+    }
 }
 
 fn smtp_relay(

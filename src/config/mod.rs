@@ -224,26 +224,39 @@ impl<'de> Deserialize<'de> for Hotline {
             #[serde(default)]
             days_en: Option<String>,
         }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            Number(String),
-            Table(Table),
+        /// The string or the table, told apart by what the file holds (not by trying each
+        /// form, which would hide the table's own error, such as a misspelled key).
+        struct Form;
+        impl<'de> serde::de::Visitor<'de> for Form {
+            type Value = Hotline;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the hotline number as a string, or a table with number, hours, days")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                number: &str,
+            ) -> std::result::Result<Hotline, E> {
+                Ok(Hotline {
+                    number: number.to_string(),
+                    hours: String::new(),
+                    days: String::new(),
+                    days_en: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<Hotline, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Hotline {
+                    number: t.number,
+                    hours: t.hours,
+                    days: t.days,
+                    days_en: t.days_en,
+                })
+            }
         }
-        Ok(match Form::deserialize(d)? {
-            Form::Number(number) => Hotline {
-                number,
-                hours: String::new(),
-                days: String::new(),
-                days_en: None,
-            },
-            Form::Table(t) => Hotline {
-                number: t.number,
-                hours: t.hours,
-                days: t.days,
-                days_en: t.days_en,
-            },
-        })
+        d.deserialize_any(Form)
     }
 }
 
@@ -354,6 +367,25 @@ struct File {
     dkim: Option<Dkim>,
 }
 
+/// A TOML error as `config.toml: line L, column C: message`. The offending line is never
+/// quoted (it may hold a password, as in an unterminated `smtp = "smtp://u:PW@…`), and the
+/// message goes through [`crate::send::smtp::redact`].
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let message = crate::send::smtp::redact(e.message().trim_end());
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            anyhow::anyhow!(
+                "{}: line {line}, column {column}: {message}",
+                path.display()
+            )
+        }
+        None => anyhow::anyhow!("{}: {message}", path.display()),
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config> {
@@ -361,8 +393,7 @@ impl Config {
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let text = std::str::from_utf8(&bytes)
             .with_context(|| format!("{}: config is not UTF-8", path.display()))?;
-        let file: File = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let file: File = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut campaign = file.campaign;
         campaign.recipients = base.join(&campaign.recipients);

@@ -21,8 +21,15 @@
 //! - domain names `label.label…` where some label after the first is ASCII-alphabetic with at
 //!   least two letters or a punycode label `xn--…` (no TLD list: `foo.museum`, `a.bc`,
 //!   `evil.xn--p1ai`, also IDN-looking `例え.jp`) → [`LinkKind::Domain`];
+//! - names under a non-ASCII top-level domain of the public suffix list (`пример.рф`,
+//!   `例え.みんな`, `楓サポート。コム`, in any case), when the label after the dot is exactly
+//!   that top-level domain (`1.健康被害` is prose) → [`LinkKind::Domain`];
 //! - IPv4 addresses (exactly four dot-separated numbers 0–255) and IPv6 addresses
 //!   (`2001:db8::1`, `[::1]`) → [`LinkKind::IpAddress`];
+//! - invisible characters — Unicode's default-ignorable code points and the other format
+//!   characters (zero-width spaces, bidi controls, variation selectors, tags, U+FFF9…), which can
+//!   make `kaede-support.co\u{FE0F}m` display as `kaede-support.com` — except a variation
+//!   selector right after a CJK ideograph (`渡邉` + U+E0100 picks a glyph) → [`LinkKind::Invisible`];
 //! - anything else the `linkify` crate finds (a safety net).
 //!
 //! Not reported: times (`9:00〜20:00`, `12:30:45`), dates (`2026.11.25`), phone numbers,
@@ -48,6 +55,10 @@ pub enum LinkKind {
     Email,
     /// An IPv4 or IPv6 address.
     IpAddress,
+    /// An invisible character (a zero-width space, a variation selector after a Latin letter,
+    /// a bidi control…): it can hide a link from the eye (`kaede-support.co\u{FE0F}m` displays
+    /// as `kaede-support.com`), so it is refused wherever it stands.
+    Invisible,
 }
 
 impl LinkKind {
@@ -58,6 +69,7 @@ impl LinkKind {
             LinkKind::Domain => "a domain name",
             LinkKind::Email => "an e-mail address",
             LinkKind::IpAddress => "an IP address",
+            LinkKind::Invisible => "an invisible character",
         }
     }
 
@@ -69,6 +81,7 @@ impl LinkKind {
             LinkKind::Www => 2,
             LinkKind::IpAddress => 3,
             LinkKind::Domain => 4,
+            LinkKind::Invisible => 5,
         }
     }
 }
@@ -101,7 +114,9 @@ pub fn find_link(text: &str) -> Option<LinkFinding> {
 /// All link-like text in `text`, in reading order, without overlaps.
 pub fn find_links(text: &str) -> Vec<LinkFinding> {
     let scan = prescan(text);
-    if !scan.may_link {
+    // Stable text is ASCII and common Japanese, which holds no invisible character.
+    let may_hide = !scan.stable && text.chars().any(is_invisible);
+    if !scan.may_link && !may_hide {
         return Vec::new();
     }
     let normalized: Cow<'_, str> = if scan.stable {
@@ -111,9 +126,19 @@ pub fn find_links(text: &str) -> Vec<LinkFinding> {
     };
     let s: &str = &normalized;
 
-    let (mut spans, linkify_may_find) = scan_spans(s, scan.ideo_dot);
+    let (mut spans, linkify_may_find) = if scan.may_link {
+        scan_spans(s, scan.ideo_dot)
+    } else {
+        (Vec::new(), false)
+    };
+    if scan.may_link {
+        idn_top_level_domains(s, &mut spans);
+    }
     if linkify_may_find {
         linkify_safety_net(s, &mut spans);
+    }
+    if may_hide {
+        invisible_chars(s, &mut spans);
     }
     if spans.is_empty() {
         return Vec::new();
@@ -136,10 +161,19 @@ pub fn find_links(text: &str) -> Vec<LinkFinding> {
         chars_before += s[counted..span.start].chars().count();
         counted = span.start;
         covered = span.end;
+        let snippet = match span.kind {
+            // The char itself would show nothing: name its code point.
+            LinkKind::Invisible => s[span.start..]
+                .chars()
+                .next()
+                .map(|c| format!("U+{:04X}", c as u32))
+                .unwrap_or_default(),
+            _ => snippet(&s[span.start..span.end]),
+        };
         out.push(LinkFinding {
             kind: span.kind,
             start: chars_before,
-            snippet: snippet(&s[span.start..span.end]),
+            snippet,
         });
     }
     out
@@ -231,7 +265,9 @@ fn prescan(text: &str) -> Prescan {
                 // After ASCII (`example。com`) or after a letter of any script (`例え。jp`).
                 let prev_letter =
                     prev_alnum || char_before(text, i).is_some_and(char::is_alphanumeric);
-                if prev_letter && next_may_be_alnum(text, i + 3) {
+                if prev_letter
+                    && (next_may_be_alnum(text, i + 3) || idn_tld_at(text, i + 3).is_some())
+                {
                     may_link = true;
                     ideo_dot = true;
                 }
@@ -534,6 +570,128 @@ fn dotted_run(s: &str, at: usize, spans: &mut Vec<Span>) -> usize {
         }
     }
     end
+}
+
+/// A char that may stand in a label of an internationalized domain name.
+fn is_idn_label_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '-' || c == '_' || unicode_normalization::char::is_combining_mark(c)
+}
+
+/// Longest internationalized label the lint examines, in chars (a DNS label is at most 63
+/// octets in its punycode form, which is never shorter than this many chars).
+const MAX_IDN_LABEL_CHARS: usize = 63;
+
+/// If a non-ASCII top-level domain of the public suffix list (`рф`, `みんな`, `コム`, in any
+/// case) starts at byte `i` and the label ends there, its end.
+///
+/// The whole label must be the top-level domain: `1.健康被害` is prose, `楓.健康、` is a name.
+/// ASCII top-level domains are found by the dotted-run scanner without a list.
+fn idn_tld_at(s: &str, i: usize) -> Option<usize> {
+    let rest = s.get(i..)?;
+    let mut end = i;
+    let mut non_ascii = false;
+    for (n, c) in rest.chars().enumerate() {
+        if !is_idn_label_char(c) {
+            break;
+        }
+        if n == MAX_IDN_LABEL_CHARS {
+            return None;
+        }
+        non_ascii |= !c.is_ascii();
+        end += c.len_utf8();
+    }
+    if !non_ascii {
+        return None;
+    }
+    let label = s[i..end].to_lowercase();
+    let suffix = psl::suffix(label.as_bytes())?;
+    (suffix.is_known() && suffix.as_bytes().len() == label.len()).then_some(end)
+}
+
+/// Names under non-ASCII top-level domains (`пример.рф`, `例え.みんな`, `楓サポート。コム`):
+/// IDNA reads them as domain names and mail clients link them.
+fn idn_top_level_domains(s: &str, spans: &mut Vec<Span>) {
+    let dots = s
+        .match_indices('.')
+        .chain(s.match_indices(IDEO_STOP))
+        .map(|(i, d)| (i, d.len()));
+    for (i, len) in dots {
+        let Some(end) = idn_tld_at(s, i + len) else {
+            continue;
+        };
+        // The labels before it: label chars and dots, back to the start of the name.
+        let mut start = i;
+        for (n, c) in s[..i].chars().rev().enumerate() {
+            if n == 4 * MAX_IDN_LABEL_CHARS || !(is_idn_label_char(c) || c == '.') {
+                break;
+            }
+            start -= c.len_utf8();
+        }
+        let labels = s[start..i].trim_start_matches('.');
+        if labels.is_empty() {
+            continue;
+        }
+        let start = i - labels.len();
+        spans.push(Span {
+            kind: LinkKind::Domain,
+            start,
+            end,
+        });
+    }
+}
+
+/// Unicode's default-ignorable code points (DerivedCoreProperties.txt,
+/// `Default_Ignorable_Code_Point`) and the other format characters (general category Cf) that
+/// display as nothing or next to nothing: any of them can hide a link from the eye.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFFB}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}'
+        // Format characters outside that set.
+        | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{16FE4}'
+    )
+}
+
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// CJK unified and compatibility ideographs, the bases of ideographic variation sequences.
+fn is_cjk_ideograph(c: char) -> bool {
+    matches!(c,
+        '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{3FFFF}'
+    )
+}
+
+/// The first invisible char of `text` (see [`LinkKind::Invisible`]), with the same exception
+/// for a variation selector right after a CJK ideograph.
+pub fn invisible_char(text: &str) -> Option<char> {
+    let mut spans = Vec::new();
+    invisible_chars(text, &mut spans);
+    spans.first().and_then(|s| text[s.start..].chars().next())
+}
+
+/// Every invisible char, except a variation selector right after a CJK ideograph, which picks
+/// the glyph of a name (渡邉 + U+E0100) and hides nothing.
+fn invisible_chars(s: &str, spans: &mut Vec<Span>) {
+    let mut prev = None;
+    for (i, c) in s.char_indices() {
+        let glyph_variant = is_variation_selector(c) && prev.is_some_and(is_cjk_ideograph);
+        if is_invisible(c) && !glyph_variant {
+            spans.push(Span {
+                kind: LinkKind::Invisible,
+                start: i,
+                end: i + c.len_utf8(),
+            });
+        }
+        prev = Some(c);
+    }
 }
 
 /// A top-level-domain-like label: ASCII letters only, at least two, or a punycode label.

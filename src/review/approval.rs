@@ -141,7 +141,9 @@ pub fn approvals_path(state_dir: &Path) -> PathBuf {
 }
 
 /// Checks a reviewer name: required, at most [`MAX_REVIEWER_CHARS`] characters, no control
-/// characters, not only white space.
+/// characters, no invisible ones (bidi overrides and isolates, zero-width characters, line
+/// separators: they make the approval log show another name than the one recorded), not only
+/// white space.
 pub fn validate_reviewer(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         bail!("the reviewer's name is required (--reviewer NAME)");
@@ -151,6 +153,14 @@ pub fn validate_reviewer(name: &str) -> Result<()> {
     }
     if name.chars().any(char::is_control) {
         bail!("the reviewer's name contains a control character");
+    }
+    if let Some(c) = crate::render::lint::invisible_char(name)
+        .or_else(|| name.chars().find(|c| matches!(c, '\u{2028}' | '\u{2029}')))
+    {
+        bail!(
+            "the reviewer's name contains an invisible or direction-changing character (U+{:04X})",
+            c as u32
+        );
     }
     Ok(())
 }

@@ -39,36 +39,47 @@ pub struct RelayUrl {
 }
 
 impl RelayUrl {
+    /// Parses a relay URL. No error quotes the URL or any part of it: a mistyped URL may carry a
+    /// password (after a full-width `＠`, percent-encoded, in the port, the path or a parameter),
+    /// and whatever is accepted as the host is later shown in connection errors, so the host
+    /// must be a plain DNS name or IP address.
     pub fn parse(url: &str) -> Result<RelayUrl> {
-        // Never echo the URL: a mistyped one may carry a password.
-        if url.contains('@') {
-            bail!(
-                "the relay URL must not carry credentials; set TSUCHI_SMTP_USER and \
-                 TSUCHI_SMTP_PASSWORD (or TSUCHI_SMTP_PASSWORD_FILE) instead"
-            );
+        const CREDENTIALS: &str = "the relay URL must not carry credentials; set \
+             TSUCHI_SMTP_USER and TSUCHI_SMTP_PASSWORD (or TSUCHI_SMTP_PASSWORD_FILE) instead";
+        if url.contains(['@', '\u{FF20}', '\u{FE6B}']) {
+            bail!(CREDENTIALS);
+        }
+        if url.contains('%') {
+            bail!("the relay URL must not be percent-encoded (and must not carry credentials)");
         }
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| anyhow::anyhow!("the relay URL needs a scheme: smtp:// or smtps://"))?;
-        let (authority, query) = match rest.split_once('?') {
+        if rest.contains('#') {
+            bail!("the relay URL must not have a fragment (#…)");
+        }
+        let (before_query, query) = match rest.split_once('?') {
             Some((a, q)) => (a, Some(q)),
             None => (rest, None),
         };
-        let authority = authority.trim_end_matches('/');
-        if authority.contains('@') {
-            bail!(
-                "the relay URL must not carry credentials; set TSUCHI_SMTP_USER and \
-                 TSUCHI_SMTP_PASSWORD (or TSUCHI_SMTP_PASSWORD_FILE) instead"
-            );
-        }
-        let tls = match query {
-            None => None,
-            Some(q) => match q.strip_prefix("tls=") {
-                Some("required") => Some(Security::StartTls),
-                Some(other) => bail!("relay URL: tls={other} is not supported (use tls=required)"),
-                None => bail!("relay URL: unknown parameter {q:?}"),
-            },
+        let (authority, path) = match before_query.split_once('/') {
+            Some((a, p)) => (a, p),
+            None => (before_query, ""),
         };
+        if !path.trim_matches('/').is_empty() {
+            bail!("the relay URL must not have a path: smtp://host:port");
+        }
+        let mut tls = None;
+        for param in query.into_iter().flat_map(|q| q.split('&')) {
+            match param.split_once('=') {
+                Some(("tls", "required")) => tls = Some(Security::StartTls),
+                Some(("tls", _)) => bail!("relay URL: only tls=required is supported"),
+                _ => bail!(
+                    "relay URL: the only parameter is tls=required (and credentials go in \
+                     TSUCHI_SMTP_USER and TSUCHI_SMTP_PASSWORD)"
+                ),
+            }
+        }
         let (security, default_port) = match (scheme, tls) {
             ("smtp", None) => (Security::Plain, 25),
             ("smtp", Some(s)) => (s, 587),
@@ -97,21 +108,106 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>)> {
         let (host, after) = rest
             .split_once(']')
             .ok_or_else(|| anyhow::anyhow!("unclosed [ in relay URL"))?;
-        (host, after.strip_prefix(':'))
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            bail!("the relay URL's host in [ ] is not an IPv6 address");
+        }
+        let port =
+            match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or_else(|| {
+                    anyhow::anyhow!("the relay URL has text after its IPv6 address")
+                })?),
+            };
+        (host, port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.split_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
+        };
+        let dns_name = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !dns_name {
+            bail!(
+                "the relay URL's host must be a DNS name or an IP address in ASCII (an \
+                 internationalized name in its xn-- form)"
+            );
         }
+        (host, port)
     };
     let port = match port {
         Some(p) => Some(
             p.parse::<u16>()
-                .map_err(|_| anyhow::anyhow!("bad port {p:?} in relay URL"))?,
+                .ok()
+                .filter(|&n| n > 0 && p.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the relay URL's port must be a number from 1 to 65535")
+                })?,
         ),
         None => None,
     };
     Ok((host.to_string(), port))
+}
+
+/// What a message may show of text that may hold credentials: a URL, a config line, an
+/// environment assignment. The one redaction every message that shows such text goes through.
+///
+/// Hidden: everything after `scheme://` up to the next space or quote; any word with an `@`
+/// (also full-width `＠` or small `﹫`), which may be `user:password@host`; and the rest of a
+/// line after a key that names a secret (`password`, `passwd`, `secret`, `token`) and its `=` or
+/// `:`. Messages without such text come out unchanged.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str(&redact_line(line));
+    }
+    out
+}
+
+fn redact_line(line: &str) -> String {
+    const HIDDEN: &str = "<hidden>";
+    let lower = line.to_lowercase();
+    // A key naming a secret: keep the line up to its separator.
+    if lower.len() == line.len() {
+        let key = ["password", "passwd", "secret", "token"]
+            .iter()
+            .filter_map(|k| lower.find(k).map(|i| i + k.len()))
+            .min();
+        if let Some(cut) = key.and_then(|k| line[k..].find(['=', ':']).map(|sep| k + sep + 1)) {
+            return format!("{} {HIDDEN}", redact_words(&line[..cut]).trim_end());
+        }
+    }
+    redact_words(line)
+}
+
+fn redact_words(line: &str) -> String {
+    const HIDDEN: &str = "<hidden>";
+    let is_break = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>');
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let word_len = rest.find(is_break).unwrap_or(rest.len());
+        if word_len == 0 {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let word = &rest[..word_len];
+        if let Some(i) = word.find("://") {
+            out.push_str(&word[..i + 3]);
+            out.push_str(HIDDEN);
+        } else if word.contains(['@', '\u{FF20}', '\u{FE6B}']) {
+            out.push_str(HIDDEN);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[word_len..];
+    }
+    out
 }
 
 /// SMTP credentials, from `TSUCHI_SMTP_USER` and `TSUCHI_SMTP_PASSWORD` or
@@ -452,6 +548,65 @@ mod tests {
         );
         assert!(RelayUrl::parse("http://x").is_err());
         assert!(RelayUrl::parse("smtp://x?tls=opportunistic").is_err());
+    }
+
+    /// Whatever may be a credential in a mistyped relay URL never reaches an error message, and
+    /// such a URL is never accepted (its host would be shown in connection errors).
+    #[test]
+    fn relay_url_errors_never_echo_credentials() {
+        let secret = "s3cr3t-PW";
+        for url in [
+            format!("smtp://u:{secret}\u{FF20}relay.example.jp:587"),
+            format!("smtp://u:{secret}\u{FE6B}relay.example.jp:587"),
+            format!("smtp://u%3A{secret}%40relay.example.jp:587"),
+            format!("smtp://u:{secret}%40relay.example.jp"),
+            format!("smtp://relay.example.jp:{secret}"),
+            format!("smtp://relay.example.jp:587?password={secret}"),
+            format!("smtp://relay.example.jp:587?tls={secret}"),
+            format!("smtp://relay.example.jp:587?tls=required&password={secret}"),
+            format!("smtp://relay.example.jp:587/{secret}"),
+            format!("smtp://relay.example.jp/{secret}?tls=required"),
+            format!("smtp://relay.example.jp:587#{secret}"),
+            format!("smtp://u:{secret}@relay.example.jp:587"),
+            format!("smtp:/u:{secret}@relay.example.jp:587"),
+            format!("smtp//u:{secret}relay.example.jp"),
+            format!("{secret}://relay.example.jp"),
+            format!("smtp://[{secret}]:25"),
+            format!("smtp://[::1]{secret}"),
+            format!("smtp://u {secret} relay.example.jp"),
+        ] {
+            match RelayUrl::parse(&url) {
+                Ok(u) => panic!("accepted {url:?} as {u:?}"),
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    assert!(!message.contains(secret), "{url:?}: {message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn redaction_hides_what_may_be_credentials() {
+        for text in [
+            "smtp://user:pw-123@relay.example.jp:587",
+            "line 3: smtp = \"smtps://pw-123@relay\"",
+            "SMTP://u:pw-123@x",
+            "password = \"pw-123\"",
+            "TSUCHI_SMTP_PASSWORD=pw-123",
+            "u:pw-123@relay.example.jp",
+            "u:pw-123\u{FF20}relay.example.jp",
+        ] {
+            let shown = redact(text);
+            assert!(!shown.contains("pw-123"), "{text} -> {shown}");
+        }
+        assert_eq!(
+            redact("TOML parse error: invalid basic string"),
+            "TOML parse error: invalid basic string"
+        );
+        assert_eq!(
+            redact("connect to 127.0.0.1:2525: refused"),
+            "connect to 127.0.0.1:2525: refused"
+        );
     }
 
     fn settings(url: &str, credentials: bool) -> SmtpSettings {

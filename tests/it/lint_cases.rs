@@ -266,3 +266,134 @@ fn an_address_literal_does_not_reach_across_lines() {
     assert!(tsuchi::render::find_link("u@[127.0.0.1]").is_some());
     assert!(tsuchi::render::find_link("Dear #@[,\n\n[What happened]").is_none());
 }
+
+#[test]
+fn names_under_internationalized_top_level_domains_are_domains() {
+    for text in [
+        "пример.рф",
+        "例え.みんな",
+        "楓サポート.コム",
+        "ПРИМЕР.РФ",
+        "kaede.コム",
+        "例え．みんな",
+        "例え。みんな",
+        "山田 楓サポート.コム 様",
+        "お問い合わせは楓.世界、または",
+        "例子.中国",
+        "उदाहरण.भारत",
+        "ตัวอย่าง.ไทย",
+        "مثال.السعودية",
+        "예시.한국",
+        "kaede.vermögensberater",
+        "a.b.ελ",
+    ] {
+        let found = find_link(text);
+        assert!(
+            found.as_ref().is_some_and(|f| f.kind == LinkKind::Domain),
+            "{text}: {found:?}"
+        );
+    }
+    // Words that are top-level domains only inside longer prose are not names.
+    for text in [
+        "1.健康被害の有無",
+        "ご確認ください。通販サイトでは",
+        "みんなで",
+        "世界",
+        "ご確認ください。コムギ",
+    ] {
+        clean(text);
+    }
+}
+
+#[test]
+fn invisible_characters_are_refused() {
+    for c in [
+        '\u{FE0F}',
+        '\u{E0100}',
+        '\u{FFF9}',
+        '\u{1BCA0}',
+        '\u{1D173}',
+        '\u{16FE4}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{00AD}',
+        '\u{FEFF}',
+        '\u{202E}',
+        '\u{2066}',
+        '\u{E0041}',
+        '\u{180E}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{115F}',
+        '\u{034F}',
+    ] {
+        for text in [
+            format!("kaede-support.co{c}m"),
+            format!("kaede-support{c}.com"),
+            format!("やまだ{c}たろう 様"),
+        ] {
+            let found = find_link(&text);
+            assert!(found.is_some(), "U+{:04X} in {text:?}", c as u32);
+        }
+        let found = find_link(&format!("やまだ{c}たろう")).unwrap();
+        assert_eq!(found.kind, LinkKind::Invisible);
+        // The code point, never the (invisible) char; NFKC maps the Hangul fillers to U+1160.
+        let shown = if matches!(c, '\u{FFA0}' | '\u{3164}') {
+            '\u{1160}'
+        } else {
+            c
+        };
+        assert_eq!(found.snippet, format!("U+{:04X}", shown as u32));
+        assert_eq!(found.start, 3);
+    }
+    // A variation selector right after a CJK ideograph picks its glyph (渡邉 and its variants).
+    for text in [
+        "渡邉\u{E0100}様",
+        "渡邉\u{FE00}様",
+        "葛\u{E0101}飾区",
+        "𠮷\u{E0100}野",
+    ] {
+        clean(text);
+    }
+    for text in [
+        "渡邉\u{E0100}\u{E0100}様",
+        "わ\u{E0100}",
+        "a\u{FE0F}",
+        "\u{FE0F}",
+    ] {
+        assert!(find_link(text).is_some(), "{text:?}");
+    }
+}
+
+/// The top-level domains of the public suffix list (its single-label rules, in every script).
+fn public_suffix_tlds() -> Vec<String> {
+    let list = include_str!("../data/psl_tlds.txt");
+    list.lines().map(str::to_string).collect()
+}
+
+proptest::proptest! {
+    /// A name under any top-level domain of the public suffix list, in any script, between
+    /// Japanese text, is found.
+    #[test]
+    fn names_under_every_public_suffix_are_found(
+        before in "[あ-んア-ン漢字、（）「」 ]{0,10}",
+        after in "[、（）「」 ][あ-んア-ン漢字、。（）「」 ]{0,10}",
+        tld in proptest::sample::select(public_suffix_tlds()),
+        label in proptest::sample::select(vec![
+            "kaede", "kaede-support", "楓サポート", "例え", "пример", "παράδειγμα", "例子",
+            "उदाहरण", "مثال", "예시", "ตัวอย่าง",
+        ]),
+        dot in proptest::sample::select(vec![".", "．", "。", "｡"]),
+        upper in proptest::bool::ANY,
+    ) {
+        let name = format!("{label}{dot}{tld}");
+        let name = if upper { name.to_uppercase() } else { name };
+        let text = format!("{before}{name}{after}");
+        let found = find_link(&text);
+        proptest::prop_assert!(
+            found.as_ref().is_some_and(|f| f.kind == LinkKind::Domain),
+            "missed {:?}: {:?}", text, found
+        );
+    }
+}

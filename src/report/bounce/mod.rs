@@ -17,11 +17,10 @@ pub(crate) mod record;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
-use mail_parser::mailbox::{maildir, mbox};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +56,8 @@ pub fn read_messages(paths: &[PathBuf]) -> Messages {
 /// * a file whose first bytes are `From ` is an mbox file (mboxrd `>From ` unquoting);
 /// * any other file is a single message (`.eml`), yielded as is, even when empty.
 ///
-/// Only one message is held in memory at a time (mbox files are read through a `BufReader`).
+/// Only one message is held in memory at a time, and at most [`MAX_MESSAGE_BYTES`] of it: a
+/// larger message yields an `Err` and the next one follows.
 ///
 /// Errors are yielded as items and iteration goes on: a path that cannot be opened or is not a
 /// mailbox yields one `Err` and the next path follows; an unreadable Maildir message yields an
@@ -68,16 +68,135 @@ pub struct Messages {
     current: Current,
 }
 
+/// Largest message read, in bytes: far above any real bounce (which quotes at most the
+/// original headers), far below what would strain memory. A larger message is skipped with a
+/// warning (counted as unreadable), so a hostile mailbox or `/dev/zero` never grows memory.
+pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// How much of an mbox line is read at once: a line without a newline is read in pieces.
+const MBOX_CHUNK: u64 = 64 * 1024;
+
 enum Current {
     None,
     Mbox {
         name: String,
-        iter: mbox::MessageIterator<BufReader<File>>,
+        reader: MboxReader,
         count: usize,
     },
     Maildir {
-        iter: maildir::MessageIterator,
+        files: VecDeque<PathBuf>,
     },
+}
+
+/// An mboxrd reader that holds at most [`MAX_MESSAGE_BYTES`] of a message and at most
+/// [`MBOX_CHUNK`] of a line (mail-parser's reader holds whole messages and whole lines).
+struct MboxReader {
+    reader: BufReader<File>,
+    /// A `From ` separator line has been read: a message is open.
+    started: bool,
+    done: bool,
+}
+
+enum MboxMessage {
+    Complete(Vec<u8>),
+    TooLarge,
+}
+
+impl MboxReader {
+    fn next(&mut self) -> Option<std::io::Result<MboxMessage>> {
+        if self.done {
+            return None;
+        }
+        let finish = |contents: Vec<u8>, too_large: bool| {
+            if too_large {
+                MboxMessage::TooLarge
+            } else {
+                MboxMessage::Complete(contents)
+            }
+        };
+        let mut contents = Vec::new();
+        let mut too_large = false;
+        let mut at_line_start = true;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = match (&mut self.reader)
+                .take(MBOX_CHUNK)
+                .read_until(b'\n', &mut line)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                return self.started.then(|| Ok(finish(contents, too_large)));
+            }
+            let complete = line.ends_with(b"\n");
+            if at_line_start && line.starts_with(b"From ") {
+                // The separator: skip the rest of an overlong one.
+                let mut rest_complete = complete;
+                while !rest_complete {
+                    line.clear();
+                    match (&mut self.reader)
+                        .take(MBOX_CHUNK)
+                        .read_until(b'\n', &mut line)
+                    {
+                        Ok(0) => break,
+                        Ok(_) => rest_complete = line.ends_with(b"\n"),
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                if self.started {
+                    return Some(Ok(finish(contents, too_large)));
+                }
+                self.started = true;
+                continue;
+            }
+            let at_start = at_line_start;
+            at_line_start = complete;
+            if !self.started {
+                continue;
+            }
+            let mut data: &[u8] = &line;
+            if at_start && data.starts_with(b">") {
+                // mboxrd: `>From ` (any number of `>`) loses one `>`.
+                let i = data.iter().position(|&c| c != b'>').unwrap_or(data.len());
+                if data[i..].starts_with(b"From ") {
+                    data = &data[1..];
+                }
+            }
+            if too_large {
+                continue;
+            }
+            if contents.len() + data.len() > MAX_MESSAGE_BYTES {
+                too_large = true;
+                contents = Vec::new();
+            } else {
+                contents.extend_from_slice(data);
+            }
+        }
+    }
+}
+
+/// The whole of a file of at most [`MAX_MESSAGE_BYTES`], after `head` (already read from it).
+fn read_capped(mut file: impl Read, mut head: Vec<u8>, name: &str) -> Result<Vec<u8>> {
+    (&mut file)
+        .take((MAX_MESSAGE_BYTES + 1 - head.len().min(MAX_MESSAGE_BYTES)) as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {name}"))?;
+    if head.len() > MAX_MESSAGE_BYTES {
+        anyhow::bail!(
+            "{name}: message larger than {} MiB; skipped",
+            MAX_MESSAGE_BYTES >> 20
+        );
+    }
+    Ok(head)
 }
 
 impl Iterator for Messages {
@@ -94,11 +213,23 @@ impl Iterator for Messages {
                         Err(e) => return Some(Err(e)),
                     }
                 }
-                Current::Mbox { name, iter, count } => match iter.next() {
+                Current::Mbox {
+                    name,
+                    reader,
+                    count,
+                } => match reader.next() {
                     Some(Ok(message)) => {
                         *count += 1;
                         let source = Source(format!("{name}#{count}"));
-                        return Some(Ok((source, message.unwrap_contents())));
+                        match message {
+                            MboxMessage::Complete(raw) => return Some(Ok((source, raw))),
+                            MboxMessage::TooLarge => {
+                                return Some(Err(anyhow!(
+                                    "{source}: message larger than {} MiB; skipped",
+                                    MAX_MESSAGE_BYTES >> 20
+                                )));
+                            }
+                        }
                     }
                     Some(Err(e)) => {
                         let err = anyhow!(e).context(format!(
@@ -109,19 +240,38 @@ impl Iterator for Messages {
                     }
                     None => self.current = Current::None,
                 },
-                Current::Maildir { iter } => match iter.next() {
-                    Some(Ok(message)) => {
-                        let source = Source(message.path().display().to_string());
-                        return Some(Ok((source, message.unwrap_contents())));
-                    }
-                    Some(Err(e)) => {
-                        return Some(Err(anyhow!(e).context("reading Maildir message")));
+                Current::Maildir { files } => match files.pop_front() {
+                    Some(path) => {
+                        let name = path.display().to_string();
+                        let read = File::open(&path)
+                            .with_context(|| format!("opening Maildir message {name}"))
+                            .and_then(|file| read_capped(file, Vec::new(), &name));
+                        return Some(read.map(|raw| (Source(name), raw)));
                     }
                     None => self.current = Current::None,
                 },
             }
         }
     }
+}
+
+/// The messages of a Maildir folder: the files of `cur/` then `new/`, each in name order
+/// (names starting with `.` are not messages).
+fn maildir_files(path: &Path) -> std::io::Result<VecDeque<PathBuf>> {
+    let mut all = VecDeque::new();
+    for sub in ["cur", "new"] {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path.join(sub))? {
+            let entry = entry?;
+            let hidden = entry.file_name().as_encoded_bytes().starts_with(b".");
+            if !hidden && entry.file_type()?.is_file() {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        all.extend(files);
+    }
+    Ok(all)
 }
 
 enum Opened {
@@ -136,9 +286,8 @@ fn open(path: &Path) -> Result<Opened> {
         if !path.join("cur").is_dir() || !path.join("new").is_dir() {
             anyhow::bail!("{name} is a directory but not a Maildir folder (no cur/ and new/)");
         }
-        let iter = maildir::MessageIterator::new(path)
-            .with_context(|| format!("opening Maildir {name}"))?;
-        return Ok(Opened::Mailbox(Current::Maildir { iter }));
+        let files = maildir_files(path).with_context(|| format!("opening Maildir {name}"))?;
+        return Ok(Opened::Mailbox(Current::Maildir { files }));
     }
     let mut file = File::open(path).with_context(|| format!("opening {name}"))?;
     let mut head = Vec::with_capacity(5);
@@ -149,16 +298,18 @@ fn open(path: &Path) -> Result<Opened> {
     if head == b"From " {
         // Reopen rather than seek, so the mbox reader sees the file from its first byte.
         let file = File::open(path).with_context(|| format!("opening {name}"))?;
-        let iter = mbox::MessageIterator::new(BufReader::with_capacity(64 * 1024, file));
+        let reader = MboxReader {
+            reader: BufReader::with_capacity(64 * 1024, file),
+            started: false,
+            done: false,
+        };
         return Ok(Opened::Mailbox(Current::Mbox {
             name,
-            iter,
+            reader,
             count: 0,
         }));
     }
-    let mut raw = head;
-    file.read_to_end(&mut raw)
-        .with_context(|| format!("reading {name}"))?;
+    let raw = read_capped(file, head, &name)?;
     Ok(Opened::Single((Source(name), raw)))
 }
 
@@ -245,9 +396,11 @@ impl Dsn {
 pub fn classify(raw: &[u8]) -> Vec<Classification> {
     // mail-parser promises not to panic; a batch over hundreds of thousands of messages from
     // the Internet should not die on the one message that proves otherwise.
+    // The binary's panic hook (see `cli::main`) shows where a panic happened, never its
+    // message, which could quote the message being classified (personal data).
     std::panic::catch_unwind(|| classify_inner(raw)).unwrap_or_else(|_| {
         vec![Classification::Ignored(
-            "unparsable message (parser panicked)".into(),
+            "unparsable message (internal error while classifying it)".into(),
         )]
     })
 }
@@ -670,23 +823,36 @@ fn decode_encoded_words(value: &str) -> String {
     let mut rest = value;
     let mut last_was_word = false;
     while let Some(start) = rest.find("=?") {
-        let decoded = rest[start + 2..].split_once('?').and_then(|(charset, r)| {
-            let (enc, r) = r.split_once('?')?;
-            let end = r.find("?=")?;
-            let text = &r[..end];
-            let bytes = match enc {
-                "B" | "b" => mail_parser::decoders::base64::base64_decode(text.as_bytes())?,
-                "Q" | "q" => mail_parser::decoders::quoted_printable::quoted_printable_decode(
-                    text.replace('_', " ").as_bytes(),
-                )?,
-                _ => return None,
-            };
-            let charset = charset.split('*').next().unwrap_or(charset);
-            let encoding =
-                encoding_rs::Encoding::for_label(charset.as_bytes()).unwrap_or(encoding_rs::UTF_8);
-            let consumed = start + 2 + charset.len() + 1 + enc.len() + 1 + end + 2;
-            Some((encoding.decode(&bytes).0.into_owned(), consumed))
-        });
+        let decoded = rest[start + 2..]
+            .split_once('?')
+            .and_then(|(charset_field, r)| {
+                let (enc, r) = r.split_once('?')?;
+                let end = r.find("?=")?;
+                let text = &r[..end];
+                // An encoded word holds no white space; this also keeps a stray `=?` from
+                // reaching over the rest of the field.
+                if [charset_field, enc, text]
+                    .iter()
+                    .any(|p| p.contains(char::is_whitespace))
+                {
+                    return None;
+                }
+                let bytes = match enc {
+                    "B" | "b" => mail_parser::decoders::base64::base64_decode(text.as_bytes())?,
+                    "Q" | "q" => mail_parser::decoders::quoted_printable::quoted_printable_decode(
+                        text.replace('_', " ").as_bytes(),
+                    )?,
+                    _ => return None,
+                };
+                // RFC 2231 `charset*language`: the language is dropped, but it was read, so the
+                // consumed length counts the whole field (it ends at the ASCII `?=`, always on a
+                // char boundary).
+                let consumed = start + 2 + charset_field.len() + 1 + enc.len() + 1 + end + 2;
+                let charset = charset_field.split('*').next().unwrap_or(charset_field);
+                let encoding = encoding_rs::Encoding::for_label(charset.as_bytes())
+                    .unwrap_or(encoding_rs::UTF_8);
+                Some((encoding.decode(&bytes).0.into_owned(), consumed))
+            });
         match decoded {
             Some((text, consumed)) => {
                 let between = &rest[..start];
@@ -695,7 +861,7 @@ fn decode_encoded_words(value: &str) -> String {
                     out.push_str(between);
                 }
                 out.push_str(&text);
-                rest = &rest[consumed.min(rest.len())..];
+                rest = rest.get(consumed..).unwrap_or("");
                 last_was_word = true;
             }
             None => {
@@ -707,4 +873,65 @@ fn decode_encoded_words(value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::charset::{Charset, encode_header_words};
+
+    #[test]
+    fn a_language_tag_after_the_charset_is_consumed() {
+        // RFC 2231: `charset*language`. 「お知らせ」 in ISO-2022-JP and UTF-8.
+        for word in [
+            "=?ISO-2022-JP*ja?B?GyRCJCpDTiRpJDsbKEI=?=",
+            "=?iso-2022-jp*ja-JP?B?GyRCJCpDTiRpJDsbKEI=?=",
+            "=?UTF-8*ja?B?44GK55+l44KJ44Gb?=",
+            "=?UTF-8*ja?Q?=E3=81=8A=E7=9F=A5=E3=82=89=E3=81=9B?=",
+        ] {
+            assert_eq!(decode_encoded_words(word), "お知らせ", "{word}");
+            assert_eq!(
+                decode_encoded_words(&format!("Re: {word} {word}")),
+                "Re: お知らせお知らせ",
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_ascii_after_the_star_does_not_panic() {
+        for value in [
+            "=?UTF-8*あ?B?44GK?=",
+            "=?UTF-8*あいう?B?44GK?= x",
+            "=?*漢?B??=",
+            "=?あ*い?Q?=E3?=",
+            "=?UTF-8*\u{00e9}\u{00e9}?B?QUJD?=\u{00e9}",
+        ] {
+            let _ = decode_encoded_words(value);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics(value in "(=\\?|\\?=|\\?|\\*|[BbQq]|=|[A-Za-z0-9+/]|[あ-ん漢]|\u{e9}| |_){0,40}") {
+            let _ = decode_encoded_words(&value);
+        }
+
+        #[test]
+        fn decoding_arbitrary_text_never_panics(value in "\\PC{0,60}") {
+            let _ = decode_encoded_words(&value);
+        }
+
+        #[test]
+        fn encoded_words_round_trip(
+            value in "[ -~あ-んア-ン漢字、。「」]{0,60}",
+            iso in proptest::bool::ANY,
+        ) {
+            let charset = if iso { Charset::Iso2022Jp } else { Charset::Utf8 };
+            if let Some(encoded) = encode_header_words(&value, charset) {
+                let unfolded = encoded.replace("\r\n", "");
+                proptest::prop_assert_eq!(decode_encoded_words(&unfolded), value);
+            }
+        }
+    }
 }

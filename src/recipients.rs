@@ -1105,19 +1105,83 @@ impl RecipientReader {
             source.set_mark(end);
             let bad_bytes = source.take_malformed(start, end);
             // Spreadsheets leave rows of empty cells at the end: nothing to send, nothing wrong.
-            if !bad_bytes
-                && (0..rec.len())
-                    .filter_map(|i| cell(rec, i))
-                    .all(|f| f.iter().all(|&b| b == b' ' || b == b'\t'))
-            {
+            if !bad_bytes && is_blank_record(rec) {
                 continue;
             }
-            // Blank rows take no number: `campaign::list_identity` counts rows the same way.
+            // Blank rows take no number: `count_rows` (the journal's row count) skips the same.
             let row = self.next_row;
             self.next_row += 1;
             return Some(Ok((row, line, bad_bytes)));
         }
         None
+    }
+}
+
+/// Whether a record is blank: every cell empty or made of spaces, tabs and CRs only (a row of
+/// empty cells a spreadsheet left, a CRLF line end converted twice, `\r\r\n`). Blank records
+/// take no row number. This is the one rule for it: the reader and [`count_rows`] both use it,
+/// since the journal binds rows by number to the count the header records.
+///
+/// Space, tab and CR are the same bytes in UTF-8 and Shift_JIS (whose trail bytes are 0x40 and
+/// up), so the rule gives the same answer on raw and on decoded bytes.
+pub fn is_blank_record(rec: &csv::ByteRecord) -> bool {
+    rec.iter()
+        .all(|cell| cell.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')))
+}
+
+/// Counts the data records of a list read as raw bytes from `source` (delimiters and quotes are
+/// ASCII in UTF-8 and Shift_JIS alike, so no decoding is needed), by the reader's rules: the first
+/// record is the header, records end at LF, blank records ([`is_blank_record`]) take no number,
+/// and a record longer than the reader accepts stops the count with an error naming `path` and
+/// the line, before it is held in memory.
+pub fn count_rows(source: impl Read, path: &Path) -> Result<u64> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(RecordBound {
+            inner: source,
+            handed_out: 0,
+            mark: 0,
+        });
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    let mut header = true;
+    loop {
+        let line = csv.position().line();
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(rows),
+            Err(e) => return Err(fatal(path, line, e)),
+        }
+        let end = csv.position().byte();
+        csv.get_mut().mark = end;
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        if !is_blank_record(&record) {
+            rows += 1;
+        }
+    }
+}
+
+/// Hands bytes to the csv parser of [`count_rows`], refusing to hand out more than
+/// [`MAX_RECORD_BYTES`] past the start of the current record (as [`Decoding`] does for the reader).
+struct RecordBound<R> {
+    inner: R,
+    handed_out: u64,
+    /// Offset where the current record starts.
+    mark: u64,
+}
+
+impl<R: Read> Read for RecordBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.handed_out.saturating_sub(self.mark) > MAX_RECORD_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
+        let n = self.inner.read(buf)?;
+        self.handed_out += n as u64;
+        Ok(n)
     }
 }
 

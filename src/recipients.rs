@@ -118,9 +118,32 @@ pub struct RowIssue {
     pub line: u64,
     /// The customer id, when the row has a usable one.
     pub id: Option<String>,
-    /// What is wrong, starting with the column (`name: contains a line break`). It never
-    /// contains the person's name or e-mail address.
+    /// What is wrong, starting with the column (`leaked_phone: not a flag`). It names the
+    /// column and the kind of problem, never a cell's value: it is what the journal stores and
+    /// `report` and `lookup` show.
     pub problem: String,
+    /// The cell as written (shortened), when the problem is its value: for the operator's own
+    /// terminal only (`check`, through [`RowIssue::with_value`]), since on a list whose columns
+    /// are shifted it is another column's personal data. Never stored or reported.
+    pub value: Option<String>,
+}
+
+impl RowIssue {
+    /// The issue as `check` prints it to the operator: [`RowIssue`]'s `file:line: id: problem`,
+    /// then the cell as written, marked as such (`[cell in the list: "maybe"]`).
+    pub fn with_value(&self) -> impl fmt::Display + '_ {
+        struct WithValue<'a>(&'a RowIssue);
+        impl fmt::Display for WithValue<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)?;
+                match &self.0.value {
+                    Some(v) => write!(f, " [cell in the list: \"{v}\"]"),
+                    None => Ok(()),
+                }
+            }
+        }
+        WithValue(self)
+    }
 }
 
 impl fmt::Display for RowIssue {
@@ -819,7 +842,29 @@ impl RecipientReader {
             line,
             id: id.clone(),
             problem,
+            value: None,
         }
+    }
+
+    /// The issues of a row: `errors`, each with its cell from `values` (by position in `errors`).
+    fn issues(
+        &self,
+        line: u64,
+        id: &Option<String>,
+        errors: Vec<String>,
+        mut values: Vec<(usize, String)>,
+    ) -> Vec<RowIssue> {
+        errors
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut issue = self.issue(line, id, e);
+                if let Some(at) = values.iter().position(|(j, _)| *j == i) {
+                    issue.value = Some(values.swap_remove(at).1);
+                }
+                issue
+            })
+            .collect()
     }
 
     fn validate(
@@ -830,6 +875,8 @@ impl RecipientReader {
         bad_bytes: bool,
     ) -> Result<Row> {
         let mut errors: Vec<String> = Vec::new();
+        // Cells quoted for the operator's terminal, by position in `errors` (never in `errors`).
+        let mut values: Vec<(usize, String)> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
         if bad_bytes {
             errors.push(format!("invalid {} byte sequence", self.encoding_name));
@@ -917,7 +964,12 @@ impl RecipientReader {
         let brand_cell = cols.brand.map(|c| cell(rec, c).unwrap_or_default());
         let (brand, brand_problem) =
             resolve_brand(&self.brands, self.only_brand, brand_cell, bad_bytes);
-        errors.extend(brand_problem);
+        if let Some((problem, value)) = brand_problem {
+            if let Some(v) = value {
+                values.push((errors.len(), v));
+            }
+            errors.push(problem);
+        }
 
         let mut locale = Some(self.default_locale.clone());
         if let Some(c) = cols.locale {
@@ -931,9 +983,9 @@ impl RecipientReader {
                 Ok(()) if v.is_empty() => {}
                 Ok(()) if self.locales.iter().any(|l| l == v) => locale = Some(v.to_string()),
                 Ok(()) => {
+                    values.push((errors.len(), shorten(v)));
                     errors.push(format!(
-                        "locale: unknown locale \"{}\" (known: {})",
-                        shorten(v),
+                        "locale: unknown locale (known: {})",
                         self.locales.join(", ")
                     ));
                     locale = None;
@@ -951,11 +1003,10 @@ impl RecipientReader {
             match parse_flag(&raw) {
                 Some(true) => leaked.insert(flag.field),
                 Some(false) => {}
-                None => errors.push(format!(
-                    "{}: \"{}\" is not a flag ({FLAG_HELP})",
-                    flag.header,
-                    shorten(trim(&raw))
-                )),
+                None => {
+                    values.push((errors.len(), shorten(trim(&raw))));
+                    errors.push(format!("{}: not a flag ({FLAG_HELP})", flag.header));
+                }
             }
         }
 
@@ -1020,10 +1071,7 @@ impl RecipientReader {
                 }
             }
             (_, id, ..) => {
-                let errors = errors
-                    .into_iter()
-                    .map(|e| self.issue(line, &id, e))
-                    .collect();
+                let errors = self.issues(line, &id, errors, values);
                 Row::Invalid {
                     row,
                     line,
@@ -1269,34 +1317,36 @@ fn identity_keys(
 }
 
 /// The row's brand (an index into `brands`) from its brand cell (`None`: the list has no brand
-/// column), and the problem with the cell.
+/// column), and the problem with the cell, with the cell itself when the problem is its value.
 fn resolve_brand(
     brands: &[String],
     only_brand: Option<usize>,
     cell: Option<&[u8]>,
     bad_bytes: bool,
-) -> (Option<usize>, Option<String>) {
+) -> (Option<usize>, Option<(String, Option<String>)>) {
     let Some(cell) = cell else {
         return (only_brand, None);
     };
     let raw = String::from_utf8_lossy(cell);
     let v = trim(&raw);
     match check_text("brand", v, bad_bytes) {
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some((e, None))),
         Ok(()) if v.is_empty() => {
-            let missing = only_brand
-                .is_none()
-                .then(|| format!("brand: missing (known: {})", brands.join(", ")));
+            let missing = only_brand.is_none().then(|| {
+                (
+                    format!("brand: missing (known: {})", brands.join(", ")),
+                    None,
+                )
+            });
             (only_brand, missing)
         }
         Ok(()) => match brands.iter().position(|b| b == v) {
             Some(i) => (Some(i), None),
             None => (
                 None,
-                Some(format!(
-                    "brand: unknown brand \"{}\" (known: {})",
-                    shorten(v),
-                    brands.join(", ")
+                Some((
+                    format!("brand: unknown brand (known: {})", brands.join(", ")),
+                    Some(shorten(v)),
                 )),
             ),
         },

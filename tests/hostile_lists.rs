@@ -125,7 +125,7 @@ const CASES: &[Case] = &[
     Case {
         file: "enc_bom_bad_flag.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"maybe\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
             "(utf-8 (BOM)): 3 rows",
         ],
         ..ROW
@@ -145,7 +145,7 @@ const CASES: &[Case] = &[
     Case {
         file: "enc_sjis_bad_flag.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"はい\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"はい\"]",
             "(shift_jis): 2 rows",
         ],
         sent: &["C0001"],
@@ -227,8 +227,8 @@ const CASES: &[Case] = &[
     Case {
         file: "bad_flags.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"2\" is not a flag",
-            "list.csv:3: C0002: leaked_phone: \"はい\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"2\"]",
+            "list.csv:3: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"はい\"]",
         ],
         ..ROW
     },
@@ -252,13 +252,15 @@ const CASES: &[Case] = &[
     Case {
         file: "unknown_brand.csv",
         expect: &[
-            "list.csv:3: C0002: brand: unknown brand \"acme\" (known: hoshizora, kaede, umineko)",
+            "list.csv:3: C0002: brand: unknown brand (known: hoshizora, kaede, umineko) [cell in the list: \"acme\"]",
         ],
         ..ROW
     },
     Case {
         file: "unknown_locale.csv",
-        expect: &["list.csv:3: C0002: locale: unknown locale \"fr\" (known: en, ja)"],
+        expect: &[
+            "list.csv:3: C0002: locale: unknown locale (known: en, ja) [cell in the list: \"fr\"]",
+        ],
         ..ROW
     },
     Case {
@@ -280,7 +282,7 @@ const CASES: &[Case] = &[
         // and the ignored text (a link, a header) goes nowhere.
         file: "line_numbers_crlf_multiline_memo.csv",
         expect: &[
-            "list.csv:6: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:6: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "4 rows",
         ],
         sent: &["C0001", "C0003", "C0004"],
@@ -353,7 +355,7 @@ const CASES: &[Case] = &[
         file: "inject_name_crlf_bcc.csv",
         expect: &[
             "list.csv:3: C0002: name: contains a line break",
-            "list.csv:5: C0003: leaked_email: \"maybe\" is not a flag",
+            "list.csv:5: C0003: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
         ],
         refused: &["C0002", "C0003"],
         secret: &["山田", "Bcc", "spy@evil.example", "bad@example.jp"],
@@ -363,7 +365,7 @@ const CASES: &[Case] = &[
         file: "inject_id_lf.csv",
         expect: &[
             "list.csv:3: id: contains a line break",
-            "list.csv:5: C0003: leaked_email: \"maybe\" is not a flag",
+            "list.csv:5: C0003: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
         ],
         refused: &["C00\n02", "C0002", "C0003"],
         secret: &["試験 二郎", "bad@example.jp", "C00\n02"],
@@ -892,7 +894,7 @@ fn bug_blank_rows_mid_list_are_not_work_left() {
     assert_cases(&[Case {
         file: "blank_cells_mid_list.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW
@@ -904,7 +906,7 @@ fn bug_line_numbers_count_empty_lines() {
     assert_cases(&[Case {
         file: "line_numbers_blank_lines.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW
@@ -916,7 +918,7 @@ fn bug_crlf_empty_lines_do_not_corrupt_the_journal() {
     assert_cases(&[Case {
         file: "crlf_empty_lines_mid_list.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW

@@ -99,3 +99,90 @@ fn the_list_identity_pass_refuses_an_overlong_record_naming_file_and_line() {
         "{msg}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Refusal reasons name the column and the problem, not the value
+
+const EXIT_INCOMPLETE: i32 = 3;
+
+fn dry_run_journal(c: &TestCampaign) -> PathBuf {
+    c.state_dir()
+        .join("outbox")
+        .join("kaede-2026-11.journal.jsonl")
+}
+
+fn list(rows: &[String]) -> String {
+    let mut csv = format!("{HEADER}\n");
+    for r in rows {
+        csv.push_str(r);
+        csv.push('\n');
+    }
+    csv
+}
+
+/// Cell `i` of a generated row replaced by `value` (the row's columns shifted, say).
+fn with_cell(r: String, i: usize, value: &str) -> String {
+    let mut cells: Vec<String> = r.split(',').map(str::to_string).collect();
+    cells[i] = value.to_string();
+    cells.join(",")
+}
+
+#[test]
+fn refusals_stored_and_reported_never_quote_a_cell() {
+    // Row 2's columns are shifted: a phone number under leaked_name, a name under brand; row 3
+    // has an address under locale.
+    let phone = "090-5555-6666";
+    let name = "佐藤 次郎";
+    let address = "東京都港区芝公園";
+    let csv = list(&[
+        row(1),
+        with_cell(with_cell(row(2), 5, phone), 3, name),
+        with_cell(row(3), 4, address),
+        row(4),
+    ]);
+    let c = TestCampaign::with_list(&csv, |c| c);
+    let send = c.run(&["send", "--dry-run", "--quiet"]);
+    assert_eq!(send.status.code(), Some(EXIT_INCOMPLETE), "{}", text(&send));
+    let journal = std::fs::read_to_string(dry_run_journal(&c)).unwrap();
+    assert!(
+        journal.contains("leaked_name: not a flag") && journal.contains("brand: unknown brand"),
+        "{journal}"
+    );
+    assert!(journal.contains("locale: unknown locale"), "{journal}");
+    let mut outputs = vec![
+        ("send".to_string(), all(&send)),
+        ("journal".into(), journal),
+    ];
+    for args in [
+        &["report"][..],
+        &["report", "--format", "json"],
+        &["report", "--unreached"],
+        &["status"],
+        &["lookup", "C000002"],
+        &["lookup", "C000003"],
+    ] {
+        let o = run_on_dry_run(&c, args);
+        assert!(o.status.code().is_some(), "{args:?}: {}", text(&o));
+        outputs.push((format!("{args:?}"), all(&o)));
+    }
+    for (what, out) in &outputs {
+        for value in [phone, name, address] {
+            assert!(!out.contains(value), "{what} quotes {value:?}:\n{out}");
+        }
+    }
+    // On the operator's terminal, `check` may show the cell, marked as such.
+    let check = c.run(&["check"]);
+    let out = all(&check);
+    assert!(
+        out.contains(&format!(
+            "list.csv:3: C000002: leaked_name: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"{phone}\"]"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "list.csv:3: C000002: brand: unknown brand (known: hoshizora, kaede, umineko) [cell in the list: \"{name}\"]"
+        )),
+        "{out}"
+    );
+}

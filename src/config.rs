@@ -73,6 +73,11 @@ pub struct Campaign {
     /// A real send needs a matching approval unless this is false (test campaigns only).
     #[serde(default = "yes")]
     pub require_approval: bool,
+    /// Whether `Taro@example.jp` and `taro@example.jp` are two mailboxes (for duplicates and for
+    /// matching bounces). Off by default: receivers compare local parts without case, and two
+    /// notices to one mailbox look like phishing. The domain is never case-sensitive.
+    #[serde(default)]
+    pub case_sensitive_local_part: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -516,6 +516,8 @@ pub struct RecipientReader {
     only_brand: Option<usize>,
     locales: Vec<String>,
     default_locale: String,
+    /// `campaign.case_sensitive_local_part`: whether `Taro@` and `taro@` are two mailboxes.
+    case_sensitive_local: bool,
     /// The file as it was when opened, to tell that duplicates found earlier still apply.
     stamp: FileStamp,
     /// Duplicate ids and addresses, by line (none unless found first).
@@ -652,6 +654,7 @@ impl RecipientReader {
             only_brand,
             locales: config.incident.keys().cloned().collect(),
             default_locale: config.campaign.default_locale.clone(),
+            case_sensitive_local: config.campaign.case_sensitive_local_part,
             stamp,
             findings: Findings::none(),
             found: Vec::new(),
@@ -689,6 +692,7 @@ impl RecipientReader {
         let (full_tx, full_rx) = mpsc::sync_channel::<IdentityCells>(4);
         let (empty_tx, empty_rx) = mpsc::channel::<IdentityCells>();
         let (brands, only_brand) = (reader.brands.clone(), reader.only_brand);
+        let case_sensitive_local = reader.case_sensitive_local;
         let (findings, read) = std::thread::scope(|scope| {
             let sorting = scope.spawn(move || -> io::Result<Findings> {
                 let mut finder = DuplicateFinder::new();
@@ -701,6 +705,7 @@ impl RecipientReader {
                             &brands,
                             only_brand,
                             row.bad_bytes,
+                            case_sensitive_local,
                         );
                         if let Some(key) = id {
                             finder.id(row.line, key)?;
@@ -919,7 +924,11 @@ impl RecipientReader {
             });
         }
 
-        let email = match check_email(trim(&field(cols.email)), bad_bytes) {
+        let email = match check_email(
+            trim(&field(cols.email)),
+            bad_bytes,
+            self.case_sensitive_local,
+        ) {
             Ok(e) => Some(e),
             Err(e) => {
                 errors.push(e);
@@ -1302,12 +1311,17 @@ fn identity_keys(
     brands: &[String],
     only_brand: Option<usize>,
     bad_bytes: bool,
+    case_sensitive_local: bool,
 ) -> (Option<u64>, Option<(u64, usize)>) {
     let id = String::from_utf8_lossy(id);
     let id = trim(&id);
     let id = check_id(id, bad_bytes).ok().map(|()| key64("id", &[id]));
     let email = match (
-        check_email(trim(&String::from_utf8_lossy(email)), bad_bytes),
+        check_email(
+            trim(&String::from_utf8_lossy(email)),
+            bad_bytes,
+            case_sensitive_local,
+        ),
         resolve_brand(brands, only_brand, brand, bad_bytes).0,
     ) {
         (Ok(e), Some(brand)) => Some((e.key, brand)),
@@ -1563,25 +1577,70 @@ struct Email {
     /// As given to SMTP.
     address: String,
     legacy: bool,
-    /// Duplicate-detection key: local part as is, domain lowercased ([`email_key`]).
+    /// Duplicate-detection key of the mailbox ([`email_key`]).
     key: u64,
 }
 
-/// The duplicate-detection key of an address: its local part as is (case may matter to the
-/// receiving server), its domain in lowercase.
-fn email_key(local: &str, domain: &str) -> u64 {
-    if domain.bytes().any(|b| b.is_ascii_uppercase()) {
-        key64("email", &[local, &domain.to_ascii_lowercase()])
+/// The local part and domain of an address as receivers compare mailboxes: the domain in
+/// lowercase always (host names are case-insensitive); the local part in lowercase too, unless
+/// `case_sensitive_local_part` (RFC 5321 lets a server tell `Taro@` from `taro@`, but Japanese
+/// carriers and the large providers do not, and two notices to one mailbox look like phishing).
+/// Quotes around a legacy carrier local part are dropped: `"taro..yamada"@docomo.ne.jp` is
+/// `taro..yamada@docomo.ne.jp`. The one rule for duplicates in a list and for matching bounces.
+pub fn mailbox_parts<'a>(
+    local: &'a str,
+    domain: &'a str,
+    case_sensitive_local_part: bool,
+) -> (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>) {
+    use std::borrow::Cow;
+    let fold = |s: &'a str| -> Cow<'a, str> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    };
+    let local = local
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or(local);
+    let local = if case_sensitive_local_part {
+        Cow::Borrowed(local)
     } else {
-        key64("email", &[local, domain])
+        fold(local)
+    };
+    (local, fold(domain))
+}
+
+/// An address (`Taro@Example.JP`, `<taro@example.jp>`, `"taro..y"@docomo.ne.jp`) in the form
+/// in which two spellings of one mailbox are equal ([`mailbox_parts`]).
+pub fn mailbox_key(address: &str, case_sensitive_local_part: bool) -> String {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            let (local, domain) = mailbox_parts(local, domain, case_sensitive_local_part);
+            format!("{local}@{domain}")
+        }
+        None => a.to_string(),
     }
+}
+
+/// The duplicate-detection key of an address: its mailbox as receivers compare it
+/// ([`mailbox_parts`]).
+fn email_key(local: &str, domain: &str, case_sensitive_local_part: bool) -> u64 {
+    let (local, domain) = mailbox_parts(local, domain, case_sensitive_local_part);
+    key64("email", &[&local, &domain])
 }
 
 fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
 }
 
-fn check_email(v: &str, bad_bytes: bool) -> std::result::Result<Email, String> {
+fn check_email(
+    v: &str,
+    bad_bytes: bool,
+    case_sensitive_local: bool,
+) -> std::result::Result<Email, String> {
     if v.is_empty() {
         return Err("email: missing".into());
     }
@@ -1652,7 +1711,7 @@ fn check_email(v: &str, bad_bytes: bool) -> std::result::Result<Email, String> {
     if !local.is_ascii() {
         return Err("email: non-ASCII characters before '@' are not supported".into());
     }
-    let key = email_key(local, domain);
+    let key = email_key(local, domain, case_sensitive_local);
     if v.parse::<lettre::Address>().is_ok() {
         return Ok(Email {
             address: v.to_string(),
@@ -1742,16 +1801,19 @@ mod tests {
     }
 
     fn email_err(v: &str) -> String {
-        check_email(v, false).unwrap_err()
+        check_email(v, false, false).unwrap_err()
     }
 
     #[test]
     fn email_rules() {
-        let ok = check_email("Taro.Yamada@Example.JP", false).unwrap();
+        let ok = check_email("Taro.Yamada@Example.JP", false, false).unwrap();
         assert!(!ok.legacy);
         assert_eq!(ok.address, "Taro.Yamada@Example.JP");
-        assert_eq!(ok.key, email_key("Taro.Yamada", "example.jp"));
-        assert_ne!(ok.key, email_key("taro.yamada", "example.jp"));
+        assert_eq!(ok.key, email_key("taro.yamada", "example.jp", false));
+        assert_eq!(ok.key, email_key("TARO.YAMADA", "EXAMPLE.JP", false));
+        let exact = check_email("Taro.Yamada@Example.JP", false, true).unwrap();
+        assert_eq!(exact.key, email_key("Taro.Yamada", "example.jp", true));
+        assert_ne!(exact.key, email_key("taro.yamada", "example.jp", true));
 
         assert!(email_err("\"Bob\" <bob@example.jp>").contains("not a display name"));
         assert!(email_err("a@example.jp,b@example.jp").contains("single address"));
@@ -1783,12 +1845,13 @@ mod tests {
             ("taro.@ezweb.ne.jp", "\"taro.\"@ezweb.ne.jp"),
             (".taro@docomo.ne.jp", "\".taro\"@docomo.ne.jp"),
         ] {
-            let e = check_email(input, false).unwrap();
+            let e = check_email(input, false, false).unwrap();
             assert!(e.legacy);
             assert_eq!(e.address, quoted);
             assert!(e.address.parse::<lettre::Address>().is_ok());
             let (local, domain) = input.rsplit_once('@').unwrap();
-            assert_eq!(e.key, email_key(local, domain));
+            assert_eq!(e.key, email_key(local, domain, false));
+            assert_eq!(e.key, email_key(&local.to_uppercase(), domain, false));
         }
         // Quoting adds two characters: a 63-character legacy local part no longer fits.
         let long = format!("{}..@docomo.ne.jp", "a".repeat(61));

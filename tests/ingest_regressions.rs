@@ -186,3 +186,72 @@ fn refusals_stored_and_reported_never_quote_a_cell() {
         "{out}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// One mailbox, two spellings
+
+#[test]
+fn one_mailbox_in_two_cases_is_a_duplicate() {
+    // Rows 1 and 4 are under brand hoshizora, rows 2 and 5 under umineko.
+    let csv = list(&[
+        with_cell(row(1), 1, "Taro.Yamada@Example.JP"),
+        with_cell(row(2), 1, "taro..yamada@docomo.ne.jp"),
+        row(3),
+        with_cell(row(4), 1, "taro.yamada@example.jp"),
+        with_cell(row(5), 1, "TARO..Yamada@DoCoMo.ne.jp"),
+        row(6),
+    ]);
+    let c = TestCampaign::with_list(&csv, |c| c);
+    let check = c.run(&["check"]);
+    let out = all(&check);
+    assert_eq!(
+        check.status.code(),
+        Some(EXIT_INCOMPLETE),
+        "{}",
+        text(&check)
+    );
+    assert!(
+        out.contains("list.csv:5: C000004: email: duplicate address within brand hoshizora, first seen on line 2"),
+        "{out}"
+    );
+    // The legacy carrier form (dots outside RFC 5322) is compared the same way.
+    assert!(
+        out.contains("list.csv:6: C000005: email: duplicate address within brand umineko, first seen on line 3"),
+        "{out}"
+    );
+    let send = c.run(&["send", "--dry-run", "--quiet"]);
+    assert_eq!(send.status.code(), Some(EXIT_INCOMPLETE), "{}", text(&send));
+    assert_eq!(messages(&c), 4, "{}", text(&send));
+}
+
+#[test]
+fn a_case_sensitive_local_part_is_a_setting_the_domain_never_is() {
+    let csv = list(&[
+        with_cell(row(1), 1, "Taro@example.jp"),
+        row(2),
+        row(3),
+        with_cell(row(4), 1, "taro@example.jp"),
+        row(5),
+        row(6),
+        with_cell(row(7), 1, "Taro@EXAMPLE.JP"),
+    ]);
+    let c = TestCampaign::with_list(&csv, |c| {
+        c.replace(
+            "case_sensitive_local_part = false",
+            "case_sensitive_local_part = true",
+        )
+    });
+    let check = c.run(&["check"]);
+    let out = all(&check);
+    assert_eq!(
+        check.status.code(),
+        Some(EXIT_INCOMPLETE),
+        "{}",
+        text(&check)
+    );
+    assert!(!out.contains("list.csv:5: C000004"), "{out}");
+    assert!(
+        out.contains("list.csv:8: C000007: email: duplicate address within brand hoshizora, first seen on line 2"),
+        "{out}"
+    );
+}

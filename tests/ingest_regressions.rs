@@ -255,3 +255,29 @@ fn a_case_sensitive_local_part_is_a_setting_the_domain_never_is() {
         "{out}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A list with no one in it
+
+#[test]
+fn a_list_with_a_header_and_no_rows_is_not_a_clean_check() {
+    for csv in [
+        format!("{HEADER}\n"),
+        format!("{HEADER}\r\n\r\n \r\n,,\r\n"),
+    ] {
+        let c = TestCampaign::with_list(&csv, |c| c);
+        let check = c.run(&["check"]);
+        assert_eq!(
+            check.status.code(),
+            Some(EXIT_INCOMPLETE),
+            "{}",
+            text(&check)
+        );
+        assert!(
+            all(&check)
+                .contains("list.csv has a header but no data rows: nobody would be notified"),
+            "{}",
+            text(&check)
+        );
+    }
+}

@@ -132,6 +132,13 @@ pub struct Field {
     pub label: String,
     #[serde(default)]
     pub label_en: Option<String>,
+    /// The list may lack this field's column, which then means "not leaked" for everyone.
+    /// Without it a missing column is refused: a column dropped from an export must not quietly
+    /// take the field out of every notice. Not part of the notice settings' digest (it changes
+    /// no notice text; the list itself is bound to the journal by its own digest), so declaring
+    /// it needs no new approval.
+    #[serde(default, skip_serializing)]
+    pub optional: bool,
 }
 
 /// The fixed texts of a notice, per locale.

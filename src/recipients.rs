@@ -543,8 +543,9 @@ impl RecipientReader {
     /// duplicates: for readers that only map rows to ids (`status`, `lookup`, `bounces`).
     ///
     /// Fails if the file cannot be read, is empty, lacks the `id` or `email` column (or
-    /// `brand`, when the configuration has several brands), names a column twice, or has a
-    /// `leaked_*` column for a field that is not in the catalogue. A header-only file is fine.
+    /// `brand`, when the configuration has several brands), names a column twice, has a
+    /// `leaked_*` column for a field that is not in the catalogue, or lacks the column of a
+    /// catalogue field not marked `optional`. A header-only file is fine.
     pub fn open_without_duplicates(
         path: &Path,
         config: &Config,
@@ -831,8 +832,8 @@ impl RecipientReader {
         &self.path
     }
 
-    /// The catalogue fields that have a `leaked_*` column in this file (the others are
-    /// "not leaked" for every row).
+    /// The catalogue fields that have a `leaked_*` column in this file (the others, all marked
+    /// `optional`, are "not leaked" for every row).
     pub fn flag_columns(&self) -> FieldSet {
         let mut set = FieldSet::default();
         for f in &self.columns.flags {
@@ -1455,6 +1456,31 @@ fn map_columns(
                 path.display()
             );
         }
+    }
+    // A catalogue field without its column would be "not leaked" for every row, silently: refuse
+    // it, unless the config says the field may be absent.
+    let missing: Vec<String> = config
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| !f.optional && !cols.flags.iter().any(|c| c.field == *i))
+        .map(|(_, f)| format!("`leaked_{}`", f.key))
+        .collect();
+    if !missing.is_empty() {
+        let (what, verb) = if missing.len() == 1 {
+            ("column", "is")
+        } else {
+            ("columns", "are")
+        };
+        bail!(
+            "{}:{line}: {what} {} {verb} missing: every field of the catalogue needs its column, \
+             or it would be taken as not leaked for everyone. Add the column (an empty cell means \
+             not leaked), or, for a field that does not apply to this campaign, remove it from \
+             [[fields]] or mark it `optional = true` in {}",
+            path.display(),
+            missing.join(", "),
+            config.path.display()
+        );
     }
     if cols.brand.is_none() && config.brands.len() != 1 {
         bail!(

@@ -281,3 +281,67 @@ fn a_list_with_a_header_and_no_rows_is_not_a_clean_check() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A missing flag column
+
+const EXIT_ERROR: i32 = 1;
+
+/// The list's text with column `name` removed from the header and every row.
+fn without_column(csv: &str, name: &str) -> String {
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap();
+    csv.lines()
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            cells.remove(at);
+            cells.join(",") + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn a_missing_catalogue_column_is_refused_by_check_and_send() {
+    let csv = without_column(&list(&[row(1), row(2), row(3)]), "leaked_phone");
+    let c = TestCampaign::with_list_exact(&csv, |c| c);
+    let check = c.run(&["check"]);
+    assert_eq!(check.status.code(), Some(EXIT_ERROR), "{}", text(&check));
+    assert!(
+        all(&check).contains("list.csv:1: column `leaked_phone` is missing"),
+        "{}",
+        text(&check)
+    );
+    assert!(all(&check).contains("optional = true"), "{}", text(&check));
+    let send = c.run(&["send", "--dry-run", "--quiet"]);
+    assert_eq!(send.status.code(), Some(EXIT_ERROR), "{}", text(&send));
+    assert!(
+        all(&send).contains("column `leaked_phone` is missing"),
+        "{}",
+        text(&send)
+    );
+    assert_eq!(messages(&c), 0);
+    assert!(
+        !dry_run_journal(&c).exists(),
+        "no journal for a refused list"
+    );
+}
+
+#[test]
+fn a_field_declared_optional_may_lack_its_column() {
+    let csv = without_column(&list(&[row(1), row(2), row(3)]), "leaked_phone");
+    let c = TestCampaign::with_list_exact(&csv, |c| {
+        c.replace(
+            "key = \"phone\"\n",
+            "key = \"phone\"\n# not collected in this incident\noptional = true\n",
+        )
+    });
+    let check = c.run(&["check"]);
+    assert_eq!(check.status.code(), Some(EXIT_OK), "{}", text(&check));
+    assert!(all(&check).contains("3 rows"), "{}", text(&check));
+    // A present optional column is read as any other.
+    let full = TestCampaign::with_list_exact(&list(&[row(1)]), |c| {
+        c.replace("key = \"phone\"\n", "key = \"phone\"\noptional = true\n")
+    });
+    let check = full.run(&["check"]);
+    assert_eq!(check.status.code(), Some(EXIT_OK), "{}", text(&check));
+}

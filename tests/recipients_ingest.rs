@@ -7,8 +7,19 @@ use tsuchi::recipients::{Encoding, FieldSet, Next, Recipient, RecipientReader, R
 
 const HEADER: &str = "id,email,name,brand,locale,leaked_name,leaked_phone,leaked_passport_number";
 
-fn config() -> Config {
+/// The sample config as it is: every catalogue field needs its column.
+fn sample_config() -> Config {
     Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).unwrap()
+}
+
+/// The sample config with every field `optional`: these lists carry only the flag columns
+/// they exercise.
+fn config() -> Config {
+    let mut c = sample_config();
+    for f in &mut c.fields {
+        f.optional = true;
+    }
+    c
 }
 
 #[derive(Debug)]
@@ -288,7 +299,29 @@ fn bad_flag_names_the_column_and_keeps_the_value_apart() {
 }
 
 #[test]
-fn flag_columns_may_be_missing() {
+fn a_missing_flag_column_is_refused_unless_its_field_is_optional() {
+    let f = file(format!("{HEADER}\nA,a@x.example,,kaede,,1,,\n").as_bytes());
+    let err = RecipientReader::open(&f.path, &sample_config(), Encoding::Auto).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(
+            "list.csv:1: columns `leaked_gender`, `leaked_birth_date`, `leaked_email`, \
+             `leaked_address`, `leaked_postal_code`, `leaked_passport_issue_date` are missing"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("optional = true"), "{msg}");
+    let mut c = sample_config();
+    for f in &mut c.fields {
+        f.optional = !HEADER.contains(&format!("leaked_{},", f.key))
+            && !HEADER.ends_with(&format!("leaked_{}", f.key));
+    }
+    let mut r = RecipientReader::open(&f.path, &c, Encoding::Auto).unwrap();
+    assert!(valid(&r.next().unwrap().unwrap()).0.leaked == fields(&["name"]));
+}
+
+#[test]
+fn optional_flag_columns_may_be_missing() {
     let (_f, r) = open(b"id,email,brand\nA,a@x.example,kaede\n", Encoding::Auto).unwrap();
     assert_eq!(r.flag_columns(), FieldSet::default());
     let rs: Vec<Row> = r.map(Result::unwrap).collect();

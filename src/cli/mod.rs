@@ -256,6 +256,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Check => {
             let summary =
                 crate::review::check::run(&config, &recipients, encoding, cli.shard, &mut out)?;
+            // A list with no one in it is almost always the wrong file (an export that kept only
+            // its header): not a clean check. One shard of a small list may be empty, though.
+            if summary.rows == 0 && cli.shard.is_none() {
+                writeln!(
+                    out,
+                    "\nerror: {} has a header but no data rows: nobody would be notified. \
+                     Is it the right file?",
+                    recipients.display()
+                )?;
+                return Ok(EXIT_INCOMPLETE);
+            }
             if summary.refused > 0 {
                 writeln!(
                     out,

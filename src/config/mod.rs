@@ -77,6 +77,11 @@ pub struct Campaign {
     /// A real send needs a matching approval unless this is false (test campaigns only).
     #[serde(default = "yes")]
     pub require_approval: bool,
+    /// Whether `Taro@example.jp` and `taro@example.jp` are two mailboxes (for duplicates and for
+    /// matching bounces). Off by default: receivers compare local parts without case, and two
+    /// notices to one mailbox look like phishing. The domain is never case-sensitive.
+    #[serde(default)]
+    pub case_sensitive_local_part: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -131,6 +136,13 @@ pub struct Field {
     pub label: String,
     #[serde(default)]
     pub label_en: Option<String>,
+    /// The list may lack this field's column, which then means "not leaked" for everyone.
+    /// Without it a missing column is refused: a column dropped from an export must not quietly
+    /// take the field out of every notice. Not part of the notice settings' digest (it changes
+    /// no notice text; the list itself is bound to the journal by its own digest), so declaring
+    /// it needs no new approval.
+    #[serde(default, skip_serializing)]
+    pub optional: bool,
 }
 
 /// The fixed texts of a notice, per locale.

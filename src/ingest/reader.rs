@@ -118,9 +118,32 @@ pub struct RowIssue {
     pub line: u64,
     /// The customer id, when the row has a usable one.
     pub id: Option<String>,
-    /// What is wrong, starting with the column (`name: contains a line break`). It never
-    /// contains the person's name or e-mail address.
+    /// What is wrong, starting with the column (`leaked_phone: not a flag`). It names the
+    /// column and the kind of problem, never a cell's value: it is what the journal stores and
+    /// `report` and `lookup` show.
     pub problem: String,
+    /// The cell as written (shortened), when the problem is its value: for the operator's own
+    /// terminal only (`check`, through [`RowIssue::with_value`]), since on a list whose columns
+    /// are shifted it is another column's personal data. Never stored or reported.
+    pub value: Option<String>,
+}
+
+impl RowIssue {
+    /// The issue as `check` prints it to the operator: [`RowIssue`]'s `file:line: id: problem`,
+    /// then the cell as written, marked as such (`[cell in the list: "maybe"]`).
+    pub fn with_value(&self) -> impl fmt::Display + '_ {
+        struct WithValue<'a>(&'a RowIssue);
+        impl fmt::Display for WithValue<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)?;
+                match &self.0.value {
+                    Some(v) => write!(f, " [cell in the list: \"{v}\"]"),
+                    None => Ok(()),
+                }
+            }
+        }
+        WithValue(self)
+    }
 }
 
 impl fmt::Display for RowIssue {
@@ -454,6 +477,8 @@ pub struct RecipientReader {
     only_brand: Option<usize>,
     locales: Vec<String>,
     default_locale: String,
+    /// `campaign.case_sensitive_local_part`: whether `Taro@` and `taro@` are two mailboxes.
+    case_sensitive_local: bool,
     /// The file as it was when opened, to tell that duplicates found earlier still apply.
     stamp: FileStamp,
     /// Duplicate ids and addresses, by line (none unless found first).
@@ -479,8 +504,9 @@ impl RecipientReader {
     /// duplicates: for readers that only map rows to ids (`status`, `lookup`, `bounces`).
     ///
     /// Fails if the file cannot be read, is empty, lacks the `id` or `email` column (or
-    /// `brand`, when the configuration has several brands), names a column twice, or has a
-    /// `leaked_*` column for a field that is not in the catalogue. A header-only file is fine.
+    /// `brand`, when the configuration has several brands), names a column twice, has a
+    /// `leaked_*` column for a field that is not in the catalogue, or lacks the column of a
+    /// catalogue field not marked `optional`. A header-only file is fine.
     pub fn open_without_duplicates(
         path: &Path,
         config: &Config,
@@ -590,6 +616,7 @@ impl RecipientReader {
             only_brand,
             locales: config.incident.keys().cloned().collect(),
             default_locale: config.campaign.default_locale.clone(),
+            case_sensitive_local: config.campaign.case_sensitive_local_part,
             stamp,
             findings: Findings::none(),
             found: Vec::new(),
@@ -627,6 +654,7 @@ impl RecipientReader {
         let (full_tx, full_rx) = mpsc::sync_channel::<IdentityCells>(4);
         let (empty_tx, empty_rx) = mpsc::channel::<IdentityCells>();
         let (brands, only_brand) = (reader.brands.clone(), reader.only_brand);
+        let case_sensitive_local = reader.case_sensitive_local;
         let (findings, read) = std::thread::scope(|scope| {
             let sorting = scope.spawn(move || -> io::Result<Findings> {
                 let mut finder = DuplicateFinder::new();
@@ -639,6 +667,7 @@ impl RecipientReader {
                             &brands,
                             only_brand,
                             row.bad_bytes,
+                            case_sensitive_local,
                         );
                         if let Some(key) = id {
                             finder.id(row.line, key)?;
@@ -772,8 +801,8 @@ impl RecipientReader {
         &self.path
     }
 
-    /// The catalogue fields that have a `leaked_*` column in this file (the others are
-    /// "not leaked" for every row).
+    /// The catalogue fields that have a `leaked_*` column in this file (the others, all marked
+    /// `optional`, are "not leaked" for every row).
     pub fn flag_columns(&self) -> FieldSet {
         let mut set = FieldSet::default();
         for f in &self.columns.flags {
@@ -788,7 +817,29 @@ impl RecipientReader {
             line,
             id: id.clone(),
             problem,
+            value: None,
         }
+    }
+
+    /// The issues of a row: `errors`, each with its cell from `values` (by position in `errors`).
+    fn issues(
+        &self,
+        line: u64,
+        id: &Option<String>,
+        errors: Vec<String>,
+        mut values: Vec<(usize, String)>,
+    ) -> Vec<RowIssue> {
+        errors
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut issue = self.issue(line, id, e);
+                if let Some(at) = values.iter().position(|(j, _)| *j == i) {
+                    issue.value = Some(values.swap_remove(at).1);
+                }
+                issue
+            })
+            .collect()
     }
 
     fn validate(
@@ -799,6 +850,8 @@ impl RecipientReader {
         bad_bytes: bool,
     ) -> Result<Row> {
         let mut errors: Vec<String> = Vec::new();
+        // Cells quoted for the operator's terminal, by position in `errors` (never in `errors`).
+        let mut values: Vec<(usize, String)> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
         if bad_bytes {
             errors.push(format!("invalid {} byte sequence", self.encoding_name));
@@ -841,7 +894,11 @@ impl RecipientReader {
             });
         }
 
-        let email = match check_email(trim(&field(cols.email)), bad_bytes) {
+        let email = match check_email(
+            trim(&field(cols.email)),
+            bad_bytes,
+            self.case_sensitive_local,
+        ) {
             Ok(e) => Some(e),
             Err(e) => {
                 errors.push(e);
@@ -886,7 +943,12 @@ impl RecipientReader {
         let brand_cell = cols.brand.map(|c| cell(rec, c).unwrap_or_default());
         let (brand, brand_problem) =
             resolve_brand(&self.brands, self.only_brand, brand_cell, bad_bytes);
-        errors.extend(brand_problem);
+        if let Some((problem, value)) = brand_problem {
+            if let Some(v) = value {
+                values.push((errors.len(), v));
+            }
+            errors.push(problem);
+        }
 
         let mut locale = Some(self.default_locale.clone());
         if let Some(c) = cols.locale {
@@ -900,9 +962,9 @@ impl RecipientReader {
                 Ok(()) if v.is_empty() => {}
                 Ok(()) if self.locales.iter().any(|l| l == v) => locale = Some(v.to_string()),
                 Ok(()) => {
+                    values.push((errors.len(), shorten(v)));
                     errors.push(format!(
-                        "locale: unknown locale \"{}\" (known: {})",
-                        shorten(v),
+                        "locale: unknown locale (known: {})",
                         self.locales.join(", ")
                     ));
                     locale = None;
@@ -920,11 +982,10 @@ impl RecipientReader {
             match parse_flag(&raw) {
                 Some(true) => leaked.insert(flag.field),
                 Some(false) => {}
-                None => errors.push(format!(
-                    "{}: \"{}\" is not a flag ({FLAG_HELP})",
-                    flag.header,
-                    shorten(trim(&raw))
-                )),
+                None => {
+                    values.push((errors.len(), shorten(trim(&raw))));
+                    errors.push(format!("{}: not a flag ({FLAG_HELP})", flag.header));
+                }
             }
         }
 
@@ -989,10 +1050,7 @@ impl RecipientReader {
                 }
             }
             (_, id, ..) => {
-                let errors = errors
-                    .into_iter()
-                    .map(|e| self.issue(line, &id, e))
-                    .collect();
+                let errors = self.issues(line, &id, errors, values);
                 Row::Invalid {
                     row,
                     line,
@@ -1074,19 +1132,83 @@ impl RecipientReader {
             source.set_mark(end);
             let bad_bytes = source.take_malformed(start, end);
             // Spreadsheets leave rows of empty cells at the end: nothing to send, nothing wrong.
-            if !bad_bytes
-                && (0..rec.len())
-                    .filter_map(|i| cell(rec, i))
-                    .all(|f| f.iter().all(|&b| b == b' ' || b == b'\t'))
-            {
+            if !bad_bytes && is_blank_record(rec) {
                 continue;
             }
-            // Blank rows take no number: `campaign::list_identity` counts rows the same way.
+            // Blank rows take no number: `count_rows` (the journal's row count) skips the same.
             let row = self.next_row;
             self.next_row += 1;
             return Some(Ok((row, line, bad_bytes)));
         }
         None
+    }
+}
+
+/// Whether a record is blank: every cell empty or made of spaces, tabs and CRs only (a row of
+/// empty cells a spreadsheet left, a CRLF line end converted twice, `\r\r\n`). Blank records
+/// take no row number. This is the one rule for it: the reader and [`count_rows`] both use it,
+/// since the journal binds rows by number to the count the header records.
+///
+/// Space, tab and CR are the same bytes in UTF-8 and Shift_JIS (whose trail bytes are 0x40 and
+/// up), so the rule gives the same answer on raw and on decoded bytes.
+pub fn is_blank_record(rec: &csv::ByteRecord) -> bool {
+    rec.iter()
+        .all(|cell| cell.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')))
+}
+
+/// Counts the data records of a list read as raw bytes from `source` (delimiters and quotes are
+/// ASCII in UTF-8 and Shift_JIS alike, so no decoding is needed), by the reader's rules: the first
+/// record is the header, records end at LF, blank records ([`is_blank_record`]) take no number,
+/// and a record longer than the reader accepts stops the count with an error naming `path` and
+/// the line, before it is held in memory.
+pub fn count_rows(source: impl Read, path: &Path) -> Result<u64> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(RecordBound {
+            inner: source,
+            handed_out: 0,
+            mark: 0,
+        });
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    let mut header = true;
+    loop {
+        let line = csv.position().line();
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(rows),
+            Err(e) => return Err(fatal(path, line, e)),
+        }
+        let end = csv.position().byte();
+        csv.get_mut().mark = end;
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        if !is_blank_record(&record) {
+            rows += 1;
+        }
+    }
+}
+
+/// Hands bytes to the csv parser of [`count_rows`], refusing to hand out more than
+/// [`MAX_RECORD_BYTES`] past the start of the current record (as [`Decoding`] does for the reader).
+struct RecordBound<R> {
+    inner: R,
+    handed_out: u64,
+    /// Offset where the current record starts.
+    mark: u64,
+}
+
+impl<R: Read> Read for RecordBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.handed_out.saturating_sub(self.mark) > MAX_RECORD_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
+        let n = self.inner.read(buf)?;
+        self.handed_out += n as u64;
+        Ok(n)
     }
 }
 
@@ -1159,12 +1281,17 @@ fn identity_keys(
     brands: &[String],
     only_brand: Option<usize>,
     bad_bytes: bool,
+    case_sensitive_local: bool,
 ) -> (Option<u64>, Option<(u64, usize)>) {
     let id = String::from_utf8_lossy(id);
     let id = trim(&id);
     let id = check_id(id, bad_bytes).ok().map(|()| key64("id", &[id]));
     let email = match (
-        check_email(trim(&String::from_utf8_lossy(email)), bad_bytes),
+        check_email(
+            trim(&String::from_utf8_lossy(email)),
+            bad_bytes,
+            case_sensitive_local,
+        ),
         resolve_brand(brands, only_brand, brand, bad_bytes).0,
     ) {
         (Ok(e), Some(brand)) => Some((e.key, brand)),
@@ -1174,34 +1301,36 @@ fn identity_keys(
 }
 
 /// The row's brand (an index into `brands`) from its brand cell (`None`: the list has no brand
-/// column), and the problem with the cell.
+/// column), and the problem with the cell, with the cell itself when the problem is its value.
 fn resolve_brand(
     brands: &[String],
     only_brand: Option<usize>,
     cell: Option<&[u8]>,
     bad_bytes: bool,
-) -> (Option<usize>, Option<String>) {
+) -> (Option<usize>, Option<(String, Option<String>)>) {
     let Some(cell) = cell else {
         return (only_brand, None);
     };
     let raw = String::from_utf8_lossy(cell);
     let v = trim(&raw);
     match check_text("brand", v, bad_bytes) {
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some((e, None))),
         Ok(()) if v.is_empty() => {
-            let missing = only_brand
-                .is_none()
-                .then(|| format!("brand: missing (known: {})", brands.join(", ")));
+            let missing = only_brand.is_none().then(|| {
+                (
+                    format!("brand: missing (known: {})", brands.join(", ")),
+                    None,
+                )
+            });
             (only_brand, missing)
         }
         Ok(()) => match brands.iter().position(|b| b == v) {
             Some(i) => (Some(i), None),
             None => (
                 None,
-                Some(format!(
-                    "brand: unknown brand \"{}\" (known: {})",
-                    shorten(v),
-                    brands.join(", ")
+                Some((
+                    format!("brand: unknown brand (known: {})", brands.join(", ")),
+                    Some(shorten(v)),
                 )),
             ),
         },
@@ -1296,6 +1425,31 @@ fn map_columns(
                 path.display()
             );
         }
+    }
+    // A catalogue field without its column would be "not leaked" for every row, silently: refuse
+    // it, unless the config says the field may be absent.
+    let missing: Vec<String> = config
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| !f.optional && !cols.flags.iter().any(|c| c.field == *i))
+        .map(|(_, f)| format!("`leaked_{}`", f.key))
+        .collect();
+    if !missing.is_empty() {
+        let (what, verb) = if missing.len() == 1 {
+            ("column", "is")
+        } else {
+            ("columns", "are")
+        };
+        bail!(
+            "{}:{line}: {what} {} {verb} missing: every field of the catalogue needs its column, \
+             or it would be taken as not leaked for everyone. Add the column (an empty cell means \
+             not leaked), or, for a field that does not apply to this campaign, remove it from \
+             [[fields]] or mark it `optional = true` in {}",
+            path.display(),
+            missing.join(", "),
+            config.path.display()
+        );
     }
     if cols.brand.is_none() && config.brands.len() != 1 {
         bail!(
@@ -1418,25 +1572,70 @@ struct Email {
     /// As given to SMTP.
     address: String,
     legacy: bool,
-    /// Duplicate-detection key: local part as is, domain lowercased ([`email_key`]).
+    /// Duplicate-detection key of the mailbox ([`email_key`]).
     key: u64,
 }
 
-/// The duplicate-detection key of an address: its local part as is (case may matter to the
-/// receiving server), its domain in lowercase.
-fn email_key(local: &str, domain: &str) -> u64 {
-    if domain.bytes().any(|b| b.is_ascii_uppercase()) {
-        key64("email", &[local, &domain.to_ascii_lowercase()])
+/// The local part and domain of an address as receivers compare mailboxes: the domain in
+/// lowercase always (host names are case-insensitive); the local part in lowercase too, unless
+/// `case_sensitive_local_part` (RFC 5321 lets a server tell `Taro@` from `taro@`, but Japanese
+/// carriers and the large providers do not, and two notices to one mailbox look like phishing).
+/// Quotes around a legacy carrier local part are dropped: `"taro..yamada"@docomo.ne.jp` is
+/// `taro..yamada@docomo.ne.jp`. The one rule for duplicates in a list and for matching bounces.
+pub fn mailbox_parts<'a>(
+    local: &'a str,
+    domain: &'a str,
+    case_sensitive_local_part: bool,
+) -> (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>) {
+    use std::borrow::Cow;
+    let fold = |s: &'a str| -> Cow<'a, str> {
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        }
+    };
+    let local = local
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or(local);
+    let local = if case_sensitive_local_part {
+        Cow::Borrowed(local)
     } else {
-        key64("email", &[local, domain])
+        fold(local)
+    };
+    (local, fold(domain))
+}
+
+/// An address (`Taro@Example.JP`, `<taro@example.jp>`, `"taro..y"@docomo.ne.jp`) in the form
+/// in which two spellings of one mailbox are equal ([`mailbox_parts`]).
+pub fn mailbox_key(address: &str, case_sensitive_local_part: bool) -> String {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>');
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            let (local, domain) = mailbox_parts(local, domain, case_sensitive_local_part);
+            format!("{local}@{domain}")
+        }
+        None => a.to_string(),
     }
+}
+
+/// The duplicate-detection key of an address: its mailbox as receivers compare it
+/// ([`mailbox_parts`]).
+fn email_key(local: &str, domain: &str, case_sensitive_local_part: bool) -> u64 {
+    let (local, domain) = mailbox_parts(local, domain, case_sensitive_local_part);
+    key64("email", &[&local, &domain])
 }
 
 fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
 }
 
-fn check_email(v: &str, bad_bytes: bool) -> std::result::Result<Email, String> {
+fn check_email(
+    v: &str,
+    bad_bytes: bool,
+    case_sensitive_local: bool,
+) -> std::result::Result<Email, String> {
     if v.is_empty() {
         return Err("email: missing".into());
     }
@@ -1507,7 +1706,7 @@ fn check_email(v: &str, bad_bytes: bool) -> std::result::Result<Email, String> {
     if !local.is_ascii() {
         return Err("email: non-ASCII characters before '@' are not supported".into());
     }
-    let key = email_key(local, domain);
+    let key = email_key(local, domain, case_sensitive_local);
     if v.parse::<lettre::Address>().is_ok() {
         return Ok(Email {
             address: v.to_string(),
@@ -1597,16 +1796,19 @@ mod tests {
     }
 
     fn email_err(v: &str) -> String {
-        check_email(v, false).unwrap_err()
+        check_email(v, false, false).unwrap_err()
     }
 
     #[test]
     fn email_rules() {
-        let ok = check_email("Taro.Yamada@Example.JP", false).unwrap();
+        let ok = check_email("Taro.Yamada@Example.JP", false, false).unwrap();
         assert!(!ok.legacy);
         assert_eq!(ok.address, "Taro.Yamada@Example.JP");
-        assert_eq!(ok.key, email_key("Taro.Yamada", "example.jp"));
-        assert_ne!(ok.key, email_key("taro.yamada", "example.jp"));
+        assert_eq!(ok.key, email_key("taro.yamada", "example.jp", false));
+        assert_eq!(ok.key, email_key("TARO.YAMADA", "EXAMPLE.JP", false));
+        let exact = check_email("Taro.Yamada@Example.JP", false, true).unwrap();
+        assert_eq!(exact.key, email_key("Taro.Yamada", "example.jp", true));
+        assert_ne!(exact.key, email_key("taro.yamada", "example.jp", true));
 
         assert!(email_err("\"Bob\" <bob@example.jp>").contains("not a display name"));
         assert!(email_err("a@example.jp,b@example.jp").contains("single address"));
@@ -1638,12 +1840,13 @@ mod tests {
             ("taro.@ezweb.ne.jp", "\"taro.\"@ezweb.ne.jp"),
             (".taro@docomo.ne.jp", "\".taro\"@docomo.ne.jp"),
         ] {
-            let e = check_email(input, false).unwrap();
+            let e = check_email(input, false, false).unwrap();
             assert!(e.legacy);
             assert_eq!(e.address, quoted);
             assert!(e.address.parse::<lettre::Address>().is_ok());
             let (local, domain) = input.rsplit_once('@').unwrap();
-            assert_eq!(e.key, email_key(local, domain));
+            assert_eq!(e.key, email_key(local, domain, false));
+            assert_eq!(e.key, email_key(&local.to_uppercase(), domain, false));
         }
         // Quoting adds two characters: a 63-character legacy local part no longer fits.
         let long = format!("{}..@docomo.ne.jp", "a".repeat(61));

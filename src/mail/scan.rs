@@ -227,6 +227,7 @@ fn render_recipient(
                     line: recipient.line,
                     id: Some(recipient.id.clone()),
                     problem,
+                    value: None,
                 };
                 drop(warnings);
                 Scanned::Refused {

@@ -124,8 +124,9 @@ fn check_rows(
             }
             Scanned::Refused { errors, .. } => {
                 summary.refused += 1;
+                // The operator's terminal: a bad cell may be shown here, marked as such.
                 for e in &errors {
-                    writeln!(out, "error: {e}")?;
+                    writeln!(out, "error: {}", e.with_value())?;
                 }
             }
         }

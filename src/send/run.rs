@@ -187,35 +187,17 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
             Ok(())
         }
     }
-    let mut rows = 0u64;
-    {
-        let tee = Tee(
+    let rows = {
+        let mut tee = Tee(
             std::io::BufReader::with_capacity(1 << 20, file),
             HashWriter(&mut hasher),
         );
-        // The same record rules as the recipients reader: records end at LF (a CR before it
-        // belongs to the last cell), and rows of empty cells take no number.
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(true)
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(tee);
-        let mut record = csv::ByteRecord::new();
-        while reader
-            .read_byte_record(&mut record)
-            .with_context(|| format!("cannot read recipients {}", path.display()))?
-        {
-            let blank = record
-                .iter()
-                .all(|cell| cell.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')));
-            if !blank {
-                rows += 1;
-            }
-        }
+        // The recipients reader's own rules for records, blank rows and record length.
+        let rows = crate::ingest::reader::count_rows(&mut tee, path)?;
         // Drain whatever the parser did not need so the digest covers the whole file.
-        let mut rest = reader.into_inner();
-        std::io::copy(&mut rest, &mut std::io::sink())?;
-    }
+        std::io::copy(&mut tee, &mut std::io::sink())?;
+        rows
+    };
     Ok((hex::encode(hasher.finalize()), rows))
 }
 

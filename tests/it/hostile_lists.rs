@@ -27,6 +27,9 @@ struct Case {
     args: &'static [&'static str],
     /// Exit code of `check` and of `send --dry-run`.
     exit: i32,
+    /// Exit code of `check`, where it differs from `send --dry-run`'s (a list with no one in
+    /// it: nothing for `send` to do, but not a clean check).
+    check_exit: Option<i32>,
     /// Fragments the `check` output (stdout + stderr) must contain.
     expect: &'static [&'static str],
     /// Ids whose message must be in the outbox — and no other message may be.
@@ -49,6 +52,7 @@ const ROW: Case = Case {
     file: "",
     args: &[],
     exit: EXIT_INCOMPLETE,
+    check_exit: None,
     expect: &[],
     sent: &["C0001", "C0004"],
     refused: &["C0002"],
@@ -123,7 +127,7 @@ const CASES: &[Case] = &[
     Case {
         file: "enc_bom_bad_flag.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"maybe\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
             "(utf-8 (BOM)): 3 rows",
         ],
         ..ROW
@@ -143,7 +147,7 @@ const CASES: &[Case] = &[
     Case {
         file: "enc_sjis_bad_flag.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"はい\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"はい\"]",
             "(shift_jis): 2 rows",
         ],
         sent: &["C0001"],
@@ -165,7 +169,11 @@ const CASES: &[Case] = &[
     },
     Case {
         file: "file_header_only.csv",
-        expect: &["list.csv (utf-8): 0 rows"],
+        check_exit: Some(EXIT_INCOMPLETE),
+        expect: &[
+            "list.csv (utf-8): 0 rows",
+            "list.csv has a header but no data rows: nobody would be notified",
+        ],
         sent: &[],
         ..OK
     },
@@ -225,8 +233,8 @@ const CASES: &[Case] = &[
     Case {
         file: "bad_flags.csv",
         expect: &[
-            "list.csv:3: C0002: leaked_email: \"2\" is not a flag",
-            "list.csv:3: C0002: leaked_phone: \"はい\" is not a flag",
+            "list.csv:3: C0002: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"2\"]",
+            "list.csv:3: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"はい\"]",
         ],
         ..ROW
     },
@@ -250,13 +258,15 @@ const CASES: &[Case] = &[
     Case {
         file: "unknown_brand.csv",
         expect: &[
-            "list.csv:3: C0002: brand: unknown brand \"acme\" (known: hoshizora, kaede, umineko)",
+            "list.csv:3: C0002: brand: unknown brand (known: hoshizora, kaede, umineko) [cell in the list: \"acme\"]",
         ],
         ..ROW
     },
     Case {
         file: "unknown_locale.csv",
-        expect: &["list.csv:3: C0002: locale: unknown locale \"fr\" (known: en, ja)"],
+        expect: &[
+            "list.csv:3: C0002: locale: unknown locale (known: en, ja) [cell in the list: \"fr\"]",
+        ],
         ..ROW
     },
     Case {
@@ -278,7 +288,7 @@ const CASES: &[Case] = &[
         // and the ignored text (a link, a header) goes nowhere.
         file: "line_numbers_crlf_multiline_memo.csv",
         expect: &[
-            "list.csv:6: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:6: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "4 rows",
         ],
         sent: &["C0001", "C0003", "C0004"],
@@ -351,7 +361,7 @@ const CASES: &[Case] = &[
         file: "inject_name_crlf_bcc.csv",
         expect: &[
             "list.csv:3: C0002: name: contains a line break",
-            "list.csv:5: C0003: leaked_email: \"maybe\" is not a flag",
+            "list.csv:5: C0003: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
         ],
         refused: &["C0002", "C0003"],
         secret: &["山田", "Bcc", "spy@evil.example", "bad@example.jp"],
@@ -361,7 +371,7 @@ const CASES: &[Case] = &[
         file: "inject_id_lf.csv",
         expect: &[
             "list.csv:3: id: contains a line break",
-            "list.csv:5: C0003: leaked_email: \"maybe\" is not a flag",
+            "list.csv:5: C0003: leaked_email: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"maybe\"]",
         ],
         refused: &["C00\n02", "C0002", "C0003"],
         secret: &["試験 二郎", "bad@example.jp", "C00\n02"],
@@ -607,13 +617,12 @@ fn verify(case: &Case) -> Vec<String> {
         String::from_utf8_lossy(&run.send.stderr)
     );
 
-    for (what, out) in [("check", &run.check), ("send --dry-run", &run.send)] {
-        if out.status.code() != Some(case.exit) {
-            fail(format!(
-                "{what}: expected exit {}, got\n{}",
-                case.exit,
-                text(out)
-            ));
+    for (what, out, exit) in [
+        ("check", &run.check, case.check_exit.unwrap_or(case.exit)),
+        ("send --dry-run", &run.send, case.exit),
+    ] {
+        if out.status.code() != Some(exit) {
+            fail(format!("{what}: expected exit {exit}, got\n{}", text(out)));
         }
         if out.status.code() == Some(101)
             || String::from_utf8_lossy(&out.stderr).contains("panicked")
@@ -890,7 +899,7 @@ fn bug_blank_rows_mid_list_are_not_work_left() {
     assert_cases(&[Case {
         file: "blank_cells_mid_list.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW
@@ -902,7 +911,7 @@ fn bug_line_numbers_count_empty_lines() {
     assert_cases(&[Case {
         file: "line_numbers_blank_lines.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW
@@ -914,7 +923,7 @@ fn bug_crlf_empty_lines_do_not_corrupt_the_journal() {
     assert_cases(&[Case {
         file: "crlf_empty_lines_mid_list.csv",
         expect: &[
-            "list.csv:5: C0002: leaked_phone: \"nope\" is not a flag",
+            "list.csv:5: C0002: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無) [cell in the list: \"nope\"]",
             "3 rows",
         ],
         ..ROW

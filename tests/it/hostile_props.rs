@@ -21,7 +21,13 @@ use tsuchi::render::{Notice, Person, Renderer};
 use unicode_normalization::UnicodeNormalization;
 
 static CONFIG: LazyLock<Config> = LazyLock::new(|| {
-    Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).unwrap()
+    let mut config =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).unwrap();
+    // The lists here carry only some flag columns: the others' fields may be absent.
+    for f in &mut config.fields {
+        f.optional = true;
+    }
+    config
 });
 static RENDERER: LazyLock<Renderer> = LazyLock::new(|| Renderer::new(&CONFIG).unwrap());
 static BUILDER: LazyLock<MessageBuilder> = LazyLock::new(|| MessageBuilder::new(&CONFIG).unwrap());

@@ -15,6 +15,7 @@ mod charset_iso2022jp;
 mod duplicates_passes;
 mod hostile_lists;
 mod hostile_props;
+mod ingest_regressions;
 mod journal_regressions;
 mod journal_replay;
 mod journal_writer;

@@ -7,8 +7,19 @@ use tsuchi::ingest::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, 
 
 const HEADER: &str = "id,email,name,brand,locale,leaked_name,leaked_phone,leaked_passport_number";
 
-fn config() -> Config {
+/// The sample config as it is: every catalogue field needs its column.
+fn sample_config() -> Config {
     Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")).unwrap()
+}
+
+/// The sample config with every field `optional`: these lists carry only the flag columns
+/// they exercise.
+fn config() -> Config {
+    let mut c = sample_config();
+    for f in &mut c.fields {
+        f.optional = true;
+    }
+    c
 }
 
 #[derive(Debug)]
@@ -257,16 +268,60 @@ fn flag_styles() {
     }
 }
 
+/// The only error of a one-row file, with the cell it quotes for the operator's terminal.
+fn one_issue(body_row: &str) -> RowIssue {
+    let rs = rows(&format!("{HEADER}\n{body_row}\n"));
+    match &rs[..] {
+        [Row::Invalid { errors, .. }] if errors.len() == 1 => errors[0].clone(),
+        other => panic!("not one error: {other:?}"),
+    }
+}
+
 #[test]
-fn bad_flag_names_column_and_value() {
+fn bad_flag_names_the_column_and_keeps_the_value_apart() {
+    let issue = one_issue("A,a@x.example,,kaede,,,maybe,");
     assert_eq!(
-        one_error("A,a@x.example,,kaede,,,maybe,"),
-        "leaked_phone: \"maybe\" is not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無)"
+        issue.problem,
+        "leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無)"
+    );
+    assert_eq!(issue.value.as_deref(), Some("maybe"));
+    assert!(
+        issue.to_string().ends_with(
+            "A: leaked_phone: not a flag (use 1/0, true/false, yes/no, Y/N, ○/×, 有/無)"
+        )
+    );
+    assert!(
+        issue
+            .with_value()
+            .to_string()
+            .ends_with("有/無) [cell in the list: \"maybe\"]")
     );
 }
 
 #[test]
-fn flag_columns_may_be_missing() {
+fn a_missing_flag_column_is_refused_unless_its_field_is_optional() {
+    let f = file(format!("{HEADER}\nA,a@x.example,,kaede,,1,,\n").as_bytes());
+    let err = RecipientReader::open(&f.path, &sample_config(), Encoding::Auto).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(
+            "list.csv:1: columns `leaked_gender`, `leaked_birth_date`, `leaked_email`, \
+             `leaked_address`, `leaked_postal_code`, `leaked_passport_issue_date` are missing"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("optional = true"), "{msg}");
+    let mut c = sample_config();
+    for f in &mut c.fields {
+        f.optional = !HEADER.contains(&format!("leaked_{},", f.key))
+            && !HEADER.ends_with(&format!("leaked_{}", f.key));
+    }
+    let mut r = RecipientReader::open(&f.path, &c, Encoding::Auto).unwrap();
+    assert!(valid(&r.next().unwrap().unwrap()).0.leaked == fields(&["name"]));
+}
+
+#[test]
+fn optional_flag_columns_may_be_missing() {
     let (_f, r) = open(b"id,email,brand\nA,a@x.example,kaede\n", Encoding::Auto).unwrap();
     assert_eq!(r.flag_columns(), FieldSet::default());
     let rs: Vec<Row> = r.map(Result::unwrap).collect();
@@ -355,7 +410,11 @@ fn legacy_mobile_addresses_are_accepted_quoted_with_a_warning() {
 fn brand_and_locale() {
     assert_eq!(
         one_error("A,a@x.example,,Kaede,,,,"),
-        "brand: unknown brand \"Kaede\" (known: hoshizora, kaede, umineko)"
+        "brand: unknown brand (known: hoshizora, kaede, umineko)"
+    );
+    assert_eq!(
+        one_issue("A,a@x.example,,Kaede,,,,").value.as_deref(),
+        Some("Kaede")
     );
     assert_eq!(
         one_error("A,a@x.example,,,,,,"),
@@ -363,7 +422,11 @@ fn brand_and_locale() {
     );
     assert_eq!(
         one_error("A,a@x.example,,kaede,fr,,,"),
-        "locale: unknown locale \"fr\" (known: en, ja)"
+        "locale: unknown locale (known: en, ja)"
+    );
+    assert_eq!(
+        one_issue("A,a@x.example,,kaede,fr,,,").value.as_deref(),
+        Some("fr")
     );
     let rs = rows(&format!("{HEADER}\nA,a@x.example,,  kaede  , en ,,,\n"));
     let (r, _) = valid(&rs[0]);
@@ -490,8 +553,12 @@ fn duplicate_email_within_a_brand_is_an_error_across_brands_a_warning() {
         w[0].problem,
         "email: also registered under brand kaede on line 2"
     );
-    // Local part case is significant.
-    assert!(valid(&rs[3]).1.is_empty());
+    // The local part compares without case too (`campaign.case_sensitive_local_part` is off).
+    let e = errors(&rs[3]);
+    assert!(
+        e[0].contains("duplicate address within brand kaede, first seen on line 2"),
+        "{e:?}"
+    );
     // Second row of the same address under hoshizora: duplicate of line 4.
     let e = errors(&rs[4]);
     assert!(

@@ -41,8 +41,20 @@ impl TestCampaign {
         Self::with_list(&csv, edit)
     }
 
-    /// A campaign over the given CSV text.
+    /// A campaign over the given CSV text. A field of the catalogue whose `leaked_<key>` column
+    /// the list's header lacks is declared `optional = true`, as an operator would for a field
+    /// that does not apply: most test lists carry only the flag columns they exercise.
     pub fn with_list(csv: &str, edit: impl FnOnce(String) -> String) -> TestCampaign {
+        let header = csv.lines().next().unwrap_or("").to_ascii_lowercase();
+        let columns: Vec<&str> = header
+            .split(',')
+            .map(|c| c.trim().trim_start_matches('\u{feff}'))
+            .collect();
+        Self::with_list_exact(csv, |config| edit(optional_unless_in(&columns, config)))
+    }
+
+    /// A campaign over the given CSV text, with the repository's field catalogue as it is.
+    pub fn with_list_exact(csv: &str, edit: impl FnOnce(String) -> String) -> TestCampaign {
         let dir = tempfile::tempdir().unwrap();
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         let config = std::fs::read_to_string(repo.join("config.toml")).unwrap();
@@ -122,6 +134,30 @@ impl TestCampaign {
             .spawn()
             .unwrap()
     }
+}
+
+/// The config text with `optional = true` on every `[[fields]]` entry whose `leaked_<key>` is
+/// not among `columns`.
+pub fn optional_unless_in(columns: &[&str], config: String) -> String {
+    let mut out = String::with_capacity(config.len());
+    let mut in_fields = false;
+    for line in config.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_fields = t == "[[fields]]";
+        }
+        if let Some(key) = t
+            .strip_prefix("key = \"")
+            .and_then(|k| k.strip_suffix('"'))
+            .filter(|_| in_fields)
+            && !columns.contains(&format!("leaked_{key}").as_str())
+        {
+            out.push_str("optional = true\n");
+        }
+    }
+    out
 }
 
 /// `send` to the relay at `url`, without rate limit, quietly, then `extra`.

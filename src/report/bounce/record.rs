@@ -104,6 +104,7 @@ pub fn run(
     let mut by_reference: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_message_id: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_address: HashMap<String, Vec<usize>> = HashMap::new();
+    let case_sensitive_local = config.campaign.case_sensitive_local_part;
     for (i, c) in candidates.iter().enumerate() {
         if let Some(r) = c
             .dsn
@@ -124,7 +125,10 @@ pub fn run(
             .into_iter()
             .flatten()
         {
-            by_address.entry(normalize_address(a)).or_default().push(i);
+            by_address
+                .entry(normalize_address(a, case_sensitive_local))
+                .or_default()
+                .push(i);
         }
     }
     if !candidates.is_empty() {
@@ -154,7 +158,10 @@ pub fn run(
                 );
             }
             if !by_address.is_empty() {
-                claim(by_address.get(&normalize_address(&recipient.email)), 2);
+                claim(
+                    by_address.get(&normalize_address(&recipient.email, case_sensitive_local)),
+                    2,
+                );
             }
         }
     }
@@ -250,20 +257,11 @@ fn print_summary(s: &BounceSummary, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `User@Example.JP` and `<user@example.jp>` match: the domain is case-insensitive; local
-/// parts are compared as given (quotes of legacy addresses removed).
-fn normalize_address(a: &str) -> String {
-    let a = a.trim().trim_start_matches('<').trim_end_matches('>');
-    match a.rsplit_once('@') {
-        Some((local, domain)) => {
-            format!(
-                "{}@{}",
-                local.trim_matches('"'),
-                domain.to_ascii_lowercase()
-            )
-        }
-        None => a.to_string(),
-    }
+/// `User@Example.JP`, `<user@example.jp>` and `USER@example.jp` match: mailboxes compare as
+/// they do for duplicates in the list ([`crate::ingest::reader::mailbox_key`]; the local part keeps
+/// its case only under `campaign.case_sensitive_local_part`), quotes of legacy addresses removed.
+fn normalize_address(a: &str, case_sensitive_local: bool) -> String {
+    crate::ingest::reader::mailbox_key(a, case_sensitive_local)
 }
 
 /// The SMTP code in a diagnostic such as `smtp; 550 5.1.1 <…>: Recipient address rejected`.
@@ -293,10 +291,21 @@ mod tests {
     }
 
     #[test]
-    fn addresses_match_case_insensitively_on_the_domain() {
-        assert_eq!(normalize_address("<Taro@Example.JP>"), "Taro@example.jp");
+    fn addresses_match_as_mailboxes_do() {
         assert_eq!(
-            normalize_address("\"taro..y\"@docomo.ne.jp"),
+            normalize_address("<Taro@Example.JP>", false),
+            "taro@example.jp"
+        );
+        assert_eq!(
+            normalize_address("<Taro@Example.JP>", true),
+            "Taro@example.jp"
+        );
+        assert_eq!(
+            normalize_address("\"Taro..y\"@docomo.ne.jp", false),
+            normalize_address("taro..Y@DOCOMO.ne.jp", false)
+        );
+        assert_eq!(
+            normalize_address("\"taro..y\"@docomo.ne.jp", true),
             "taro..y@docomo.ne.jp"
         );
     }

@@ -7,7 +7,7 @@
 //! | 0 | success: everything checked clean / every recipient sent |
 //! | 1 | unexpected error (I/O, journal, relay misconfiguration) |
 //! | 2 | usage or configuration error |
-//! | 3 | finished, but some rows are invalid or some recipients failed permanently |
+//! | 3 | finished, but some rows are invalid or some recipients failed permanently; `preflight` found DNS errors |
 //! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
 //! | 5 | refused to start: no matching approval, or the list/templates changed under the journal |
 

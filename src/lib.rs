@@ -16,6 +16,7 @@
 //! - [`journal`]: the append-only record of attempts and outcomes; it knows nothing of SMTP;
 //! - [`review`]: `check`, previews, the review page and the approval;
 //! - [`report`]: status, report, lookup and bounces, read back from the journals;
+//! - [`preflight`]: the sender domain's DNS (SPF, DKIM key, DMARC, bounce MX, alignment);
 //! - [`cli`]: the commands, and the only place that knows exit codes.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod ingest;
 pub mod journal;
 pub mod mail;
+pub mod preflight;
 pub mod render;
 pub mod report;
 pub mod review;

@@ -7,7 +7,7 @@
 //! | 0 | success: everything checked clean / every recipient sent |
 //! | 1 | unexpected error (I/O, journal, relay misconfiguration) |
 //! | 2 | usage or configuration error |
-//! | 3 | finished, but some rows are invalid or some recipients failed permanently |
+//! | 3 | finished, but some rows are invalid or some recipients failed permanently; `preflight` found DNS errors |
 //! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
 //! | 5 | refused to start: no matching approval, or the list/templates changed under the journal |
 
@@ -77,7 +77,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate config, templates and the list; counts, variants, row errors with line numbers.
-    Check,
+    Check {
+        /// Also run `tsuchi preflight` (DNS lookups) and print its one-line summary.
+        #[arg(long)]
+        preflight: bool,
+        /// With --preflight: ask this DNS server (ADDR:PORT) instead of the system resolver.
+        #[arg(long, value_name = "ADDR:PORT", requires = "preflight")]
+        dns_server: Option<std::net::SocketAddr>,
+    },
     /// Render variants (or --id ID…) to .eml files for review.
     Preview {
         /// Output directory.
@@ -140,6 +147,22 @@ pub enum Command {
         /// Reference number or customer id.
         key: String,
     },
+    /// The sender domain's DNS: DMARC policy, DKIM key (matches the private key?), SPF (permits
+    /// send.relay_ips?), MX for bounces, and alignment of From, Return-Path and DKIM d=.
+    Preflight {
+        /// Ask this DNS server (ADDR:PORT) instead of the system resolver.
+        #[arg(long, value_name = "ADDR:PORT")]
+        dns_server: Option<std::net::SocketAddr>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: PreflightFormat,
+    },
+}
+
+/// Output of `tsuchi preflight`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum PreflightFormat {
+    Table,
+    Json,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -253,7 +276,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.command {
-        Command::Check => {
+        Command::Check {
+            preflight,
+            dns_server,
+        } => {
             let summary =
                 crate::review::check::run(&config, &recipients, encoding, cli.shard, &mut out)?;
             // A list with no one in it is almost always the wrong file (an export that kept only
@@ -267,6 +293,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 )?;
                 return Ok(EXIT_INCOMPLETE);
             }
+            let dns_errors = check_preflight(&config, *preflight, *dns_server, &mut out)?;
             if summary.refused > 0 {
                 writeln!(
                     out,
@@ -275,7 +302,15 @@ pub fn run(cli: Cli) -> Result<i32> {
                 )?;
                 return Ok(EXIT_INCOMPLETE);
             }
-            Ok(EXIT_OK)
+            Ok(if dns_errors { EXIT_INCOMPLETE } else { EXIT_OK })
+        }
+        Command::Preflight { dns_server, format } => {
+            let report = preflight(&config, *dns_server)?;
+            match format {
+                PreflightFormat::Table => report.write_table(&mut out)?,
+                PreflightFormat::Json => report.write_json(&mut out)?,
+            }
+            Ok(preflight_exit(&report))
         }
         Command::Preview {
             out: dir,
@@ -612,6 +647,60 @@ fn smtp_relay(
         hello_name: config.sender_domain().to_string(),
     })
     .map_err(usage)
+}
+
+fn preflight(
+    config: &Config,
+    dns_server: Option<std::net::SocketAddr>,
+) -> Result<crate::preflight::Report> {
+    // Without a resolver nothing can be checked: that is an error of the run, not a finding.
+    crate::preflight::run(config, dns_server)
+        .map_err(|e| Failure::new(EXIT_ERROR, format!("preflight: {e:#}")).into())
+}
+
+/// Errors make `preflight` exit 3 (receivers will refuse or junk the notices); warnings alone
+/// do not fail it.
+fn preflight_exit(report: &crate::preflight::Report) -> i32 {
+    if report.worst() == crate::preflight::Level::Error {
+        EXIT_INCOMPLETE
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `check` stays offline unless asked: with `--preflight` it prints the pre-flight's summary
+/// line (and returns whether it found errors), without it a hint.
+fn check_preflight(
+    config: &Config,
+    asked: bool,
+    dns_server: Option<std::net::SocketAddr>,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    if !asked {
+        writeln!(
+            out,
+            "sender domain DNS (SPF, DKIM, DMARC) not checked: run `tsuchi preflight` or `tsuchi check --preflight`"
+        )?;
+        return Ok(false);
+    }
+    let report = preflight(config, dns_server)?;
+    let worst: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.level == crate::preflight::Level::Error)
+        .map(|f| f.check.name().to_string())
+        .collect();
+    if worst.is_empty() {
+        writeln!(out, "preflight: {}", report.counts_line())?;
+    } else {
+        writeln!(
+            out,
+            "preflight: {} (errors: {}; see `tsuchi preflight`)",
+            report.counts_line(),
+            worst.join(", ")
+        )?;
+    }
+    Ok(preflight_exit(&report) != EXIT_OK)
 }
 
 /// A real send needs the latest approval to cover exactly the templates and notice settings in

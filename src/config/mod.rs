@@ -312,6 +312,10 @@ pub struct SendSettings {
     /// Allow credentials or sending over a non-loopback connection without TLS.
     #[serde(default)]
     pub allow_insecure: bool,
+    /// The public addresses the relay sends from, for `tsuchi preflight` to check that the
+    /// return-path domain's SPF record permits them. Not used for sending.
+    #[serde(default)]
+    pub relay_ips: Vec<std::net::IpAddr>,
 }
 
 impl Default for SendSettings {

@@ -23,6 +23,7 @@ mod lint_bench;
 mod lint_cases;
 mod message_parse;
 mod notice_render;
+mod preflight;
 mod privacy;
 mod recipients_fuzz;
 mod recipients_ingest;

@@ -1,6 +1,6 @@
 //! A scriptable SMTP server for fault-injection tests.
 //!
-//! It speaks plain SMTP over loopback (no TLS, no AUTH) and is meant to be
+//! It speaks plain SMTP over loopback (no TLS; AUTH PLAIN takes any credentials) and is meant to be
 //! driven by lettre's async SMTP client, but any RFC 5321 client works.
 //!
 //! ```ignore
@@ -70,6 +70,8 @@ pub enum Command {
     Greeting,
     /// EHLO or HELO.
     Ehlo,
+    /// AUTH (PLAIN with its initial response; the server accepts any credentials).
+    Auth,
     Mail,
     Rcpt,
     /// The DATA command itself (the 354 reply).
@@ -115,6 +117,7 @@ enum Action {
     DisconnectMidData(usize),
     HangUpAfterData,
     Delay(Duration),
+    Flood(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -234,6 +237,22 @@ impl Script {
         self.push(Matcher::Cmd(Command::DataEnd), Action::HangUpAfterData)
     }
 
+    /// Answer `cmd` with `code text`, then send `extra` as one more reply line nobody asked
+    /// for: a relay out of step, whose every later reply answers the command before.
+    pub fn reply_with_extra_line(self, cmd: Command, code: u16, text: &str, extra: &str) -> Self {
+        self.push(
+            Matcher::Cmd(cmd),
+            Action::Reply(code, format!("{text}\r\n{extra}")),
+        )
+    }
+
+    /// Instead of answering `cmd`, send up to `bytes` bytes of one reply line that never
+    /// ends (no CRLF), then close. [`SmtpServer::flood_written`] tells how much the client
+    /// took before it gave up.
+    pub fn flood(self, cmd: Command, bytes: usize) -> Self {
+        self.push(Matcher::Cmd(cmd), Action::Flood(bytes))
+    }
+
     /// Wait `delay` before answering `cmd` (cumulative with other delays).
     pub fn delay(self, cmd: Command, delay: Duration) -> Self {
         self.push(Matcher::Cmd(cmd), Action::Delay(delay))
@@ -273,6 +292,8 @@ struct State {
     per_connection: Vec<u64>,
     transcript: Vec<(u64, String)>,
     queue_seq: u64,
+    flood_written: u64,
+    floods_ended: u64,
 }
 
 struct Shared {
@@ -422,6 +443,13 @@ impl SmtpServer {
             .iter()
             .map(|r| r.message_id.clone())
             .collect()
+    }
+
+    /// Bytes of endless reply lines written so far (see [`Script::flood`]), and how many
+    /// floods have ended (the client closed, or all was sent).
+    pub fn flood_written(&self) -> (u64, u64) {
+        let st = self.shared.lock();
+        (st.flood_written, st.floods_ended)
     }
 
     /// Every command line received, as `(connection, line)`, in arrival order
@@ -626,10 +654,13 @@ enum Override {
     CutData(usize),
     /// DataEnd only: read everything, close without the final reply.
     HangUp,
+    /// Send this many bytes of a line without end, then close.
+    Flood(usize),
 }
 
 const GREETING: &str = "localhost ESMTP tsuchi-test-smtp";
-const EHLO_REPLY: &str = "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n";
+const EHLO_REPLY: &str =
+    "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN\r\n250 SIZE 52428800\r\n";
 const OUTAGE_TEXT: &str = "4.3.2 Service not available";
 const GO_AHEAD: &str = "End data with <CR><LF>.<CR><LF>";
 
@@ -668,8 +699,30 @@ impl<'a> Session<'a> {
         match ov {
             Override::Reply(c, t) => self.send(c, &t).await,
             Override::Default => self.send(code, text).await,
+            Override::Flood(n) => {
+                self.flood(n).await;
+                Ok(Flow::Close)
+            }
             Override::Close | Override::CutData(_) | Override::HangUp => Ok(Flow::Close),
         }
+    }
+
+    /// Writes `n` bytes of `x` without a line end, counting what the client took.
+    async fn flood(&mut self, n: usize) {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut left = n;
+        // "220 " first, so the client sees the start of a reply.
+        let _ = self.write(b"220 ").await;
+        while left > 0 {
+            let k = left.min(chunk.len());
+            if self.reader.get_mut().write_all(&chunk[..k]).await.is_err() {
+                break;
+            }
+            left -= k;
+            self.shared.lock().flood_written += k as u64;
+        }
+        self.shared.lock().floods_ended += 1;
+        self.shared.bump();
     }
 
     async fn close(&mut self) {
@@ -688,6 +741,7 @@ impl<'a> Session<'a> {
             Some(Action::Disconnect) => Override::Close,
             Some(Action::DisconnectMidData(n)) => Override::CutData(n),
             Some(Action::HangUpAfterData) => Override::HangUp,
+            Some(Action::Flood(n)) => Override::Flood(n),
         }
     }
 
@@ -775,6 +829,11 @@ impl<'a> Session<'a> {
                 }
                 self.send_or(ov, 250, "2.1.5 Ok").await
             }
+            "AUTH" => {
+                let ov = self.rule_for(Command::Auth, None).await;
+                self.send_or(ov, 235, "2.7.0 Authentication successful")
+                    .await
+            }
             "DATA" => self.data().await,
             "RSET" => {
                 let ov = self.rule_for(Command::Rset, None).await;
@@ -817,6 +876,10 @@ impl<'a> Session<'a> {
             }
             Override::Reply(code, text) => return self.send(code, &text).await,
             Override::Close | Override::HangUp => return Ok(Flow::Close),
+            Override::Flood(n) => {
+                self.flood(n).await;
+                return Ok(Flow::Close);
+            }
             Override::CutData(n) => {
                 cut_after = Some(n);
                 self.send(354, GO_AHEAD).await?;
@@ -876,6 +939,10 @@ impl<'a> Session<'a> {
         };
         let (code, text) = match ov {
             Override::Reply(code, text) => (code, text),
+            Override::Flood(n) => {
+                self.flood(n).await;
+                return Ok(Flow::Close);
+            }
             Override::HangUp | Override::Close => {
                 self.shared.lock().hung_up.push(message);
                 self.shared.bump();

@@ -37,6 +37,11 @@ use crate::transport::{FailureKind, Session, Transport, file_name_for, redact_re
 /// `status` count a later attempt of the same row as a possible duplicate.
 pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
 
+/// Starts the reply of a deferred outcome journaled because the relay refused the session
+/// (5xx before any recipient was named): nothing about the recipient, who is sent to on the
+/// next run.
+pub const RELAY_REFUSED: &str = "relay refused the session (not this recipient): ";
+
 /// The stop reason when `--limit` messages have been sent.
 pub const LIMIT_REACHED: &str = "--limit reached";
 
@@ -77,6 +82,10 @@ pub struct RunReport {
     pub possible_duplicates: Vec<String>,
     /// Why the run stopped early (signal, outage, limit), if it did.
     pub stopped: Option<String>,
+    /// The relay refused the session itself (a 5xx to the greeting, EHLO, STARTTLS, AUTH or
+    /// MAIL FROM): a relay error, not the recipients'. The run stopped; nobody was marked
+    /// failed for it.
+    pub relay_refused: Option<String>,
     /// Rows still needing a message when the run ended.
     pub remaining: u64,
     /// Recipients whose address was refused permanently, in this or earlier runs.
@@ -145,6 +154,8 @@ struct Counters {
     refused: AtomicU64,
     /// Recipients re-sent after an attempt whose outcome is unknown.
     possible_duplicates: std::sync::Mutex<Vec<String>>,
+    /// The first refusal of the session by the relay.
+    relay_refused: std::sync::Mutex<Option<String>>,
 }
 
 impl Counters {
@@ -471,6 +482,11 @@ pub async fn send<T: Transport>(
             all
         },
         stopped: shutdown.reason(),
+        relay_refused: counters
+            .relay_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         remaining: 0,
         failed_total: 0,
         list_unfinished: false,
@@ -813,6 +829,27 @@ impl<S: Session> Worker<S> {
                     outcome.code = f.code;
                     outcome.enhanced = f.enhanced.clone();
                     outcome.reply = Some(redact_reply(&f.text));
+                    if f.kind == FailureKind::Relay {
+                        // The relay refused the session before any recipient was named (a
+                        // mistyped password, a sender it does not accept): the row stays to be
+                        // sent, nobody is marked failed, and the run stops as a relay error.
+                        outcome.state = State::Deferred;
+                        outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
+                        self.journal.outcome(&outcome)?;
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        let reason = format!(
+                            "relay refused the session: {}{}",
+                            f.code.map(|c| format!("{c} ")).unwrap_or_default(),
+                            redact_reply(&f.text)
+                        );
+                        self.counters
+                            .relay_refused
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert_with(|| reason.clone());
+                        self.shutdown.trigger(reason);
+                        return Ok(());
+                    }
                     if f.kind == FailureKind::Permanent {
                         self.health.success(); // the relay answered: it is up
                         outcome.state = State::Failed;

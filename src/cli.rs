@@ -5,7 +5,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success: everything checked clean / every recipient sent |
-//! | 1 | unexpected error (I/O, journal, relay misconfiguration) |
+//! | 1 | unexpected error (I/O, journal, relay misconfiguration, a relay that refuses the session: 5xx to the greeting, EHLO, AUTH or MAIL FROM) |
 //! | 2 | usage or configuration error |
 //! | 3 | finished, but some rows are invalid or some recipients failed permanently |
 //! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
@@ -518,8 +518,20 @@ fn send(
             crate::campaign::send(config, &opts, relay, shutdown, &mut out).await
         }
     })?;
+    // The summary is for the operator: a closed stdout (`tsuchi send | head`) must not change
+    // the exit code, which is the run's.
     let mut out = std::io::stdout().lock();
-    print_report(&report, args.dry_run, &mut out)?;
+    let _ = print_report(&report, args.dry_run, &mut out).and_then(|()| Ok(out.flush()?));
+    if let Some(refusal) = &report.relay_refused {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: {refusal}\nThe relay refused the session before any recipient was named \
+             (check send.smtp, the credentials in TSUCHI_SMTP_USER / TSUCHI_SMTP_PASSWORD and \
+             the sender address); nobody was marked failed for it: run `tsuchi send` again \
+             once the relay accepts us."
+        );
+        return Ok(EXIT_ERROR);
+    }
     let interrupted = report
         .stopped
         .as_deref()

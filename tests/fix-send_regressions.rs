@@ -1,0 +1,252 @@
+//! `tsuchi send` (the real binary) where it used to give wrong answers or lose control:
+//!
+//! * a relay that refuses the session itself (greeting, EHLO, AUTH, MAIL FROM) stops the run as
+//!   a relay error, and nobody is journaled `failed` for it;
+//! * a relay whose replies are out of step never makes a message count as sent unless the
+//!   reply to its end of data was a 2xx;
+//! * a reply line that never ends is cut off after a bounded number of bytes;
+//!
+//! Every run of the binary is bounded in time; the tests wait on server events, not on sleeps.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::campaign::{TestCampaign, copies, send_args, text, wait_bounded};
+use support::smtp_server::{Command, Script, SmtpServer};
+
+/// No single run of the binary may take longer than this.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// Every outcome line of the journal.
+fn outcomes(c: &TestCampaign) -> Vec<Value> {
+    let Ok(text) = std::fs::read_to_string(c.journal()) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "outcome")
+        .collect()
+}
+
+/// The counts `tsuchi status` prints, by label.
+fn status_counts(c: &TestCampaign) -> BTreeMap<String, u64> {
+    let out = c.run(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut m = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim();
+        if let Some((label, n)) = line.rsplit_once(' ')
+            && let Ok(n) = n.trim().parse::<u64>()
+        {
+            let label = label.trim();
+            let label = label.split(" (").next().unwrap_or(label);
+            m.insert(label.to_string(), n);
+        }
+    }
+    m
+}
+
+/// Rows `status` says still need a message (pending, deferred, in flight).
+fn still_to_send(c: &TestCampaign) -> u64 {
+    let s = status_counts(c);
+    ["pending", "deferred", "attempting"]
+        .iter()
+        .map(|k| s.get(*k).copied().unwrap_or(0))
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 3: a refusal of the session is the relay's problem, not the recipients'.
+
+async fn refused_session(script: Script, credentials: bool, what: &str) {
+    const N: usize = 40;
+    let c = TestCampaign::new(N, |cfg| {
+        cfg.replace("allow_insecure = false", "allow_insecure = true")
+    });
+    let server = SmtpServer::start(script).await;
+    let args = send_args(&server.url(), &["--concurrency", "4"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = c.command(&args);
+    if credentials {
+        cmd.env("TSUCHI_SMTP_USER", "kaede")
+            .env("TSUCHI_SMTP_PASSWORD", "mistyped-pw");
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(child, RUN_LIMIT, what).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{what}: a relay error\n{all}");
+    assert!(all.contains("relay refused"), "{what}: says why\n{all}");
+    assert!(
+        !all.contains("mistyped-pw"),
+        "{what}: no secret shown\n{all}"
+    );
+    let failed: Vec<Value> = outcomes(&c)
+        .into_iter()
+        .filter(|o| o["state"] == "failed")
+        .collect();
+    assert!(failed.is_empty(), "{what}: journaled failed: {failed:?}");
+    let s = status_counts(&c);
+    assert_eq!(s.get("failed").copied(), Some(0), "{what}: {s:?}");
+    assert_eq!(
+        still_to_send(&c),
+        N as u64,
+        "{what}: everyone still to send"
+    );
+    assert_eq!(server.received_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_greeting_refused_with_554_stops_the_run_and_fails_nobody() {
+    let script = Script::new().reply_to(Command::Greeting, 554, "5.3.2 no service for you");
+    refused_session(script, false, "greeting 554").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ehlo_refused_with_550_stops_the_run_and_fails_nobody() {
+    let script = Script::new().reply_to(Command::Ehlo, 550, "5.7.1 client host rejected");
+    refused_session(script, false, "EHLO 550").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistyped_password_refused_with_535_stops_the_run_and_fails_nobody() {
+    let script = Script::new().reply_to(Command::Auth, 535, "5.7.8 authentication failed");
+    refused_session(script, true, "AUTH 535").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_required_at_mail_stops_the_run_and_fails_nobody() {
+    let script = Script::new().reply_to(Command::Mail, 530, "5.7.0 Authentication required");
+    refused_session(script, false, "MAIL 530").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_refused_at_mail_stops_the_run_and_fails_nobody() {
+    // The sender is the same for every recipient: a 5xx to MAIL FROM concerns them all.
+    let script = Script::new().reply_to(Command::Mail, 553, "5.7.1 sender address rejected");
+    refused_session(script, false, "MAIL 553").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recipient_still_fails_alone() {
+    // The rule above must not swallow what is the recipient's: 550 at RCPT.
+    let c = TestCampaign::new(5, |cfg| cfg);
+    let server =
+        SmtpServer::start(Script::new().reject_recipient("user3@", 550, "5.1.1", "no such user"))
+            .await;
+    let args = send_args(&server.url(), &["--concurrency", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = wait_bounded(c.spawn(&args), RUN_LIMIT, "send").await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let failed: Vec<u64> = outcomes(&c)
+        .iter()
+        .filter(|o| o["state"] == "failed")
+        .map(|o| o["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, vec![3]);
+    assert_eq!(server.received_count(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 4: a reply out of step is never taken for a delivery.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_out_of_step_never_makes_a_message_count_as_sent() {
+    const N: usize = 6;
+    let c = TestCampaign::new(N, |cfg| cfg);
+    // After the first message the relay sends one line too many: from then on, each reply
+    // answers the command before.
+    let script = Script::new()
+        .reply_with_extra_line(
+            Command::DataEnd,
+            250,
+            "2.0.0 Ok: queued as 0A1B2C3D",
+            "250 2.0.0 and one more",
+        )
+        .times(1)
+        .reject_recipient("user4@", 550, "5.1.1", "no such user");
+    let server = SmtpServer::start(script).await;
+    let args = send_args(&server.url(), &["--concurrency", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = wait_bounded(c.spawn(&args), RUN_LIMIT, "send").await;
+    let all = text(&out);
+    for o in outcomes(&c) {
+        if o["state"] == "sent" {
+            let code = o["code"].as_u64().unwrap_or(0);
+            assert!(
+                (200..300).contains(&code),
+                "sent with a reply that is not a 2xx to the end of data: {o}\n{all}"
+            );
+        }
+    }
+    // The journal's last word on each row agrees with the relay.
+    let mut last: BTreeMap<u64, String> = BTreeMap::new();
+    for o in outcomes(&c) {
+        last.insert(
+            o["row"].as_u64().unwrap(),
+            o["state"].as_str().unwrap().to_string(),
+        );
+    }
+    let received = copies(&server.received());
+    for row in 1..=N as u64 {
+        let want = if row == 4 { "failed" } else { "sent" };
+        assert_eq!(
+            last.get(&row).map(String::as_str),
+            Some(want),
+            "row {row}\n{all}"
+        );
+        let got = received.get(&row).copied().unwrap_or(0);
+        assert_eq!(got, usize::from(row != 4), "copies of row {row}\n{all}");
+    }
+    assert_eq!(out.status.code(), Some(3), "{all}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 15: a reply line without end is bounded.
+
+async fn flood_at(cmd: Command) {
+    const FLOOD: usize = 128 << 20;
+    let c = TestCampaign::new(3, |cfg| cfg);
+    let server = SmtpServer::start(Script::new().flood(cmd, FLOOD).times(1)).await;
+    let args = send_args(&server.url(), &["--concurrency", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = wait_bounded(c.spawn(&args), RUN_LIMIT, "send").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (written, ended) = server.flood_written();
+    assert_eq!(ended, 1);
+    // What the client read, plus what the loopback socket buffers held when it closed
+    // (a few MiB): far below the flood.
+    assert!(
+        written < 32 << 20,
+        "{cmd:?}: the client read {written} bytes of a reply line without end"
+    );
+    let deferred: Vec<String> = outcomes(&c)
+        .iter()
+        .filter(|o| o["state"] == "deferred")
+        .map(|o| o["reply"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+    assert!(
+        deferred[0].contains("without a line end"),
+        "a clear reason: {deferred:?}"
+    );
+    assert_eq!(server.received_count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_greeting_without_end_is_cut_off() {
+    flood_at(Command::Greeting).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_final_reply_without_end_is_cut_off() {
+    flood_at(Command::DataEnd).await;
+}

@@ -90,8 +90,8 @@ pub struct RunReport {
     pub remaining: u64,
     /// Recipients whose address was refused permanently, in this or earlier runs.
     pub failed_total: u64,
-    /// The run stopped before it had read the whole list (so `remaining` counts only the part
-    /// it read).
+    /// A shard's run stopped before it had read the whole list (so `remaining` counts only the
+    /// part it read; without a shard it counts the whole list).
     pub list_unfinished: bool,
     /// Where the journal is.
     pub journal: PathBuf,
@@ -376,11 +376,12 @@ pub async fn send<T: Transport>(
     let journal = Arc::new(journal);
     let expected = expected_messages(list_rows, replay.as_ref(), opts);
     if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {
-        writeln!(
+        // What is printed is for the operator; a closed stdout must not end the run.
+        let _ = writeln!(
             out,
             "journal: the last line ({} bytes at line {}) was cut short by a crash and was set aside: {}",
             torn.len, torn.line, torn.reason
-        )?;
+        );
     }
     journal.run_marker(&RunMarker::start())?;
     {
@@ -425,7 +426,10 @@ pub async fn send<T: Transport>(
         })
     };
 
-    let progress = Progress::start(opts.progress, expected, counters_view(&counters));
+    let progress = Progress::start(opts.progress, expected, counters_view(&counters), {
+        let health = health.clone();
+        move || health.outage().map(|o| o.line())
+    });
     let mut workers = Vec::new();
     for _ in 0..settings.concurrency {
         let worker = Worker {
@@ -493,19 +497,25 @@ pub async fn send<T: Transport>(
         journal: journal_path.clone(),
     };
     journal.flush()?;
-    // What is left is whatever the journal now says still needs a message.
+    // What is left is whatever the journal now says still needs a message: for a run that
+    // stopped before the end of the list, the rows it never reached too (as `status` counts
+    // them). A shard cannot tell which of the unread rows are its own, so there it is the
+    // rows it read, and the summary says the list was not finished.
     let after = journal::replay(&journal_path)?;
-    report.remaining = produced
-        .sendable
-        .iter()
-        .filter(|&row| {
-            matches!(
-                after.states.get(row),
-                State::Pending | State::Attempting | State::Deferred
-            )
-        })
-        .count() as u64;
-    report.list_unfinished = produced.stopped_early;
+    let still_to_send =
+        |state: State| matches!(state, State::Pending | State::Attempting | State::Deferred);
+    report.list_unfinished = produced.stopped_early && opts.shard.is_some();
+    report.remaining = if produced.stopped_early && opts.shard.is_none() {
+        (1..=list_rows)
+            .filter(|&row| still_to_send(after.states.get(row)))
+            .count() as u64
+    } else {
+        produced
+            .sendable
+            .iter()
+            .filter(|&row| still_to_send(after.states.get(row)))
+            .count() as u64
+    };
     report.failed_total = after
         .states
         .counts()
@@ -665,7 +675,10 @@ fn produce(
                         };
                         queued += 1;
                         if tx.blocking_send(job).is_err() {
-                            break; // every worker has stopped
+                            // Every worker has stopped (a signal, an outage): the rest of the
+                            // list was not read.
+                            produced.stopped_early = true;
+                            break;
                         }
                     }
                     Scanned::Refused {
@@ -863,7 +876,10 @@ impl<S: Session> Worker<S> {
                         unknown_outcome = true;
                     }
                     self.journal.outcome(&outcome)?;
-                    let outage = self.health.failure(&self.shutdown);
+                    let outage = self.health.failure(
+                        &self.shutdown,
+                        &crate::outage::short_reason(f.code, &redact_reply(&f.text)),
+                    );
                     if probing || outage {
                         // Attempts that only probe a relay that is down are not held against
                         // the recipient.

@@ -189,6 +189,9 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
+    // Only for commands whose exit code says nothing but "it ran" may a reader that went away
+    // count as success; elsewhere a broken pipe never turns a failure into success.
+    let output_only = matches!(cli.command, Command::Report { .. } | Command::Status);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -197,14 +200,15 @@ pub fn main() -> i32 {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             });
-            if broken_pipe {
+            if broken_pipe && output_only {
                 return EXIT_OK;
             }
             let code = e
                 .downcast_ref::<Failure>()
                 .map(|f| f.code)
                 .unwrap_or(EXIT_ERROR);
-            eprintln!("error: {e:#}");
+            // Not `eprintln!`, which panics when stderr is a closed pipe.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             code
         }
     }
@@ -401,7 +405,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
                 None => {
                     if personal {
-                        eprintln!(
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "note: this output holds personal data from the list ({}); prefer --output FILE (owner-only)",
                             columns.join(", ")
                         );
@@ -571,7 +576,10 @@ fn smtp_relay(
 /// force; the refusal names what changed.
 fn check_approval(config: &Config, state_dir: &std::path::Path) -> Result<()> {
     if !config.campaign.require_approval {
-        eprintln!("warning: campaign.require_approval is false: sending without legal's approval");
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: campaign.require_approval is false: sending without legal's approval"
+        );
         return Ok(());
     }
     let pinned = crate::approval::Pinned::of_config(config)?;

@@ -5,13 +5,18 @@
 //! * a relay whose replies are out of step never makes a message count as sent unless the
 //!   reply to its end of data was a 2xx;
 //! * a reply line that never ends is cut off after a bounded number of bytes;
+//! * after Ctrl-C the summary's "N recipients still need a message" is what `status` says,
+//!   and the progress bar stays where the run stopped;
+//! * a closed stderr does not stop Ctrl-C/SIGTERM, and a closed stdout does not turn a failed
+//!   run into exit 0;
+//! * while the relay is down the progress output says so, and when the run will give up.
 //!
 //! Every run of the binary is bounded in time; the tests wait on server events, not on sleeps.
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -57,6 +62,21 @@ fn still_to_send(c: &TestCampaign) -> u64 {
         .iter()
         .map(|k| s.get(*k).copied().unwrap_or(0))
         .sum()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A loopback port where nothing listens.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,4 +269,184 @@ async fn a_greeting_without_end_is_cut_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_final_reply_without_end_is_cut_off() {
     flood_at(Command::DataEnd).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: the summary after Ctrl-C counts everyone who still needs a message.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_ctrl_c_the_summary_counts_everyone_still_to_send() {
+    const N: usize = 400;
+    let c = TestCampaign::new(N, |cfg| cfg);
+    let server = SmtpServer::start(Script::new()).await;
+    let child = c.spawn(&[
+        "send",
+        "--smtp",
+        &server.url(),
+        "--rate",
+        "10",
+        "--concurrency",
+        "2",
+        "-q",
+    ]);
+    assert!(
+        server.wait_for_messages(5, RUN_LIMIT).await,
+        "no message arrived"
+    );
+    signal(&child, "INT");
+    let out = wait_bounded(child, RUN_LIMIT, "send, interrupted").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said: u64 = stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once(" recipients still need a message")
+                .and_then(|(n, _)| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no count of recipients still to send\n{}", text(&out)));
+    let truth = still_to_send(&c);
+    assert_eq!(said, truth, "summary vs status\n{}", text(&out));
+    assert_eq!(truth, (N - server.received_count()) as u64);
+}
+
+/// The progress bar on a terminal (through `script`, which gives the binary a pty) stays at
+/// the count where the run stopped: it does not jump to the total.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_ctrl_c_the_progress_bar_stays_where_the_run_stopped() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give the binary a terminal");
+        return;
+    }
+    const N: usize = 400;
+    let c = TestCampaign::new(N, |cfg| cfg);
+    let server = SmtpServer::start(Script::new()).await;
+    let line = format!(
+        "exec '{}' --config '{}' --state-dir '{}' send --smtp {} --rate 10 --concurrency 2",
+        env!("CARGO_BIN_EXE_tsuchi"),
+        c.path("config.toml").display(),
+        c.state_dir().display(),
+        server.url()
+    );
+    let child = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(c.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        server.wait_for_messages(8, RUN_LIMIT).await,
+        "no message arrived"
+    );
+    // The binary is the child of `script`.
+    let children =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .unwrap();
+    let pid = children.split_whitespace().next().expect("tsuchi runs");
+    std::process::Command::new("kill")
+        .args(["-INT", pid])
+        .status()
+        .unwrap();
+    let out = wait_bounded(child, RUN_LIMIT, "send on a terminal, interrupted").await;
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let last = screen
+        .match_indices(&format!("/{N} "))
+        .last()
+        .map(|(i, _)| {
+            let digits: String = screen[..i]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            digits.chars().rev().collect::<String>()
+        })
+        .unwrap_or_else(|| panic!("no progress bar drawn\n{screen}"));
+    let last: usize = last.parse().unwrap();
+    assert!(
+        last < N,
+        "the bar ended at {last}/{N} although {} were sent",
+        server.received_count()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 14: no write stops a shutdown; a broken pipe never turns a failure into success.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_a_send_whose_stderr_is_a_closed_pipe() {
+    for sig in ["TERM", "INT"] {
+        let c = TestCampaign::new(1000, |cfg| cfg);
+        let server = SmtpServer::start(Script::new()).await;
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // `2>&1 | tee log` after tee died
+        let child = c
+            .command(&["send", "--smtp", &server.url(), "--rate", "5"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .unwrap();
+        assert!(
+            server.wait_for_messages(2, RUN_LIMIT).await,
+            "no message arrived"
+        );
+        signal(&child, sig);
+        // 1000 messages at 5/s would take minutes; a stop takes a moment.
+        let out = wait_bounded(child, Duration::from_secs(30), "send with a closed stderr").await;
+        assert_eq!(out.status.code(), Some(4), "SIG{sig}: {}", text(&out));
+        assert!(server.received_count() < 1000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_whose_stdout_is_a_closed_pipe_does_not_exit_0_when_the_relay_was_down() {
+    let c = TestCampaign::new(3, |cfg| {
+        cfg.replace("outage_threshold = 20", "outage_threshold = 2")
+            .replace("outage_max_secs = 1800", "outage_max_secs = 1")
+    });
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let url = format!("smtp://127.0.0.1:{}", dead_port());
+    let child = c
+        .command(&["send", "--smtp", &url, "--rate", "0"])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out: Output = wait_bounded(child, RUN_LIMIT, "send with a closed stdout").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 16: the screen says the relay is down.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_the_relay_is_down_the_progress_line_says_so() {
+    let c = TestCampaign::new(3, |cfg| {
+        cfg.replace("outage_threshold = 20", "outage_threshold = 2")
+            .replace("outage_max_secs = 1800", "outage_max_secs = 7")
+    });
+    let url = format!("smtp://127.0.0.1:{}", dead_port());
+    // stderr is a pipe: the progress comes as plain lines every few seconds.
+    let out = wait_bounded(
+        c.spawn(&["send", "--smtp", &url, "--rate", "0"]),
+        RUN_LIMIT,
+        "send to a relay that is down",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("relay down"))
+        .unwrap_or_else(|| panic!("nothing says the relay is down\n{}", text(&out)));
+    assert!(line.contains("connection refused"), "{line}");
+    assert!(line.contains("probing; giving up at "), "{line}");
+    assert!(!line.contains("ETA"), "no ETA while nothing moves: {line}");
 }

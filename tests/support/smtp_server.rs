@@ -102,6 +102,11 @@ pub struct Received {
     /// When the server accepted it (recorded just before the 2xx reply to the final dot;
     /// for hung-up messages: when the data was read).
     pub received_at: Instant,
+    /// The longest pause between two lines of the message's data as the server read them
+    /// (from its first line to the final dot). A client that sends its data in one go shows
+    /// about zero however loaded the machine (a slow server finds every line already there);
+    /// one whose final dot waits for a delayed ACK (Nagle's algorithm) shows 40 ms or more.
+    pub data_gap: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -889,6 +894,8 @@ impl<'a> Session<'a> {
         let mut data = Vec::new();
         let mut raw = 0usize;
         let mut too_big = false;
+        let mut last_line_at: Option<Instant> = None;
+        let mut data_gap = Duration::ZERO;
         loop {
             if cut_after.is_some_and(|n| raw >= n) {
                 return Ok(Flow::Close);
@@ -896,6 +903,11 @@ impl<'a> Session<'a> {
             let Some((line, consumed)) = read_line(&mut self.reader, MAX_DATA_LINE).await? else {
                 return Ok(Flow::Close);
             };
+            let now = Instant::now();
+            if let Some(before) = last_line_at {
+                data_gap = data_gap.max(now - before);
+            }
+            last_line_at = Some(now);
             raw += consumed;
             let Some(line) = line else {
                 too_big = true;
@@ -936,6 +948,7 @@ impl<'a> Session<'a> {
             connection: self.conn,
             queue_id,
             received_at: Instant::now(),
+            data_gap,
         };
         let (code, text) = match ov {
             Override::Reply(code, text) => (code, text),

@@ -138,8 +138,17 @@ async fn an_ehlo_refused_with_550_stops_the_run_and_fails_nobody() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mistyped_password_refused_with_535_stops_the_run_and_fails_nobody() {
-    let script = Script::new().reply_to(Command::Auth, 535, "5.7.8 authentication failed");
+    let script =
+        Script::new()
+            .offer_auth()
+            .reply_to(Command::Auth, 535, "5.7.8 authentication failed");
     refused_session(script, true, "AUTH 535").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_that_offers_no_auth_stops_the_run_and_fails_nobody() {
+    // Credentials are set but the relay offers no mechanism: asking again will not help.
+    refused_session(Script::new(), true, "no AUTH offered").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! A scriptable SMTP server for fault-injection tests.
 //!
-//! It speaks plain SMTP over loopback (no TLS; AUTH PLAIN takes any credentials) and is meant to be
+//! It speaks plain SMTP over loopback (no TLS; AUTH PLAIN, taking any credentials, only with
+//! [`Script::offer_auth`]) and is meant to be
 //! driven by lettre's async SMTP client, but any RFC 5321 client works.
 //!
 //! ```ignore
@@ -175,6 +176,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub struct Script {
     rules: Vec<Rule>,
     outage: Option<Duration>,
+    auth: bool,
 }
 
 impl Script {
@@ -281,6 +283,13 @@ impl Script {
         self
     }
 
+    /// Offer AUTH PLAIN in the EHLO reply (any credentials are accepted unless a rule for
+    /// [`Command::Auth`] says otherwise). Without it the server offers no AUTH at all.
+    pub fn offer_auth(mut self) -> Self {
+        self.auth = true;
+        self
+    }
+
     /// Be in outage for `d` after the server starts (or after `set_script`).
     pub fn outage(mut self, d: Duration) -> Self {
         self.outage = Some(d);
@@ -297,6 +306,7 @@ struct State {
     per_connection: Vec<u64>,
     transcript: Vec<(u64, String)>,
     queue_seq: u64,
+    auth: bool,
     flood_written: u64,
     floods_ended: u64,
 }
@@ -500,6 +510,7 @@ fn install_script(shared: &Shared, script: Script) {
     let mut st = shared.lock();
     st.rules = script.rules;
     st.outage_until = script.outage.map(|d| Instant::now() + d);
+    st.auth = script.auth;
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -664,7 +675,8 @@ enum Override {
 }
 
 const GREETING: &str = "localhost ESMTP tsuchi-test-smtp";
-const EHLO_REPLY: &str =
+const EHLO_REPLY: &str = "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n";
+const EHLO_REPLY_AUTH: &str =
     "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN\r\n250 SIZE 52428800\r\n";
 const OUTAGE_TEXT: &str = "4.3.2 Service not available";
 const GO_AHEAD: &str = "End data with <CR><LF>.<CR><LF>";
@@ -796,7 +808,12 @@ impl<'a> Session<'a> {
                     if verb == "HELO" {
                         return self.send(250, "localhost").await;
                     }
-                    self.write(EHLO_REPLY.as_bytes()).await?;
+                    let reply = if self.shared.lock().auth {
+                        EHLO_REPLY_AUTH
+                    } else {
+                        EHLO_REPLY
+                    };
+                    self.write(reply.as_bytes()).await?;
                     return Ok(Flow::Continue);
                 }
                 if matches!(&ov, Override::Reply(c, _) if positive(*c)) {

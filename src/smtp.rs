@@ -746,6 +746,39 @@ mod tests {
         assert!(!format!("{relay:?}").contains("hunter2"));
     }
 
+    #[tokio::test]
+    async fn a_reply_line_without_end_is_cut_off_and_a_write_resets_the_budget() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (client, mut relay) = tokio::io::duplex(64 * 1024);
+        let feeder = tokio::spawn(async move {
+            // Twice the budget in one line, then stop.
+            let chunk = vec![b'x'; 16 * 1024];
+            for _ in 0..(2 * MAX_UNASKED_BYTES / chunk.len()) {
+                if relay.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = BufReader::new(Bounded::new(client));
+        let mut line = String::new();
+        let e = reader.read_line(&mut line).await.unwrap_err();
+        assert!(e.to_string().contains("without a line end"), "{e}");
+        assert!(line.len() <= MAX_UNASKED_BYTES + 16 * 1024);
+        feeder.abort();
+
+        // Replies that end, with our writes in between, may add up to any size.
+        let (client, mut relay) = tokio::io::duplex(64 * 1024);
+        let mut bounded = BufReader::new(Bounded::new(client));
+        for _ in 0..(3 * MAX_UNASKED_BYTES / 1000) {
+            relay.write_all(&[b'2'; 999]).await.unwrap();
+            relay.write_all(b"\n").await.unwrap();
+            let mut line = String::new();
+            bounded.read_line(&mut line).await.unwrap();
+            assert_eq!(line.len(), 1000);
+            bounded.get_mut().write_all(b"NOOP\r\n").await.unwrap();
+        }
+    }
+
     #[test]
     fn reads_queue_ids_and_enhanced_codes() {
         assert_eq!(

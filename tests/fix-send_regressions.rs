@@ -83,12 +83,18 @@ fn dead_port() -> u16 {
 // Item 3: a refusal of the session is the relay's problem, not the recipients'.
 
 async fn refused_session(script: Script, credentials: bool, what: &str) {
+    refused_session_at(script, credentials, "", what).await;
+}
+
+/// `url_suffix` goes after the relay's URL (`?tls=required`).
+async fn refused_session_at(script: Script, credentials: bool, url_suffix: &str, what: &str) {
     const N: usize = 40;
     let c = TestCampaign::new(N, |cfg| {
         cfg.replace("allow_insecure = false", "allow_insecure = true")
     });
     let server = SmtpServer::start(script).await;
-    let args = send_args(&server.url(), &["--concurrency", "4"]);
+    let url = format!("{}{url_suffix}", server.url());
+    let args = send_args(&url, &["--concurrency", "4"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = c.command(&args);
     if credentials {
@@ -149,6 +155,37 @@ async fn a_mistyped_password_refused_with_535_stops_the_run_and_fails_nobody() {
 async fn a_relay_that_offers_no_auth_stops_the_run_and_fails_nobody() {
     // Credentials are set but the relay offers no mechanism: asking again will not help.
     refused_session(Script::new(), true, "no AUTH offered").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_relay_without_the_starttls_the_url_requires_stops_the_run_and_fails_nobody() {
+    refused_session_at(Script::new(), false, "?tls=required", "no STARTTLS").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn implicit_tls_runs_over_the_bounded_socket_and_fails_cleanly_on_a_plain_relay() {
+    // smtps:// to a relay that speaks plain SMTP: the TLS handshake (through tsuchi's own
+    // socket, see `smtp::Bounded`) fails; that is a temporary failure, retried until the
+    // outage limit, never a panic and never a failed recipient.
+    let c = TestCampaign::new(2, |cfg| {
+        cfg.replace("outage_threshold = 20", "outage_threshold = 2")
+            .replace("outage_max_secs = 1800", "outage_max_secs = 1")
+    });
+    let server = SmtpServer::start(Script::new()).await;
+    let url = format!("smtps://{}", server.addr());
+    let args = send_args(&url, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = wait_bounded(c.spawn(&args), RUN_LIMIT, "send over smtps").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert!(server.connections() >= 1);
+    let outcomes = outcomes(&c);
+    assert!(!outcomes.is_empty());
+    for o in &outcomes {
+        assert_eq!(o["state"], "deferred", "{o}");
+        let reply = o["reply"].as_str().unwrap_or("");
+        assert!(reply.contains("TLS"), "says the handshake failed: {o}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

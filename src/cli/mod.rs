@@ -5,7 +5,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success: everything checked clean / every recipient sent |
-//! | 1 | unexpected error (I/O, journal, relay misconfiguration) |
+//! | 1 | unexpected error (I/O, journal, relay misconfiguration, a relay that refuses the session: 5xx to the greeting, EHLO, AUTH or MAIL FROM) |
 //! | 2 | usage or configuration error |
 //! | 3 | finished, but some rows are invalid or some recipients failed permanently; `preflight` found DNS errors |
 //! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
@@ -231,6 +231,9 @@ pub fn main() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
+    // Only for commands whose exit code says nothing but "it ran" may a reader that went away
+    // count as success; elsewhere a broken pipe never turns a failure into success.
+    let output_only = matches!(cli.command, Command::Report { .. } | Command::Status);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -239,14 +242,15 @@ pub fn main() -> i32 {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             });
-            if broken_pipe {
+            if broken_pipe && output_only {
                 return EXIT_OK;
             }
             let code = e
                 .downcast_ref::<Failure>()
                 .map(|f| f.code)
                 .unwrap_or(EXIT_ERROR);
-            eprintln!("error: {e:#}");
+            // Not `eprintln!`, which panics when stderr is a closed pipe.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             code
         }
     }
@@ -484,7 +488,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
                 None => {
                     if personal {
-                        eprintln!(
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "note: this output holds personal data from the list ({}); prefer --output FILE (owner-only)",
                             columns.join(", ")
                         );
@@ -607,8 +612,20 @@ fn send(
             crate::send::run::send(config, &opts, relay, shutdown, &mut out).await
         }
     })?;
+    // The summary is for the operator: a closed stdout (`tsuchi send | head`) must not change
+    // the exit code, which is the run's.
     let mut out = std::io::stdout().lock();
-    print_report(&report, args.dry_run, &mut out)?;
+    let _ = print_report(&report, args.dry_run, &mut out).and_then(|()| Ok(out.flush()?));
+    if let Some(refusal) = &report.relay_refused {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: {refusal}\nThe relay refused the session before any recipient was named \
+             (check send.smtp, the credentials in TSUCHI_SMTP_USER / TSUCHI_SMTP_PASSWORD and \
+             the sender address); nobody was marked failed for it: run `tsuchi send` again \
+             once the relay accepts us."
+        );
+        return Ok(EXIT_ERROR);
+    }
     Ok(if report.work_left() {
         EXIT_RESUMABLE
     } else if report.failed_total > 0 || report.refused > 0 {
@@ -707,7 +724,10 @@ fn check_preflight(
 /// force; the refusal names what changed.
 fn check_approval(config: &Config, state_dir: &std::path::Path) -> Result<()> {
     if !config.campaign.require_approval {
-        eprintln!("warning: campaign.require_approval is false: sending without legal's approval");
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: campaign.require_approval is false: sending without legal's approval"
+        );
         return Ok(());
     }
     let pinned = crate::review::approval::Pinned::of_config(config)?;

@@ -1,6 +1,12 @@
 //! Ctrl-C and SIGTERM: the first asks the run to stop safely (no new messages, in-flight ones
 //! finish, the journal is flushed); the second exits at once — the journal is still
 //! consistent, because every attempt was made durable before its message was sent.
+//!
+//! The stop comes before any word about it, and the words are written without `eprintln!`:
+//! with stderr a closed pipe (`tsuchi send 2>&1 | tee log` after `tee` died) `eprintln!`
+//! panics, and a panic here would leave the run unstoppable but by SIGKILL.
+
+use std::io::Write;
 
 use crate::send::shutdown::Shutdown;
 
@@ -20,14 +26,18 @@ pub fn install(shutdown: Shutdown) {
             }
             signals += 1;
             if signals == 1 {
-                eprintln!(
+                shutdown.trigger("interrupted by signal");
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\nstopping: finishing messages in flight and flushing the journal \
                      (press Ctrl-C again to exit at once)"
                 );
-                shutdown.trigger("interrupted by signal");
             } else {
                 shutdown.run_exit_hooks();
-                eprintln!("exiting at once; run `tsuchi send` again to resume");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "exiting at once; run `tsuchi send` again to resume"
+                );
                 std::process::exit(crate::cli::EXIT_RESUMABLE);
             }
         }

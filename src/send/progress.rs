@@ -1,7 +1,12 @@
 //! Progress while sending: an indicatif bar on a terminal (sent / deferred / failed, msg/s,
-//! ETA), a plain line every few seconds when the output is a log file.
+//! ETA), a plain line every few seconds when the output is a log file. While the relay is
+//! down, both say so instead of a rate and an ETA that mean nothing then.
+//!
+//! Nothing here may stop a run: a write to a closed stderr (`tsuchi send 2>&1 | tee log` after
+//! `tee` died) is ignored, and the bar stays where the run stopped (a stopped run has not sent
+//! to everyone).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -16,11 +21,13 @@ pub struct Progress {
 
 impl Progress {
     /// Starts reporting. `counts` returns (sent, deferred, failed) so far in this run; `total`
-    /// is the number of messages this run expects to send, when known.
+    /// is the number of messages this run expects to send, when known; `outage` says, while
+    /// the relay is down, what to show instead of the rate (`relay down (…), probing; …`).
     pub fn start(
         enabled: bool,
         total: Option<u64>,
         counts: impl Fn() -> (u64, u64, u64) + Send + Sync + 'static,
+        outage: impl Fn() -> Option<String> + Send + Sync + 'static,
     ) -> Progress {
         let stop = Shutdown::default();
         if !enabled {
@@ -30,19 +37,21 @@ impl Progress {
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let terminal = std::io::stderr().is_terminal();
+            let style = |template: &str| {
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+            };
+            let moving = style("{bar:30} {pos}/{len} {msg} · {per_sec} · ETA {eta}");
+            let stalled = style("{bar:30} {pos}/{len} {msg}");
             let bar = terminal.then(|| {
                 let bar = match total {
                     Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
                     None => ProgressBar::new_spinner(),
                 };
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} {msg} · {per_sec} · ETA {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                );
+                bar.set_style(moving.clone());
                 bar
             });
+            let mut was_down = false;
             let interval = if terminal {
                 Duration::from_millis(200)
             } else {
@@ -53,12 +62,30 @@ impl Progress {
                 let (sent, deferred, failed) = counts();
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 let rate = (sent + failed) as f64 / secs;
+                let down = outage();
                 match &bar {
                     Some(bar) => {
+                        if down.is_some() != was_down {
+                            was_down = down.is_some();
+                            bar.set_style(if was_down {
+                                stalled.clone()
+                            } else {
+                                moving.clone()
+                            });
+                        }
                         bar.set_position(sent + deferred + failed);
-                        bar.set_message(format!(
-                            "sent {sent} · deferred {deferred} · failed {failed}"
-                        ));
+                        let counts = format!("sent {sent} · deferred {deferred} · failed {failed}");
+                        bar.set_message(match &down {
+                            Some(line) => format!("{counts} · {line}"),
+                            None => counts,
+                        });
+                    }
+                    None if down.is_some() => {
+                        let line = down.unwrap_or_default();
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "progress: sent {sent}, deferred {deferred}, failed {failed}; {line}"
+                        );
                     }
                     None => {
                         let eta = total
@@ -68,14 +95,17 @@ impl Progress {
                                 format!(", ETA {}", format_duration(left))
                             })
                             .unwrap_or_default();
-                        eprintln!(
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "progress: sent {sent}, deferred {deferred}, failed {failed}, {rate:.1} msg/s{eta}"
                         );
                     }
                 }
                 if stopped {
                     if let Some(bar) = &bar {
-                        bar.finish();
+                        // Not `finish()`, which moves the bar to its end: a run stopped by
+                        // Ctrl-C or an outage has not sent to everyone.
+                        bar.abandon();
                     }
                     return;
                 }

@@ -37,6 +37,11 @@ use crate::send::transport::{FailureKind, Session, Transport, file_name_for, red
 /// `status` count a later attempt of the same row as a possible duplicate.
 pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
 
+/// Starts the reply of a deferred outcome journaled because the relay refused the session
+/// (5xx before any recipient was named): nothing about the recipient, who is sent to on the
+/// next run.
+pub const RELAY_REFUSED: &str = "relay refused the session (not this recipient): ";
+
 /// The stop reason when `--limit` messages have been sent.
 pub const LIMIT_REACHED: &str = "--limit reached";
 
@@ -77,12 +82,16 @@ pub struct RunReport {
     pub possible_duplicates: Vec<String>,
     /// Why the run stopped early (signal, outage, limit), if it did.
     pub stopped: Option<String>,
+    /// The relay refused the session itself (a 5xx to the greeting, EHLO, STARTTLS, AUTH or
+    /// MAIL FROM): a relay error, not the recipients'. The run stopped; nobody was marked
+    /// failed for it.
+    pub relay_refused: Option<String>,
     /// Rows still needing a message when the run ended.
     pub remaining: u64,
     /// Recipients whose address was refused permanently, in this or earlier runs.
     pub failed_total: u64,
-    /// The run stopped before it had read the whole list (so `remaining` counts only the part
-    /// it read).
+    /// A shard's run stopped before it had read the whole list (so `remaining` counts only the
+    /// part it read; without a shard it counts the whole list).
     pub list_unfinished: bool,
     /// Where the journal is.
     pub journal: PathBuf,
@@ -147,6 +156,8 @@ struct Counters {
     refused: AtomicU64,
     /// Recipients re-sent after an attempt whose outcome is unknown.
     possible_duplicates: std::sync::Mutex<Vec<String>>,
+    /// The first refusal of the session by the relay.
+    relay_refused: std::sync::Mutex<Option<String>>,
 }
 
 impl Counters {
@@ -351,11 +362,12 @@ pub async fn send<T: Transport>(
     let journal = Arc::new(journal);
     let expected = expected_messages(list_rows, replay.as_ref(), opts);
     if let Some(torn) = replay.as_ref().and_then(|r| r.torn_tail.as_ref()) {
-        writeln!(
+        // What is printed is for the operator; a closed stdout must not end the run.
+        let _ = writeln!(
             out,
             "journal: the last line ({} bytes at line {}) was cut short by a crash and was set aside: {}",
             torn.len, torn.line, torn.reason
-        )?;
+        );
     }
     journal.run_marker(&RunMarker::start())?;
     {
@@ -400,7 +412,10 @@ pub async fn send<T: Transport>(
         })
     };
 
-    let progress = Progress::start(opts.progress, expected, counters_view(&counters));
+    let progress = Progress::start(opts.progress, expected, counters_view(&counters), {
+        let health = health.clone();
+        move || health.outage().map(|o| o.line())
+    });
     let mut workers = Vec::new();
     for _ in 0..settings.concurrency {
         let worker = Worker {
@@ -457,25 +472,36 @@ pub async fn send<T: Transport>(
             all
         },
         stopped: shutdown.reason(),
+        relay_refused: counters
+            .relay_refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
         remaining: 0,
         failed_total: 0,
         list_unfinished: false,
         journal: journal_path.clone(),
     };
     journal.flush()?;
-    // What is left is whatever the journal now says still needs a message.
+    // What is left is whatever the journal now says still needs a message: for a run that
+    // stopped before the end of the list, the rows it never reached too (as `status` counts
+    // them). A shard cannot tell which of the unread rows are its own, so there it is the
+    // rows it read, and the summary says the list was not finished.
     let after = journal::replay(&journal_path)?;
-    report.remaining = produced
-        .sendable
-        .iter()
-        .filter(|&row| {
-            matches!(
-                after.states.get(row),
-                State::Pending | State::Attempting | State::Deferred
-            )
-        })
-        .count() as u64;
-    report.list_unfinished = produced.stopped_early;
+    let still_to_send =
+        |state: State| matches!(state, State::Pending | State::Attempting | State::Deferred);
+    report.list_unfinished = produced.stopped_early && opts.shard.is_some();
+    report.remaining = if produced.stopped_early && opts.shard.is_none() {
+        (1..=list_rows)
+            .filter(|&row| still_to_send(after.states.get(row)))
+            .count() as u64
+    } else {
+        produced
+            .sendable
+            .iter()
+            .filter(|&row| still_to_send(after.states.get(row)))
+            .count() as u64
+    };
     report.failed_total = after
         .states
         .counts()
@@ -635,7 +661,10 @@ fn produce(
                         };
                         queued += 1;
                         if tx.blocking_send(job).is_err() {
-                            break; // every worker has stopped
+                            // Every worker has stopped (a signal, an outage): the rest of the
+                            // list was not read.
+                            produced.stopped_early = true;
+                            break;
                         }
                     }
                     Scanned::Refused {
@@ -799,6 +828,27 @@ impl<S: Session> Worker<S> {
                     outcome.code = f.code;
                     outcome.enhanced = f.enhanced.clone();
                     outcome.reply = Some(redact_reply(&f.text));
+                    if f.kind == FailureKind::Relay {
+                        // The relay refused the session before any recipient was named (a
+                        // mistyped password, a sender it does not accept): the row stays to be
+                        // sent, nobody is marked failed, and the run stops as a relay error.
+                        outcome.state = State::Deferred;
+                        outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
+                        self.journal.outcome(&outcome)?;
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        let reason = format!(
+                            "relay refused the session: {}{}",
+                            f.code.map(|c| format!("{c} ")).unwrap_or_default(),
+                            redact_reply(&f.text)
+                        );
+                        self.counters
+                            .relay_refused
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert_with(|| reason.clone());
+                        self.shutdown.trigger(reason);
+                        return Ok(());
+                    }
                     if f.kind == FailureKind::Permanent {
                         self.health.success(); // the relay answered: it is up
                         outcome.state = State::Failed;
@@ -812,7 +862,10 @@ impl<S: Session> Worker<S> {
                         unknown_outcome = true;
                     }
                     self.journal.outcome(&outcome)?;
-                    let outage = self.health.failure(&self.shutdown);
+                    let outage = self.health.failure(
+                        &self.shutdown,
+                        &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
+                    );
                     if probing || outage {
                         // Attempts that only probe a relay that is down are not held against
                         // the recipient.

@@ -3,17 +3,27 @@
 //! Japanese carriers ask for about 100 messages per SMTP session.
 //!
 //! Replies are classified on lettre's typed codes: 2xx sent, 5xx permanent, 4xx, timeouts and
-//! connection failures temporary. Credentials come from the environment, never from the
-//! config file or the command line, and are never printed.
+//! connection failures temporary — except that a 5xx before any recipient is named (greeting,
+//! EHLO, STARTTLS, AUTH, MAIL FROM) refuses the session, not the recipient, and stops the run.
+//! The transaction is driven step by step so that every reply is checked against the command
+//! it answers: a relay out of step (a 250 where DATA wants 354, a 354 where the end of data
+//! wants 2xx) ends the session, and only a 2xx to the end of data counts as sent. Whatever
+//! the relay sends is bounded (see [`Bounded`]). Credentials come from the environment, never
+//! from the config file or the command line, and are never printed.
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::mail::message::OutgoingMessage;
 use crate::send::transport::{Delivery, FailureKind, SendFailure, Session, Transport};
@@ -314,6 +324,244 @@ fn temporary(text: String) -> SendFailure {
     }
 }
 
+/// The most the relay may send between two of our writes. An SMTP reply is at most a few
+/// kilobytes (lettre refuses lines over 1,000 bytes and replies over 100,000, but only once a
+/// line has ended); a TLS handshake's certificates some tens. Without this cap a relay that
+/// sends a line without end grows the reply buffer until memory runs out.
+pub const MAX_UNASKED_BYTES: usize = 256 * 1024;
+
+/// A socket that refuses to read more than [`MAX_UNASKED_BYTES`] since our last write, with a
+/// clear error. It sits under TLS too, so it counts the bytes on the wire.
+#[derive(Debug)]
+pub struct Bounded<S> {
+    inner: S,
+    since_write: usize,
+}
+
+impl<S> Bounded<S> {
+    pub fn new(inner: S) -> Bounded<S> {
+        Bounded {
+            inner,
+            since_write: 0,
+        }
+    }
+}
+
+fn too_long() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "reply too long: the relay sent more than {} KiB without a line end, or without \
+             waiting for our next command",
+            MAX_UNASKED_BYTES / 1024
+        ),
+    )
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.since_write >= MAX_UNASKED_BYTES {
+            return Poll::Ready(Err(too_long()));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = buf.filled().len() - before;
+            self.since_write = self.since_write.saturating_add(n);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled
+            && n > 0
+        {
+            self.since_write = 0;
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for Bounded<tokio::net::TcpStream> {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+/// lettre's TLS stream (a futures-io stream) as a tokio stream, so that implicit TLS runs over
+/// a [`Bounded`] socket too: lettre only wraps sockets it opened itself.
+#[allow(deprecated)] // lettre's `AsyncNetworkStream` is public but deprecated
+#[derive(Debug)]
+struct TlsOverBounded(lettre::transport::smtp::client::AsyncNetworkStream);
+
+#[allow(deprecated)]
+impl AsyncRead for TlsOverBounded {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let unfilled = buf.initialize_unfilled();
+        match futures_io::AsyncRead::poll_read(Pin::new(&mut self.0), cx, unfilled) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[allow(deprecated)]
+impl AsyncWrite for TlsOverBounded {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        futures_io::AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures_io::AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        futures_io::AsyncWrite::poll_close(Pin::new(&mut self.0), cx)
+    }
+}
+
+impl AsyncTokioStream for TlsOverBounded {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.peer_addr()
+    }
+}
+
+/// How a failed transaction leaves the connection.
+enum Leave {
+    /// The dialogue is still in step: say QUIT (as lettre does after a negative reply).
+    Quit,
+    /// The replies are out of step, or the connection broke: drop it without a word.
+    Drop,
+}
+
+/// A reply that does not answer the command it follows: the relay is out of step, so no later
+/// reply on this connection can be trusted. After the data was sent the outcome is unknown.
+fn out_of_step(step: &str, expected: &str, response: &Response, after_data: bool) -> SendFailure {
+    let text: Vec<&str> = response.message().collect();
+    SendFailure {
+        kind: FailureKind::Temporary,
+        maybe_delivered: after_data,
+        code: Some(u16::from(response.code())),
+        enhanced: None,
+        text: format!(
+            "relay out of step: {} {} to {step} (expected {expected}); session closed",
+            u16::from(response.code()),
+            text.join(" ")
+        ),
+    }
+}
+
+fn is_2xx(response: &Response) -> bool {
+    (200..300).contains(&u16::from(response.code()))
+}
+
+/// One message through MAIL, RCPT, DATA and the end of data, every reply checked against the
+/// command it answers.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    message: &OutgoingMessage,
+) -> Result<Response, (SendFailure, Leave)> {
+    let envelope = &message.envelope;
+    // A negative reply keeps the dialogue in step; anything else (a broken connection, a
+    // reply that cannot be parsed) does not.
+    let leave = |e: &lettre::transport::smtp::Error| {
+        if e.status().is_some() {
+            Leave::Quit
+        } else {
+            Leave::Drop
+        }
+    };
+    let mut options = vec![];
+    let non_ascii = envelope
+        .from()
+        .is_some_and(|a| !AsRef::<str>::as_ref(a).is_ascii())
+        || envelope
+            .to()
+            .iter()
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err((
+                temporary("send: the relay does not offer SMTPUTF8 for a non-ASCII address".into()),
+                Leave::Quit,
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err((
+                temporary("send: the relay does not offer 8BITMIME for a non-ASCII message".into()),
+                Leave::Quit,
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    // MAIL FROM: the sender is the same for every recipient, so a 5xx here refuses them all.
+    match conn
+        .command(Mail::new(envelope.from().cloned(), options))
+        .await
+    {
+        Ok(r) if is_2xx(&r) => {}
+        Ok(r) => return Err((out_of_step("MAIL FROM", "2xx", &r, false), Leave::Drop)),
+        Err(e) => {
+            let mut f = classify(&e, "MAIL FROM");
+            if f.kind == FailureKind::Permanent {
+                f.kind = FailureKind::Relay;
+            }
+            return Err((f, leave(&e)));
+        }
+    }
+    for to in envelope.to() {
+        match conn.command(Rcpt::new(to.clone(), vec![])).await {
+            Ok(r) if is_2xx(&r) => {}
+            Ok(r) => return Err((out_of_step("RCPT TO", "2xx", &r, false), Leave::Drop)),
+            Err(e) => return Err((classify(&e, "RCPT TO"), leave(&e))),
+        }
+    }
+    match conn.command(Data).await {
+        Ok(r) if u16::from(r.code()) == 354 => {}
+        Ok(r) => return Err((out_of_step("DATA", "354", &r, false), Leave::Drop)),
+        Err(e) => return Err((classify(&e, "DATA"), leave(&e))),
+    }
+    match conn.message(&message.bytes).await {
+        Ok(r) if is_2xx(&r) => Ok(r),
+        Ok(r) => Err((out_of_step("the end of data", "2xx", &r, true), Leave::Drop)),
+        Err(e) => Err((classify(&e, "send"), leave(&e))),
+    }
+}
+
 impl SmtpSession {
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
         let s = &self.settings;
@@ -322,38 +570,37 @@ impl SmtpSession {
             TlsParameters::new(s.url.host.clone())
                 .map_err(|e| temporary(format!("TLS setup for {}: {e}", s.url.host)))
         };
-        let wrapper = match s.url.security {
-            Security::Tls => Some(tls()?),
-            _ => None,
-        };
         // lettre's timeout covers the TCP connect only; the whole dialogue gets ours.
         let connecting = async {
-            match wrapper {
-                // Implicit TLS: lettre opens the socket and wraps it.
-                Some(tls) => AsyncSmtpConnection::connect_tokio1(
-                    (s.url.host.as_str(), s.url.port),
-                    Some(s.timeout),
-                    &hello,
-                    Some(tls),
-                    None,
-                )
+            // The socket is opened here, for every kind of security: to turn Nagle's algorithm
+            // off (lettre writes a message and its final dot separately; with Nagle the dot
+            // waits for the relay's delayed ACK, 40 ms, capping a session at ~20 msg/s) and to
+            // bound what the relay may send (`Bounded`).
+            let stream = tokio::net::TcpStream::connect((s.url.host.as_str(), s.url.port))
                 .await
-                .map_err(|e| classify(&e, "connect")),
-                // Plain and STARTTLS: open the socket here to turn Nagle's algorithm off.
-                // lettre writes a message and its final dot separately; with Nagle the dot
-                // waits for the relay's delayed ACK (40 ms), capping a session at ~20 msg/s.
-                None => {
-                    let stream = tokio::net::TcpStream::connect((s.url.host.as_str(), s.url.port))
+                .map_err(|e| temporary(format!("connect to {}:{}: {e}", s.url.host, s.url.port)))?;
+            let _ = stream.set_nodelay(true);
+            let stream = Bounded::new(stream);
+            let transport: Box<dyn AsyncTokioStream> = match s.url.security {
+                // Implicit TLS: the handshake first, over the bounded socket.
+                Security::Tls => {
+                    #[allow(deprecated)]
+                    let mut tls_stream =
+                        lettre::transport::smtp::client::AsyncNetworkStream::use_existing_tokio1(
+                            Box::new(stream),
+                        );
+                    tls_stream
+                        .upgrade_tls(tls()?)
                         .await
-                        .map_err(|e| {
-                            temporary(format!("connect to {}:{}: {e}", s.url.host, s.url.port))
-                        })?;
-                    let _ = stream.set_nodelay(true);
-                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
-                        .await
-                        .map_err(|e| classify(&e, "connect"))
+                        .map_err(|e| classify(&e, "TLS"))?;
+                    Box::new(TlsOverBounded(tls_stream))
                 }
-            }
+                Security::Plain | Security::StartTls => Box::new(stream),
+            };
+            // The greeting and EHLO: a 5xx to either refuses the session.
+            AsyncSmtpConnection::connect_with_transport(transport, &hello)
+                .await
+                .map_err(|e| refuses_session(classify(&e, "connect")))
         };
         let mut conn = tokio::time::timeout(s.timeout, connecting)
             .await
@@ -366,11 +613,14 @@ impl SmtpSession {
         if s.url.security == Security::StartTls {
             if !conn.can_starttls() {
                 drop(conn);
-                return Err(temporary(format!("{} does not offer STARTTLS", s.url.host)));
+                // The settings require TLS: asking again will not make the relay offer it.
+                let mut f = temporary(format!("{} does not offer STARTTLS", s.url.host));
+                f.kind = FailureKind::Relay;
+                return Err(f);
             }
             conn.starttls(tls()?, &hello)
                 .await
-                .map_err(|e| classify(&e, "STARTTLS"))?;
+                .map_err(|e| refuses_session(classify(&e, "STARTTLS")))?;
         }
         if let Some(secret) = &s.credentials {
             let credentials = Credentials::new(secret.user.clone(), secret.password.clone());
@@ -379,8 +629,13 @@ impl SmtpSession {
                 .await
             {
                 drop(conn);
-                // Never echo what was sent: the error text is the server's.
-                return Err(classify(&e, "AUTH"));
+                // Never echo what was sent: the error text is the server's. A 5xx (535: a
+                // mistyped password) or no mechanism in common refuses the session.
+                let mut f = refuses_session(classify(&e, "AUTH"));
+                if e.is_client() {
+                    f.kind = FailureKind::Relay;
+                }
+                return Err(f);
             }
         }
         Ok(conn)
@@ -418,11 +673,7 @@ impl Session for SmtpSession {
         let conn = self.connection.as_mut().expect("connected above");
         // lettre does not time out waiting for replies: a relay that stops answering would
         // hold this worker forever.
-        let result = tokio::time::timeout(
-            self.settings.timeout,
-            conn.send(&message.envelope, &message.bytes),
-        )
-        .await;
+        let result = tokio::time::timeout(self.settings.timeout, transaction(conn, message)).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => {
@@ -448,12 +699,12 @@ impl Session for SmtpSession {
                 }
                 Ok(delivery)
             }
-            Err(e) => {
-                let failure = classify(&e, "send");
-                // After a failed transaction lettre resets the session when it can; a broken
-                // or timed-out connection is replaced on the next message.
-                if e.is_timeout() || !e.is_response() || conn.has_broken() {
-                    self.drop_connection().await;
+            Err((failure, leave)) => {
+                // As lettre does after a failed transaction: end the session (politely when
+                // the dialogue is still in step); the next message opens a new one.
+                match leave {
+                    Leave::Quit => self.quit().await,
+                    Leave::Drop => self.drop_connection().await,
                 }
                 Err(failure)
             }
@@ -463,6 +714,14 @@ impl Session for SmtpSession {
     async fn close(&mut self) {
         self.quit().await;
     }
+}
+
+/// A permanent failure before any recipient was named refuses the session, not a recipient.
+fn refuses_session(mut f: SendFailure) -> SendFailure {
+    if f.kind == FailureKind::Permanent {
+        f.kind = FailureKind::Relay;
+    }
+    f
 }
 
 /// Classifies a lettre error by its typed code: 5xx permanent, everything else temporary.
@@ -640,6 +899,39 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         let relay = SmtpRelay::new(s).unwrap();
         assert!(!format!("{relay:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn a_reply_line_without_end_is_cut_off_and_a_write_resets_the_budget() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (client, mut relay) = tokio::io::duplex(64 * 1024);
+        let feeder = tokio::spawn(async move {
+            // Twice the budget in one line, then stop.
+            let chunk = vec![b'x'; 16 * 1024];
+            for _ in 0..(2 * MAX_UNASKED_BYTES / chunk.len()) {
+                if relay.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = BufReader::new(Bounded::new(client));
+        let mut line = String::new();
+        let e = reader.read_line(&mut line).await.unwrap_err();
+        assert!(e.to_string().contains("without a line end"), "{e}");
+        assert!(line.len() <= MAX_UNASKED_BYTES + 16 * 1024);
+        feeder.abort();
+
+        // Replies that end, with our writes in between, may add up to any size.
+        let (client, mut relay) = tokio::io::duplex(64 * 1024);
+        let mut bounded = BufReader::new(Bounded::new(client));
+        for _ in 0..(3 * MAX_UNASKED_BYTES / 1000) {
+            relay.write_all(&[b'2'; 999]).await.unwrap();
+            relay.write_all(b"\n").await.unwrap();
+            let mut line = String::new();
+            bounded.read_line(&mut line).await.unwrap();
+            assert_eq!(line.len(), 1000);
+            bounded.get_mut().write_all(b"NOOP\r\n").await.unwrap();
+        }
     }
 
     #[test]

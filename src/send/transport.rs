@@ -26,6 +26,12 @@ pub enum FailureKind {
     Temporary,
     /// 5xx replies: the address or message is refused; do not retry.
     Permanent,
+    /// The relay refused the session itself, before any recipient was named: a 5xx to the
+    /// greeting, EHLO, STARTTLS or AUTH (a mistyped password), a relay that does not offer
+    /// what the settings require, or a 5xx to MAIL FROM (530 authentication required, 550
+    /// sender rejected: the sender is the same for every recipient). Nothing is wrong with
+    /// the recipient: the run stops as a relay error and the row stays to be sent.
+    Relay,
 }
 
 /// A failed attempt, classified from the typed SMTP reply (never from its text).

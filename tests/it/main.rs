@@ -34,6 +34,7 @@ mod render_regressions;
 mod review_page_render;
 mod send_kill;
 mod send_rate;
+mod send_regressions;
 mod send_smtp;
 mod shards;
 mod smtp_server_selftest;

@@ -1,14 +1,34 @@
 //! `tsuchi send --rate`: the global limit (rate with an initial burst) and the per-domain
-//! limits of `[send.domain_rates]`, measured from the times the SMTP server accepted each
-//! message. governor runs on real time, so these tests take a few seconds by design; the
-//! tolerances are wide enough for scheduling and fsync jitter (tens of milliseconds) and still
-//! catch a limiter that is off by a tenth.
+//! limits of `[send.domain_rates]`, measured on the real binary from the times the SMTP server
+//! accepted each message.
+//!
+//! These tests run on a loaded machine (two cores shared by several builds), so they assert
+//! only what load cannot break:
+//!
+//! * **The limiter's upper bound, exactly.** Load can only *delay* a message — the limiter's
+//!   permit, the build, the fsync, the SMTP round trips and the server's timestamp all come
+//!   after one another — never advance it. So the k-th message (0-based) accepted by the server
+//!   can never arrive before `burst` permits plus `k + 1 − burst` periods have passed since the
+//!   binary was started: `arrival_k − spawn ≥ (k + 1 − burst) / rate`. A limiter that is off
+//!   by a tenth breaks that for the last messages (by ~0.4 s of 4.5), however busy the
+//!   machine. (A sliding-window count on arrival times is *not* load-proof: messages delayed
+//!   by a stall arrive bunched with later ones, which is how "33 messages within one second"
+//!   came to be reported for a limiter that had granted at most 30.)
+//! * **A lower bound on speed, generously.** How fast a loaded machine goes is not ours to
+//!   promise; the runs must only end within twice their paced duration plus a few seconds, which
+//!   still catches a limiter stuck far below its rate.
+//!
+//! The limiter's exact arithmetic (burst, then one permit per period) is tested on a clock the
+//! test controls, in `src/throttle.rs` (governor's `FakeRelativeClock`).
 
 use std::time::Duration;
 
 use crate::support::campaign::{ConfigEdit, TestCampaign, text};
 use crate::support::smtp_server::{Script, SmtpServer};
 use tokio::time::Instant;
+
+/// Timers and the two clocks (governor's and the server's) may disagree by a little.
+const CLOCK_SLACK: Duration = Duration::from_millis(5);
 
 /// Acceptance times, sorted.
 fn times(server: &SmtpServer) -> Vec<Instant> {
@@ -17,24 +37,31 @@ fn times(server: &SmtpServer) -> Vec<Instant> {
     t
 }
 
-/// The most messages accepted within any window of length `window` (starting at a message).
-fn max_in_window(t: &[Instant], window: Duration) -> usize {
-    (0..t.len())
-        .map(|i| t[i..].iter().take_while(|&&x| x - t[i] < window).count())
-        .max()
-        .unwrap_or(0)
+/// Fails if any message arrived before a limiter of `rate` per second with bursts of `burst`,
+/// started no earlier than `spawned`, could have let it go.
+fn assert_never_early(t: &[Instant], spawned: Instant, rate: f64, burst: usize) {
+    for (k, &arrival) in t.iter().enumerate() {
+        let periods = (k + 1).saturating_sub(burst);
+        let earliest = spawned + Duration::from_secs_f64(periods as f64 / rate);
+        assert!(
+            arrival + CLOCK_SLACK >= earliest,
+            "message {} arrived {:?} after the start, {:?} before a limiter of {rate}/s with a \
+             burst of {burst} allows it",
+            k + 1,
+            arrival - spawned,
+            earliest - arrival
+        );
+    }
 }
 
-/// Messages per second from the first to the last of `t` (intervals over elapsed time).
-fn achieved_rate(t: &[Instant]) -> f64 {
-    (t.len() - 1) as f64 / (t[t.len() - 1] - t[0]).as_secs_f64()
-}
-
-fn assert_within(what: &str, got: f64, want: f64, tolerance: f64) {
+/// Fails if the run took more than twice its paced duration plus five seconds.
+fn assert_not_stuck(t: &[Instant], spawned: Instant, paced: Duration) {
+    let took = t[t.len() - 1] - spawned;
+    let limit = paced * 2 + Duration::from_secs(5);
     assert!(
-        (got - want).abs() <= want * tolerance,
-        "{what}: {got:.3}, expected {want:.3} ± {:.0} %",
-        tolerance * 100.0
+        took <= limit,
+        "{} messages took {took:?}, paced they take {paced:?}",
+        t.len()
     );
 }
 
@@ -48,6 +75,7 @@ async fn the_global_rate_holds_after_the_initial_burst() {
         cfg
     });
     let server = SmtpServer::start(Script::new()).await;
+    let spawned = Instant::now();
     let out = c
         .run_async(&[
             "send",
@@ -63,31 +91,13 @@ async fn the_global_rate_holds_after_the_initial_burst() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = times(&server);
     assert_eq!(t.len(), N);
-
-    // The burst goes at once; everything after it is paced: (N − burst) / rate seconds in all
-    // (without the burst it would be (N − 1) / rate, 10 % more).
-    let total = (t[N - 1] - t[0]).as_secs_f64();
-    assert_within("whole run (s)", total, (N - BURST) as f64 / RATE, 0.05);
-    // The achieved rate once the burst is spent (the limiter refills while the burst is under
-    // way, so the first half second is left out): both ends of the window are paced messages.
-    let settled: Vec<Instant> = t
-        .iter()
-        .copied()
-        .filter(|&x| x - t[0] >= Duration::from_millis(500))
-        .collect();
-    let rate = achieved_rate(&settled);
-    assert_within("rate after the burst (msg/s)", rate, RATE, 0.05);
-    // The limiter grants at most rate + burst permits in any second. Arrival times at the
-    // server carry a few milliseconds of scheduling jitter, which can pull one more message
-    // into a window that ends exactly on a permit: allow that one, and no more.
-    let peak = max_in_window(&t, Duration::from_secs(1));
-    assert!(
-        peak <= RATE as usize + BURST + 1,
-        "{peak} messages within one second (limit {RATE} + burst {BURST}, + 1 for jitter)"
-    );
+    assert_never_early(&t, spawned, RATE, BURST);
+    // The burst goes at once, the rest is paced: (N − burst) / rate seconds in all.
+    let paced = Duration::from_secs_f64((N - BURST) as f64 / RATE);
+    assert_not_stuck(&t, spawned, paced);
     eprintln!(
-        "rate {RATE}/s burst {BURST}: {N} messages in {total:.3} s, {rate:.2} msg/s after the burst, \
-         peak {peak} per second"
+        "rate {RATE}/s burst {BURST}: {N} messages {:?} after the start (paced: {paced:?})",
+        t[N - 1] - spawned
     );
 }
 
@@ -104,6 +114,7 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
         )
     });
     let server = SmtpServer::start(Script::new()).await;
+    let spawned = Instant::now();
     let out = c
         .run_async(&[
             "send",
@@ -119,28 +130,24 @@ async fn a_domain_rate_holds_that_domain_to_its_limit() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = times(&server);
     assert_eq!(t.len(), N);
-    // Domain limits have a burst of 1: one message every 1/rate seconds from the start, so
-    // (N − 1) / rate seconds in all.
-    let total = (t[N - 1] - t[0]).as_secs_f64();
-    let rate = achieved_rate(&t);
-    assert_within("example.jp rate (msg/s)", rate, DOMAIN_RATE, 0.05);
-    let peak = max_in_window(&t, Duration::from_secs(1));
-    assert!(
-        peak <= DOMAIN_RATE as usize + 1,
-        "{peak} messages to example.jp within one second"
-    );
-    let min_gap = t.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    // Domain limits have a burst of 1: one message every 1/rate seconds from the start.
+    assert_never_early(&t, spawned, DOMAIN_RATE, 1);
+    let paced = Duration::from_secs_f64((N - 1) as f64 / DOMAIN_RATE);
+    assert_not_stuck(&t, spawned, paced);
     eprintln!(
-        "domain rate {DOMAIN_RATE}/s: {N} messages in {total:.3} s, {rate:.2} msg/s, \
-         peak {peak} per second, min gap {min_gap:?}"
+        "domain rate {DOMAIN_RATE}/s: {N} messages {:?} after the start (paced: {paced:?})",
+        t[N - 1] - spawned
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unlimited_session_is_not_held_back_by_the_network_stack() {
-    // One session, no rate limit, a relay that answers at once: the time between two
-    // messages on the connection is the sender's own work (render, fsync, SMTP round trips),
-    // a few milliseconds. Linux delays an ACK by 40 ms; anything near that is a stall.
+    // One session, no rate limit. lettre writes a message and its final dot in two writes;
+    // with Nagle's algorithm on, the dot waits for the relay's delayed ACK (40 ms on Linux),
+    // capping a session at ~20 msg/s. What the server sees inside one message's data is
+    // immune to load: a busy server finds every line already there (a pause of ~0), while a
+    // held-back dot cannot arrive before the ACK timer fires. The time *between* messages,
+    // on the other hand, is the sender's own work and grows with load: it is not asserted.
     const N: usize = 40;
     let c = TestCampaign::new(N, |cfg| cfg);
     let server = SmtpServer::start(Script::new()).await;
@@ -158,13 +165,13 @@ async fn an_unlimited_session_is_not_held_back_by_the_network_stack() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(server.connections(), 1, "one session carries every message");
-    let t = times(&server);
-    let mut gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut gaps: Vec<Duration> = server.received().iter().map(|r| r.data_gap).collect();
+    assert_eq!(gaps.len(), N);
     gaps.sort();
     let median = gaps[gaps.len() / 2];
     assert!(
-        median < Duration::from_millis(20),
-        "median time between messages on one connection: {median:?} ({:.0} msg/s)",
-        1.0 / median.as_secs_f64()
+        median < Duration::from_millis(30),
+        "median pause inside a message's data: {median:?} (a final dot held back by Nagle's \
+         algorithm waits 40 ms for the delayed ACK)"
     );
 }

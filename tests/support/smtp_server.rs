@@ -1,6 +1,7 @@
 //! A scriptable SMTP server for fault-injection tests.
 //!
-//! It speaks plain SMTP over loopback (no TLS, no AUTH) and is meant to be
+//! It speaks plain SMTP over loopback (no TLS; AUTH PLAIN, taking any credentials, only with
+//! [`Script::offer_auth`]) and is meant to be
 //! driven by lettre's async SMTP client, but any RFC 5321 client works.
 //!
 //! ```ignore
@@ -70,6 +71,8 @@ pub enum Command {
     Greeting,
     /// EHLO or HELO.
     Ehlo,
+    /// AUTH (PLAIN with its initial response; the server accepts any credentials).
+    Auth,
     Mail,
     Rcpt,
     /// The DATA command itself (the 354 reply).
@@ -100,6 +103,11 @@ pub struct Received {
     /// When the server accepted it (recorded just before the 2xx reply to the final dot;
     /// for hung-up messages: when the data was read).
     pub received_at: Instant,
+    /// The longest pause between two lines of the message's data as the server read them
+    /// (from its first line to the final dot). A client that sends its data in one go shows
+    /// about zero however loaded the machine (a slow server finds every line already there);
+    /// one whose final dot waits for a delayed ACK (Nagle's algorithm) shows 40 ms or more.
+    pub data_gap: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +123,7 @@ enum Action {
     DisconnectMidData(usize),
     HangUpAfterData,
     Delay(Duration),
+    Flood(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +176,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 pub struct Script {
     rules: Vec<Rule>,
     outage: Option<Duration>,
+    auth: bool,
 }
 
 impl Script {
@@ -234,6 +244,22 @@ impl Script {
         self.push(Matcher::Cmd(Command::DataEnd), Action::HangUpAfterData)
     }
 
+    /// Answer `cmd` with `code text`, then send `extra` as one more reply line nobody asked
+    /// for: a relay out of step, whose every later reply answers the command before.
+    pub fn reply_with_extra_line(self, cmd: Command, code: u16, text: &str, extra: &str) -> Self {
+        self.push(
+            Matcher::Cmd(cmd),
+            Action::Reply(code, format!("{text}\r\n{extra}")),
+        )
+    }
+
+    /// Instead of answering `cmd`, send up to `bytes` bytes of one reply line that never
+    /// ends (no CRLF), then close. [`SmtpServer::flood_written`] tells how much the client
+    /// took before it gave up.
+    pub fn flood(self, cmd: Command, bytes: usize) -> Self {
+        self.push(Matcher::Cmd(cmd), Action::Flood(bytes))
+    }
+
     /// Wait `delay` before answering `cmd` (cumulative with other delays).
     pub fn delay(self, cmd: Command, delay: Duration) -> Self {
         self.push(Matcher::Cmd(cmd), Action::Delay(delay))
@@ -257,6 +283,13 @@ impl Script {
         self
     }
 
+    /// Offer AUTH PLAIN in the EHLO reply (any credentials are accepted unless a rule for
+    /// [`Command::Auth`] says otherwise). Without it the server offers no AUTH at all.
+    pub fn offer_auth(mut self) -> Self {
+        self.auth = true;
+        self
+    }
+
     /// Be in outage for `d` after the server starts (or after `set_script`).
     pub fn outage(mut self, d: Duration) -> Self {
         self.outage = Some(d);
@@ -273,6 +306,9 @@ struct State {
     per_connection: Vec<u64>,
     transcript: Vec<(u64, String)>,
     queue_seq: u64,
+    auth: bool,
+    flood_written: u64,
+    floods_ended: u64,
 }
 
 struct Shared {
@@ -424,6 +460,13 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Bytes of endless reply lines written so far (see [`Script::flood`]), and how many
+    /// floods have ended (the client closed, or all was sent).
+    pub fn flood_written(&self) -> (u64, u64) {
+        let st = self.shared.lock();
+        (st.flood_written, st.floods_ended)
+    }
+
     /// Every command line received, as `(connection, line)`, in arrival order
     /// (DATA contents excluded).
     pub fn transcript(&self) -> Vec<(u64, String)> {
@@ -467,6 +510,7 @@ fn install_script(shared: &Shared, script: Script) {
     let mut st = shared.lock();
     st.rules = script.rules;
     st.outage_until = script.outage.map(|d| Instant::now() + d);
+    st.auth = script.auth;
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -626,10 +670,14 @@ enum Override {
     CutData(usize),
     /// DataEnd only: read everything, close without the final reply.
     HangUp,
+    /// Send this many bytes of a line without end, then close.
+    Flood(usize),
 }
 
 const GREETING: &str = "localhost ESMTP tsuchi-test-smtp";
 const EHLO_REPLY: &str = "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n";
+const EHLO_REPLY_AUTH: &str =
+    "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-AUTH PLAIN\r\n250 SIZE 52428800\r\n";
 const OUTAGE_TEXT: &str = "4.3.2 Service not available";
 const GO_AHEAD: &str = "End data with <CR><LF>.<CR><LF>";
 
@@ -668,8 +716,30 @@ impl<'a> Session<'a> {
         match ov {
             Override::Reply(c, t) => self.send(c, &t).await,
             Override::Default => self.send(code, text).await,
+            Override::Flood(n) => {
+                self.flood(n).await;
+                Ok(Flow::Close)
+            }
             Override::Close | Override::CutData(_) | Override::HangUp => Ok(Flow::Close),
         }
+    }
+
+    /// Writes `n` bytes of `x` without a line end, counting what the client took.
+    async fn flood(&mut self, n: usize) {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut left = n;
+        // "220 " first, so the client sees the start of a reply.
+        let _ = self.write(b"220 ").await;
+        while left > 0 {
+            let k = left.min(chunk.len());
+            if self.reader.get_mut().write_all(&chunk[..k]).await.is_err() {
+                break;
+            }
+            left -= k;
+            self.shared.lock().flood_written += k as u64;
+        }
+        self.shared.lock().floods_ended += 1;
+        self.shared.bump();
     }
 
     async fn close(&mut self) {
@@ -688,6 +758,7 @@ impl<'a> Session<'a> {
             Some(Action::Disconnect) => Override::Close,
             Some(Action::DisconnectMidData(n)) => Override::CutData(n),
             Some(Action::HangUpAfterData) => Override::HangUp,
+            Some(Action::Flood(n)) => Override::Flood(n),
         }
     }
 
@@ -737,7 +808,12 @@ impl<'a> Session<'a> {
                     if verb == "HELO" {
                         return self.send(250, "localhost").await;
                     }
-                    self.write(EHLO_REPLY.as_bytes()).await?;
+                    let reply = if self.shared.lock().auth {
+                        EHLO_REPLY_AUTH
+                    } else {
+                        EHLO_REPLY
+                    };
+                    self.write(reply.as_bytes()).await?;
                     return Ok(Flow::Continue);
                 }
                 if matches!(&ov, Override::Reply(c, _) if positive(*c)) {
@@ -774,6 +850,11 @@ impl<'a> Session<'a> {
                     self.rcpts.push(path);
                 }
                 self.send_or(ov, 250, "2.1.5 Ok").await
+            }
+            "AUTH" => {
+                let ov = self.rule_for(Command::Auth, None).await;
+                self.send_or(ov, 235, "2.7.0 Authentication successful")
+                    .await
             }
             "DATA" => self.data().await,
             "RSET" => {
@@ -817,6 +898,10 @@ impl<'a> Session<'a> {
             }
             Override::Reply(code, text) => return self.send(code, &text).await,
             Override::Close | Override::HangUp => return Ok(Flow::Close),
+            Override::Flood(n) => {
+                self.flood(n).await;
+                return Ok(Flow::Close);
+            }
             Override::CutData(n) => {
                 cut_after = Some(n);
                 self.send(354, GO_AHEAD).await?;
@@ -826,6 +911,8 @@ impl<'a> Session<'a> {
         let mut data = Vec::new();
         let mut raw = 0usize;
         let mut too_big = false;
+        let mut last_line_at: Option<Instant> = None;
+        let mut data_gap = Duration::ZERO;
         loop {
             if cut_after.is_some_and(|n| raw >= n) {
                 return Ok(Flow::Close);
@@ -833,6 +920,11 @@ impl<'a> Session<'a> {
             let Some((line, consumed)) = read_line(&mut self.reader, MAX_DATA_LINE).await? else {
                 return Ok(Flow::Close);
             };
+            let now = Instant::now();
+            if let Some(before) = last_line_at {
+                data_gap = data_gap.max(now - before);
+            }
+            last_line_at = Some(now);
             raw += consumed;
             let Some(line) = line else {
                 too_big = true;
@@ -873,9 +965,14 @@ impl<'a> Session<'a> {
             connection: self.conn,
             queue_id,
             received_at: Instant::now(),
+            data_gap,
         };
         let (code, text) = match ov {
             Override::Reply(code, text) => (code, text),
+            Override::Flood(n) => {
+                self.flood(n).await;
+                return Ok(Flow::Close);
+            }
             Override::HangUp | Override::Close => {
                 self.shared.lock().hung_up.push(message);
                 self.shared.bump();

@@ -11,6 +11,7 @@
 //! | 4 | stopped with work left (interrupted, deferred, relay outage): run `send` again to resume |
 //! | 5 | refused to start: no matching approval, or the list/templates changed under the journal |
 
+mod exit;
 pub(crate) mod signals;
 
 use std::io::Write;
@@ -22,29 +23,10 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::ingest::reader::Encoding;
 
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_ERROR: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_INCOMPLETE: i32 = 3;
-pub const EXIT_RESUMABLE: i32 = 4;
-pub const EXIT_REFUSED: i32 = 5;
-
-/// An error that carries its exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(code: i32, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
+pub use exit::{
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, EXIT_RESUMABLE, EXIT_USAGE, Failure,
+    exit_code,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -245,10 +227,7 @@ pub fn main() -> i32 {
             if broken_pipe && output_only {
                 return EXIT_OK;
             }
-            let code = e
-                .downcast_ref::<Failure>()
-                .map(|f| f.code)
-                .unwrap_or(EXIT_ERROR);
+            let code = exit_code(&e);
             // Not `eprintln!`, which panics when stderr is a closed pipe.
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             code
@@ -507,8 +486,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 cli.one_state_dir()?,
                 paths,
                 &mut out,
-            )
-            .map_err(lock_refusal)?;
+            )?;
             // A path or message that could not be read is work not done.
             Ok(if summary.unreadable > 0 {
                 EXIT_INCOMPLETE
@@ -588,14 +566,7 @@ fn send(
     if !args.dry_run {
         check_approval(config, cli.one_state_dir()?)?;
     }
-    let _lock = crate::journal::lock_state_dir(&state_dir).map_err(|e| {
-        // Another run holding the directory is a refusal; a disk that cannot be written is not.
-        let held = format!("{e:#}").contains("another tsuchi process");
-        Failure::new(
-            if held { EXIT_REFUSED } else { EXIT_ERROR },
-            format!("{e:#}"),
-        )
-    })?;
+    let _lock = crate::journal::lock_state_dir(&state_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -637,15 +608,6 @@ fn send(
 
 /// Another run holding the state directory is a refusal (exit 5), for every command that
 /// takes the lock.
-fn lock_refusal(e: anyhow::Error) -> anyhow::Error {
-    if e.downcast_ref::<Failure>().is_none() && format!("{e:#}").contains("another tsuchi process")
-    {
-        Failure::new(EXIT_REFUSED, format!("{e:#}")).into()
-    } else {
-        e
-    }
-}
-
 fn smtp_relay(
     config: &Config,
     settings: &crate::config::SendSettings,

@@ -10,7 +10,16 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+
+/// Another process holds the state directory: a refusal to start, not a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("another tsuchi process (pid {pid}) holds {}", path.display())]
+pub struct LockHeld {
+    /// The pid written in the lock file (`unknown` if none).
+    pub pid: String,
+    pub path: PathBuf,
+}
 
 /// The exclusive lock on a state directory; released when dropped.
 #[derive(Debug)]
@@ -88,10 +97,7 @@ pub fn lock_state_dir(dir: &Path) -> Result<StateLock> {
                 "" => "unknown".to_owned(),
                 pid => pid.to_owned(),
             };
-            bail!(
-                "another tsuchi process (pid {pid}) holds {}",
-                path.display()
-            );
+            return Err(LockHeld { pid, path }.into());
         }
         Err(TryLockError::Error(e)) => {
             return Err(e).with_context(|| format!("cannot lock {}", path.display()));

@@ -33,14 +33,18 @@
 
 use std::path::{Path, PathBuf};
 
+mod binding;
 mod lock;
+mod read;
 mod record;
 mod replay;
 mod scan;
 mod writer;
 
 pub use crate::util::fs::write_atomic;
-pub use lock::{StateLock, lock_holder, lock_state_dir};
+pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_ids};
+pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
+pub use read::{JournalLine, read_journal};
 pub use record::{
     Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
     format_rfc3339, now_rfc3339, parse_rfc3339,

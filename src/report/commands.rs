@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::ingest::reader::{Encoding, RecipientReader, Row};
+use crate::journal::read_journal;
 use crate::journal::{Outcome, Record, State};
 use crate::render::reference;
-use crate::report::journals::{Journals, read_journal};
+use crate::report::journals::Journals;
 
 /// The columns of `report --format csv`, in order (the fields of [`ReportRow`]).
 pub const REPORT_COLUMNS: [&str; 10] = [

@@ -12,108 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::journal::{self, Outcome, Record, Replay, State};
+use crate::journal::{self, Outcome, Record, Replay, State, read_journal};
 use crate::util::disk_sort::{self, Pair};
-
-/// One journal line with its byte offset.
-pub struct JournalLine {
-    pub offset: u64,
-    pub record: Record,
-}
-
-/// Reads every complete record of a journal, in order (a torn last line is skipped; `replay`
-/// reports it).
-pub fn read_journal(path: &Path) -> Result<impl Iterator<Item = Result<JournalLine>>> {
-    let file = crate::util::fs::open_state_file(path, std::fs::File::options().read(true))
-        .with_context(|| format!("cannot read journal {}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let path = path.to_path_buf();
-    let mut offset = 0u64;
-    let mut line_no = 0u64;
-    let mut buf = Vec::new();
-    Ok(std::iter::from_fn(move || {
-        buf.clear();
-        let n = match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return None,
-            Ok(n) => n,
-            Err(e) => return Some(Err(anyhow::anyhow!("{}: {e}", path.display()))),
-        };
-        let start = offset;
-        offset += n as u64;
-        line_no += 1;
-        if buf.last() != Some(&b'\n') {
-            return None; // torn tail
-        }
-        Some(
-            serde_json::from_slice::<Record>(&buf)
-                .map(|record| JournalLine {
-                    offset: start,
-                    record,
-                })
-                .map_err(|e| anyhow::anyhow!("{}:{line_no}: corrupt record ({e})", path.display())),
-        )
-    }))
-}
-
-/// The recipients file as a journal header names it: its absolute path when it can be had.
-pub fn list_file_name(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// Checks that every row of `list` is the customer the journals' records of that row name
-/// (the list must already be bound to them by digest). A record naming another customer than
-/// its row is damage: trusted by row, it would report one person notified who never was and
-/// mail another twice unflagged. The error names the journal, the row and both ids.
-pub fn verify_ids(
-    journals: &[(&Path, &Replay)],
-    list: &Path,
-    config: &crate::config::Config,
-    encoding: crate::ingest::reader::Encoding,
-) -> Result<()> {
-    use crate::ingest::reader::{Next, RecipientReader};
-    let mut reader = RecipientReader::open_without_duplicates(list, config, encoding)?;
-    while let Some(next) = reader.next_unless_finished(|_| true) {
-        let row = match next? {
-            Next::Finished { row } => row,
-            Next::Row(row) => match row {
-                crate::ingest::reader::Row::Valid { recipient, .. } => recipient.row,
-                crate::ingest::reader::Row::Invalid { row, .. } => row,
-            },
-        };
-        let Some(id) = reader.current_id() else {
-            continue;
-        };
-        for (path, replay) in journals {
-            if replay.ids.matches(row, &id) {
-                continue;
-            }
-            let theirs = id_recorded(path, row)?.unwrap_or_default();
-            bail!(
-                "{}: the journal's records of row {row} name customer {theirs:?}, but row {row} \
-                 of {} is customer {id:?}: the journal is damaged (a record that names another \
-                 customer than its row cannot be trusted); restore it from a backup",
-                path.display(),
-                list.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The id the first record of `row` in the journal at `path` names.
-fn id_recorded(path: &Path, row: u64) -> Result<Option<String>> {
-    for line in read_journal(path)? {
-        match line?.record {
-            Record::Attempt(a) if a.row == row && !a.id.is_empty() => return Ok(Some(a.id)),
-            Record::Outcome(o) if o.row == row && !o.id.is_empty() => return Ok(Some(o.id)),
-            _ => {}
-        }
-    }
-    Ok(None)
-}
 
 /// One journal and what was read from it.
 pub struct OneJournal {
@@ -208,37 +108,19 @@ impl Journals {
             return Ok(false);
         }
         let (digest, rows) = crate::send::run::list_identity(list)?;
-        let header = &self.journals[0].replay.header;
-        if digest != header.list_digest || rows != header.list_rows {
-            let made_from = header
-                .list_file
-                .as_deref()
-                .map(|f| format!("{f}, "))
-                .unwrap_or_default();
-            let short = |d: &str| d.get(..12).unwrap_or(d).to_string();
-            return Err(crate::cli::Failure::new(
-                crate::cli::EXIT_REFUSED,
-                format!(
-                    "{} ({rows} rows, digest {}) is not the list the journal {} was made from \
-                     ({made_from}{} rows, digest {}): the journal identifies people by their \
-                     row in that list, so another list would answer for the wrong people. Give \
-                     the original with --recipients, or move the other list away to answer \
-                     from the journal alone",
-                    list.display(),
-                    short(&digest),
-                    self.journals[0].path.display(),
-                    header.list_rows,
-                    short(&header.list_digest),
-                ),
-            )
-            .into());
-        }
+        journal::check_list(
+            &self.journals[0].path,
+            &self.journals[0].replay.header,
+            list,
+            (&digest, rows),
+            journal::Purpose::Answer,
+        )?;
         let replays: Vec<(&Path, &Replay)> = self
             .journals
             .iter()
             .map(|j| (j.path.as_path(), &j.replay))
             .collect();
-        verify_ids(&replays, list, config, encoding)?;
+        journal::verify_ids(&replays, list, config, encoding)?;
         Ok(true)
     }
 

@@ -235,10 +235,6 @@ pub fn notice_settings_digest(config: &Config) -> String {
     crate::config::digest_of(&config.notice_digests())
 }
 
-fn short(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
-}
-
 /// The campaign journal, opened for appending.
 pub struct OpenJournal {
     pub writer: JournalWriter,
@@ -280,46 +276,24 @@ pub fn open_journal(
         &renderer.templates_digest(),
         &notice_settings_digest(config),
     );
-    header.list_file = Some(crate::report::journals::list_file_name(&opts.recipients));
+    header.list_file = Some(journal::list_file_name(&opts.recipients));
     if let Some(replay) = existing {
         let replay = replay?;
-        if replay.header.list_digest != header.list_digest
-            || replay.header.list_rows != header.list_rows
-        {
-            return Err(crate::cli::Failure::new(
-                crate::cli::EXIT_REFUSED,
-                format!(
-                    "{}: the recipients list changed since this journal began (list_digest {} → {}, \
-                     {} → {} rows). The journal identifies people by their row in the list, so it \
-                     cannot continue with another list: restore the original list, or send the \
-                     new one as a campaign of its own (another campaign.id or --state-dir)",
-                    path.display(),
-                    short(&replay.header.list_digest),
-                    short(&header.list_digest),
-                    replay.header.list_rows,
-                    header.list_rows
-                ),
-            )
-            .into());
-        }
-        crate::report::journals::verify_ids(
-            &[(&path, &replay)],
+        journal::check_list(
+            &path,
+            &replay.header,
             &opts.recipients,
-            config,
-            opts.encoding,
+            (&list_digest, list_rows),
+            journal::Purpose::Resume,
         )?;
+        journal::verify_ids(&[(&path, &replay)], &opts.recipients, config, opts.encoding)?;
         if let Err(e) = replay.header.check_matches(&header)
             && !opts.accept_changes
         {
-            return Err(crate::cli::Failure::new(
-                crate::cli::EXIT_REFUSED,
-                format!(
-                    "{}: {e:#}. The templates or notice settings changed since this journal \
-                         began: sending on would mix two versions of the notice; if the change is \
-                         deliberate (and approved), run again with --accept-changes",
-                    path.display()
-                ),
-            )
+            return Err(journal::JournalMismatch::InputsChanged {
+                journal: path.clone(),
+                changes: format!("{e:#}"),
+            }
             .into());
         }
         let writer = JournalWriter::open_append(&path, &replay)?;

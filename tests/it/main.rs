@@ -27,6 +27,7 @@ mod recipients_ingest;
 mod recipients_samples;
 mod recipients_scale;
 mod relay_faults;
+mod review_groups;
 mod review_page_render;
 mod send_kill;
 mod send_rate;

@@ -1,5 +1,6 @@
 //! Shared helpers for integration tests.
 
 pub mod campaign;
+pub mod combos;
 pub mod rows;
 pub mod smtp_server;

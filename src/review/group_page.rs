@@ -81,6 +81,7 @@ const GROUP_STYLE: &str = r#"
 table.combinations th.field { writing-mode: vertical-rl; white-space: nowrap; font-size: .85em; }
 table.combinations td { padding: .1em .4em; }
 table.combinations td.m { text-align: center; }
+table.combinations td.mono { white-space: nowrap; }
 table.combinations tr.representative td { background: #fff6d8; }
 table.combinations tfoot td { font-weight: bold; background: #f0f0f0; }
 @media print {

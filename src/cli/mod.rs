@@ -67,15 +67,22 @@ pub enum Command {
         #[arg(long, value_name = "ADDR:PORT", requires = "preflight")]
         dns_server: Option<std::net::SocketAddr>,
     },
-    /// Render variants (or --id ID…) to .eml files for review.
+    /// Render one sample notice per review group (or --id ID…) to .eml files and the review page.
     Preview {
         /// Output directory.
         #[arg(long, default_value = "preview")]
         out: PathBuf,
-        /// Render these customers' real notices instead of one sample per variant.
-        #[arg(long = "id", num_args = 1..)]
+        /// Render these customers' real notices instead of one sample per group.
+        #[arg(long = "id", num_args = 1.., conflicts_with_all = ["all", "variants"])]
         ids: Vec<String>,
-        /// Also send each variant preview (subject prefixed [確認用 n/N]) to these reviewers'
+        /// Also write one .eml per field combination (every variant), linked from the page.
+        #[arg(long)]
+        all: bool,
+        /// Also write the .eml of these variants (codes as the page shows them, e.g.
+        /// kaede-ja-0007f).
+        #[arg(long = "variant", num_args = 1.., value_name = "CODE")]
+        variants: Vec<String>,
+        /// Also send each written preview (subject prefixed [確認用 n/N]) to these reviewers'
         /// own mailboxes through the relay, to be read in the mail clients recipients use.
         #[arg(long = "mail-to", num_args = 1..)]
         mail_to: Vec<String>,
@@ -298,22 +305,48 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Preview {
             out: dir,
             ids,
+            all,
+            variants,
             mail_to,
             smtp,
         } => {
             if ids.is_empty() {
+                let wanted: std::collections::BTreeSet<&str> =
+                    variants.iter().map(String::as_str).collect();
                 let (previews, refused) = crate::review::preview::preview_variants(
                     &config,
                     &recipients,
                     encoding,
                     cli.shard,
                     dir,
+                    &|v| *all || wanted.contains(v.code().as_str()),
                 )?;
-                for p in &previews {
-                    writeln!(out, "{:>10}  {}", p.count, p.file.display())?;
+                let groups = crate::review::group_preview::preview_groups(&config, &previews, dir)?;
+                let page = crate::review::group_preview::write_review_page(
+                    &config, dir, &groups, &previews, refused,
+                )?;
+                for g in &groups {
+                    writeln!(
+                        out,
+                        "{:>10}  {:>5} combinations  {}",
+                        g.total,
+                        g.members.len(),
+                        g.file.as_deref().unwrap_or(dir).display()
+                    )?;
                 }
-                let page =
-                    crate::review::preview::write_review_page(&config, dir, &previews, refused)?;
+                let mut combination_files = 0;
+                for p in &previews {
+                    if let Some(file) = &p.file {
+                        combination_files += 1;
+                        writeln!(out, "{:>10}  {}", p.count, file.display())?;
+                    }
+                }
+                let unknown: Vec<&str> = wanted
+                    .iter()
+                    .filter(|code| !previews.iter().any(|p| p.variant.code() == **code))
+                    .copied()
+                    .collect();
+                let previews = crate::review::group_preview::written(&groups, &previews);
                 if !mail_to.is_empty() {
                     let mut settings = config.send.clone();
                     if let Some(url) = smtp {
@@ -337,13 +370,24 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
                 writeln!(
                     out,
-                    "{} variants written to {} ({} rows refused; see `tsuchi check`)\n\
+                    "{} groups ({} field combinations; {} combination previews) written to {} \
+                     ({} rows refused; see `tsuchi check`)\n\
                      review page: {}",
-                    previews.len(),
+                    groups.len(),
+                    groups.iter().map(|g| g.members.len()).sum::<usize>(),
+                    combination_files,
                     dir.display(),
                     refused,
                     page.display()
                 )?;
+                if !unknown.is_empty() {
+                    writeln!(
+                        out,
+                        "not in the list (no such variant): {}",
+                        unknown.join(", ")
+                    )?;
+                    return Ok(EXIT_INCOMPLETE);
+                }
                 Ok(EXIT_OK)
             } else {
                 let (written, missing) = crate::review::preview::preview_ids(

@@ -198,6 +198,11 @@ impl Renderer {
         self.locales.keys().map(String::as_str)
     }
 
+    /// The field labels as the notices of `locale` print them, in catalogue order.
+    pub fn field_labels(&self, locale: &str) -> Option<&[String]> {
+        self.locales.get(locale).map(|t| t.labels.as_slice())
+    }
+
     /// Renders, wraps and lints one person's notice.
     pub fn render(&self, person: &Person<'_>) -> Result<Notice, RenderError> {
         let texts = self

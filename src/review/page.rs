@@ -52,7 +52,7 @@ pub struct PageInput {
     pub sample_note: String,
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light; }
 body {
   margin: 2em auto; max-width: 60em; padding: 0 1em; color: #111; background: #fff;
@@ -300,7 +300,12 @@ fn render_variant(h: &mut String, number: usize, of: usize, v: &PageVariant) {
     h.push_str("<p><a href=\"#toc\">目次へ (Back to contents)</a></p>\n</section>\n");
 }
 
-fn digest_table(h: &mut String, title: &str, key_label: &str, digests: &BTreeMap<String, String>) {
+pub(crate) fn digest_table(
+    h: &mut String,
+    title: &str,
+    key_label: &str,
+    digests: &BTreeMap<String, String>,
+) {
     let _ = writeln!(h, "<h3>{title}</h3>");
     if digests.is_empty() {
         h.push_str("<p class=\"warn\">なし (none)</p>\n");
@@ -340,7 +345,7 @@ fn invisible_chars(text: &str) -> Vec<char> {
     found
 }
 
-fn invisible_warning(h: &mut String, text: &str) {
+pub(crate) fn invisible_warning(h: &mut String, text: &str) {
     let found = invisible_chars(text);
     if found.is_empty() {
         return;
@@ -359,7 +364,7 @@ fn invisible_warning(h: &mut String, text: &str) {
 /// The href for a file next to the page, or None if `name` is not a plain file name (no
 /// directory, no scheme: the page must link to nothing else). Bytes outside the URL-safe set
 /// are percent-encoded.
-fn relative_href(name: &str) -> Option<String> {
+pub(crate) fn relative_href(name: &str) -> Option<String> {
     if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
         return None;
     }
@@ -391,7 +396,7 @@ pub fn escape_html(s: &str) -> String {
 }
 
 /// `part` as a percentage of `total` with two decimals (`12.34%`).
-fn share(part: u64, total: u64) -> String {
+pub(crate) fn share(part: u64, total: u64) -> String {
     if total == 0 {
         return "—".into();
     }

@@ -23,23 +23,24 @@ pub const SAMPLE_NAME_JA: &str = "見本 花子";
 pub const SAMPLE_NAME_EN: &str = "Hanako Mihon (sample)";
 pub const SAMPLE_EMAIL: &str = "sample.recipient@example.invalid";
 
-/// A written variant preview.
+/// A variant preview: its sample notice, and its `.eml` when one was written.
 pub struct VariantPreview {
     pub variant: Variant,
     pub count: u64,
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
     pub subject: String,
     pub body: String,
 }
 
-/// Writes one `.eml` per variant present in the list into `out_dir`; returns them with counts,
-/// most recipients first.
+/// Renders the sample notice of every variant present in the list and writes an `.eml` into
+/// `out_dir` for those `write` picks; returns them all with counts, most recipients first.
 pub fn preview_variants(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
     shard: Option<crate::ingest::shard::Shard>,
     out_dir: &Path,
+    write: &dyn Fn(&Variant) -> bool,
 ) -> Result<(Vec<VariantPreview>, u64)> {
     let renderer = Renderer::new(config)?;
     let builder = MessageBuilder::new(config)?;
@@ -75,6 +76,16 @@ pub fn preview_variants(
         let notice = renderer
             .render(&person)
             .map_err(|e| anyhow::anyhow!("variant {}: {}", variant.code(), e))?;
+        if !write(&variant) {
+            previews.push(VariantPreview {
+                variant,
+                count,
+                file: None,
+                subject: notice.subject,
+                body: notice.body,
+            });
+            continue;
+        }
         let message = builder.build(
             &notice,
             &format!("{SAMPLE_ID}/{}", variant.code()),
@@ -83,88 +94,22 @@ pub fn preview_variants(
         )?;
         let width = total.to_string().len();
         let file = out_dir.join(format!(
-            "{:0width$}-{}-{count}{}.eml",
+            "{:0width$}-{}-{}.eml",
             n + 1,
             variant.code(),
-            if count == 1 { "person" } else { "people" }
+            crate::util::format::people(count)
         ));
         std::fs::write(&file, &message.bytes)
             .with_context(|| format!("cannot write {}", file.display()))?;
         previews.push(VariantPreview {
             variant,
             count,
-            file,
+            file: Some(file),
             subject: notice.subject,
             body: notice.body,
         });
     }
     Ok((previews, refused))
-}
-
-/// Writes `<out_dir>/index.html`: the one self-contained page legal reviews.
-pub fn write_review_page(
-    config: &Config,
-    out_dir: &Path,
-    previews: &[VariantPreview],
-    refused: u64,
-) -> Result<PathBuf> {
-    use crate::review::page::{PageInput, PageVariant, render_page};
-    let pinned = crate::review::approval::Pinned::of_config(config)?;
-    let variants = previews
-        .iter()
-        .map(|p| {
-            let brand = &config.brands[&p.variant.brand];
-            let h = &brand.hotline;
-            let mut hotline = h.number.clone();
-            if !h.hours.is_empty() {
-                hotline.push_str(&format!(" {}", h.hours));
-            }
-            if !h.days.is_empty() {
-                hotline.push_str(&format!(" ({})", h.days));
-            }
-            PageVariant {
-                code: p.variant.code(),
-                count: p.count,
-                brand_key: p.variant.brand.clone(),
-                brand_name: brand.name.clone(),
-                hotline,
-                locale: p.variant.locale.clone(),
-                fields: config
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| (f.label.clone(), p.variant.fields.contains(i)))
-                    .collect(),
-                subject: p.subject.clone(),
-                body: p.body.clone(),
-                eml_file: p
-                    .file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            }
-        })
-        .collect();
-    let input = PageInput {
-        campaign: config.campaign.id.clone(),
-        company: config.campaign.company.clone(),
-        sender: format!("{} <{}>", config.sender.name, config.sender.address),
-        generated_at: crate::journal::now_rfc3339(),
-        total_recipients: previews.iter().map(|p| p.count).sum(),
-        refused_rows: refused,
-        variants,
-        template_digests: pinned.templates,
-        setting_digests: pinned.settings,
-        sample_note: format!(
-            "宛名「{SAMPLE_NAME_JA}」と受付番号は架空の見本です。実際の通知には各受信者の氏名と受付番号が入ります。\
-             (The name and reference number shown belong to a fictional sample person; each real \
-             notice carries the recipient's own.)"
-        ),
-    };
-    let path = out_dir.join("index.html");
-    std::fs::write(&path, render_page(&input))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
 }
 
 /// Writes the real notices of the customers `ids` as `<out_dir>/<id>.eml`, owner-only (they

@@ -23,6 +23,15 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
+/// `1person`, `20people`: a count of recipients as preview file names spell it.
+pub fn people(count: u64) -> String {
+    if count == 1 {
+        "1person".to_string()
+    } else {
+        format!("{count}people")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,5 +6,6 @@
 mod support;
 
 mod dkim_sign;
+mod review_groups_chromium;
 mod review_page_chromium;
 mod send_smtp_sink;

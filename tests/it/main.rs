@@ -31,6 +31,7 @@ mod recipients_samples;
 mod recipients_scale;
 mod relay_faults;
 mod render_regressions;
+mod review_groups;
 mod review_page_render;
 mod send_kill;
 mod send_rate;

@@ -153,7 +153,7 @@ fn the_sample_campaign_previews_parse_too() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tsuchi"))
         .current_dir(repo)
-        .args(["preview", "--out"])
+        .args(["preview", "--all", "--out"])
         .arg(dir.path())
         .output()
         .unwrap();

@@ -563,7 +563,7 @@ fn send(
     recipients: PathBuf,
     encoding: Encoding,
 ) -> Result<i32> {
-    use crate::send::run::{SendOptions, print_report};
+    use crate::send::{SendOptions, print_report};
     let mut settings = config.send.clone();
     if let Some(url) = &args.smtp {
         settings.smtp = url.clone();
@@ -621,10 +621,10 @@ fn send(
         let mut out = std::io::stdout();
         if args.dry_run {
             let outbox = crate::send::transport::Outbox::create(&state_dir)?;
-            crate::send::run::send(config, &opts, outbox, shutdown, &mut out).await
+            crate::send::send(config, &opts, outbox, shutdown, &mut out).await
         } else {
             let relay = smtp_relay(config, &settings)?;
-            crate::send::run::send(config, &opts, relay, shutdown, &mut out).await
+            crate::send::send(config, &opts, relay, shutdown, &mut out).await
         }
     })?;
     // The summary is for the operator: a closed stdout (`tsuchi send | head`) must not change

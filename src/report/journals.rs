@@ -107,7 +107,7 @@ impl Journals {
         if list.symlink_metadata().is_err() {
             return Ok(false);
         }
-        let (digest, rows) = crate::send::run::list_identity(list)?;
+        let (digest, rows) = crate::send::list_identity(list)?;
         journal::check_list(
             &self.journals[0].path,
             &self.journals[0].replay.header,
@@ -279,7 +279,7 @@ impl OneJournal {
                         let unknown = o
                             .reply
                             .as_deref()
-                            .is_some_and(|r| r.starts_with(crate::send::run::UNKNOWN_OUTCOME));
+                            .is_some_and(|r| r.starts_with(crate::send::UNKNOWN_OUTCOME));
                         open_attempt[i as usize] = if unknown { 2 } else { 0 };
                     }
                 }

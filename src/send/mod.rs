@@ -1,14 +1,22 @@
-//! Sending: the run that streams the list to the workers ([`run`]), the transports behind one
-//! trait ([`transport`]: the dry run's outbox and the [`smtp`] relay), rate limits ([`throttle`]),
-//! relay outages ([`outage`]), the progress line ([`progress`]) and shutdown ([`shutdown`]).
+//! Sending: the run that streams the list to the workers ([`run`]: the journal it opens, the
+//! producer that reads the list, the workers that send, the summary at the end), the
+//! transports behind one trait ([`transport`]: the dry run's outbox and the [`smtp`] relay),
+//! rate limits ([`throttle`]), relay outages ([`outage`]), the progress line ([`progress`])
+//! and shutdown ([`shutdown`]).
 
+mod journal_open;
 pub(crate) mod outage;
+mod producer;
 pub(crate) mod progress;
-pub(crate) mod run;
+mod run;
 pub(crate) mod shutdown;
 pub(crate) mod smtp;
+mod summary;
 pub(crate) mod throttle;
 pub(crate) mod transport;
+mod worker;
 
-pub use run::{list_identity, notice_settings_digest};
+pub use journal_open::{list_identity, notice_settings_digest};
+pub(crate) use run::{SendOptions, UNKNOWN_OUTCOME, send};
+pub(crate) use summary::print_report;
 pub use transport::file_name_for;

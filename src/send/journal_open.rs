@@ -1,0 +1,163 @@
+//! The campaign journal a run opens: created for a new campaign, or resumed after checking
+//! that it is bound to the same list, templates and notice settings.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::ingest::reader::{ListDuplicates, RecipientReader};
+use crate::journal::{self, Header, JournalWriter, Replay};
+use crate::render::notice::Renderer;
+
+use super::producer::needs_message;
+use super::run::SendOptions;
+
+/// The digest of the list file and its number of data records, in one read.
+pub fn list_identity(path: &Path) -> Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read recipients {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    // Count records with the csv parser over raw bytes (delimiters and quotes are ASCII in both
+    // UTF-8 and Shift_JIS, so no decoding is needed), hashing the same bytes as they pass.
+    struct Tee<R: std::io::Read, W: Write>(R, W);
+    impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.write_all(&buf[..n])?;
+            Ok(n)
+        }
+    }
+    struct HashWriter<'a>(&'a mut Sha256);
+    impl Write for HashWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let rows = {
+        let mut tee = Tee(
+            std::io::BufReader::with_capacity(1 << 20, file),
+            HashWriter(&mut hasher),
+        );
+        // The recipients reader's own rules for records, blank rows and record length.
+        let rows = crate::ingest::reader::count_rows(&mut tee, path)?;
+        // Drain whatever the parser did not need so the digest covers the whole file.
+        std::io::copy(&mut tee, &mut std::io::sink())?;
+        rows
+    };
+    Ok((hex::encode(hasher.finalize()), rows))
+}
+
+/// About how many messages this run will send, for the progress bar's ETA: the rows of the
+/// list not yet done (a share of them with `--shard`), at most `--limit`.
+pub(super) fn expected_messages(
+    rows: u64,
+    replay: Option<&Replay>,
+    opts: &SendOptions,
+) -> Option<u64> {
+    let done = replay.map_or(0, |r| {
+        r.states
+            .counts()
+            .iter()
+            .filter(|(s, _)| !needs_message(**s, opts.retry_failed))
+            .map(|(_, n)| n)
+            .sum()
+    });
+    let mut left = rows.saturating_sub(done);
+    if let Some(shard) = opts.shard {
+        left = left.div_ceil(u64::from(shard.n));
+    }
+    Some(opts.limit.map_or(left, |l| left.min(l)))
+}
+
+/// A digest of every notice-relevant setting, for the journal header.
+pub fn notice_settings_digest(config: &Config) -> String {
+    crate::config::digest_of(&config.notice_digests())
+}
+
+/// The campaign journal, opened for appending.
+pub struct OpenJournal {
+    pub writer: JournalWriter,
+    /// What an existing journal held (`None`: created now).
+    pub replay: Option<Replay>,
+    pub path: PathBuf,
+    /// Data rows in the list the journal is bound to.
+    pub list_rows: u64,
+    /// The list's duplicate ids and addresses, for the reader that sends.
+    pub duplicates: ListDuplicates,
+}
+
+/// Opens (resuming) or creates the campaign journal in `state_dir`, refusing one that was
+/// started with other inputs unless `accept_changes`. The list is read to its end first (for
+/// its digest and its duplicates), so a list that cannot be read leaves no journal behind.
+pub fn open_journal(
+    config: &Config,
+    renderer: &Renderer,
+    opts: &SendOptions,
+) -> Result<OpenJournal> {
+    let path = journal::journal_path(&opts.state_dir, &config.campaign.id);
+    // Hashing the list, finding its duplicates and replaying the journal all read a large
+    // file: do them side by side.
+    let (identity, duplicates, existing) = std::thread::scope(|scope| {
+        let identity = scope.spawn(|| list_identity(&opts.recipients));
+        let duplicates = scope
+            .spawn(|| RecipientReader::find_duplicates(&opts.recipients, config, opts.encoding));
+        let existing = path.exists().then(|| journal::replay(&path));
+        (identity.join(), duplicates.join(), existing)
+    });
+    let duplicates =
+        duplicates.map_err(|_| anyhow::anyhow!("reading the recipients list failed"))??;
+    let (list_digest, list_rows) =
+        identity.map_err(|_| anyhow::anyhow!("hashing the recipients list failed"))??;
+    let mut header = Header::new(
+        &config.campaign.id,
+        &list_digest,
+        list_rows,
+        &renderer.templates_digest(),
+        &notice_settings_digest(config),
+    );
+    header.list_file = Some(journal::list_file_name(&opts.recipients));
+    if let Some(replay) = existing {
+        let replay = replay?;
+        journal::check_list(
+            &path,
+            &replay.header,
+            &opts.recipients,
+            (&list_digest, list_rows),
+            journal::Purpose::Resume,
+        )?;
+        journal::verify_ids(&[(&path, &replay)], &opts.recipients, config, opts.encoding)?;
+        if let Err(e) = replay.header.check_matches(&header)
+            && !opts.accept_changes
+        {
+            return Err(journal::JournalMismatch::InputsChanged {
+                journal: path.clone(),
+                changes: format!("{e:#}"),
+            }
+            .into());
+        }
+        let writer = JournalWriter::open_append(&path, &replay)?;
+        Ok(OpenJournal {
+            writer,
+            replay: Some(replay),
+            path,
+            list_rows,
+            duplicates,
+        })
+    } else {
+        let writer = JournalWriter::create(&path, &header)?;
+        Ok(OpenJournal {
+            writer,
+            replay: None,
+            path,
+            list_rows,
+            duplicates,
+        })
+    }
+}

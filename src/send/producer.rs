@@ -1,0 +1,248 @@
+//! The list side of a run: reads the list on a blocking thread, validates and renders each
+//! row, passes over rows the journal says are done, journals refusals, and feeds the workers'
+//! bounded channel.
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::ingest::reader::{ListDuplicates, Next, RecipientReader, Row};
+use crate::journal::{JournalWriter, Outcome, Replay, State};
+use crate::mail::message::MessageBuilder;
+use crate::mail::scan::{Scanned, Scanner};
+use crate::render::notice::{Notice, Renderer};
+use crate::send::shutdown::Shutdown;
+
+use super::run::SendOptions;
+
+/// A set of row numbers, one bit per row.
+#[derive(Default)]
+pub(super) struct RowSet {
+    words: Vec<u64>,
+}
+
+impl RowSet {
+    fn insert(&mut self, row: u64) {
+        let (w, b) = ((row / 64) as usize, row % 64);
+        if self.words.len() <= w {
+            self.words.resize(w + 1, 0);
+        }
+        self.words[w] |= 1 << b;
+    }
+
+    fn remove(&mut self, row: u64) {
+        if let Some(w) = self.words.get_mut((row / 64) as usize) {
+            *w &= !(1 << (row % 64));
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits & (1 << b) != 0)
+                .map(move |b| w as u64 * 64 + b)
+        })
+    }
+}
+
+/// A recipient on its way to a worker.
+pub(super) struct Job {
+    pub(super) row: u64,
+    pub(super) id: String,
+    pub(super) email: String,
+    pub(super) domain: String,
+    pub(super) notice: Notice,
+    pub(super) attempts_before: u32,
+}
+
+/// What the producer saw of the list.
+pub(super) struct Produced {
+    rows: u64,
+    pub(super) refused: u64,
+    /// Valid rows of this shard seen by the producer.
+    pub(super) sendable: RowSet,
+    /// The producer stopped before the end of the list.
+    pub(super) stopped_early: bool,
+    pub(super) already_done: u64,
+    pub(super) possible_duplicates: Vec<String>,
+}
+
+fn row_index(row: &Row) -> u64 {
+    match row {
+        Row::Valid { recipient, .. } => recipient.row,
+        Row::Invalid { row, .. } => *row,
+    }
+}
+
+/// Whether a row in `state` needs a message in this run.
+pub(super) fn needs_message(state: State, retry_failed: bool) -> bool {
+    match state {
+        State::Pending | State::Attempting | State::Deferred => true,
+        State::Failed => retry_failed,
+        State::Sent | State::Delayed | State::Bounced | State::Skipped => false,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn produce(
+    config: &Config,
+    opts: &SendOptions,
+    renderer: &Renderer,
+    builder: &MessageBuilder,
+    journal: &JournalWriter,
+    replay: Option<&Replay>,
+    duplicates: ListDuplicates,
+    tx: mpsc::Sender<Job>,
+    shutdown: &Shutdown,
+) -> Result<Produced> {
+    let reader = RecipientReader::open_without_duplicates(&opts.recipients, config, opts.encoding)?
+        .with_duplicates(duplicates)?;
+    let scanner = Scanner::from_reader(reader, &opts.recipients, renderer)
+        .with_builder(builder)
+        .with_shard(opts.shard);
+    let mut produced = Produced {
+        rows: 0,
+        refused: 0,
+        sendable: RowSet::default(),
+        stopped_early: false,
+        already_done: 0,
+        possible_duplicates: Vec::new(),
+    };
+    let mut queued = 0u64;
+    let mut reader = scanner;
+    // Rows already sent (or failed for good) were valid when they were sent: passing over them
+    // unvalidated lets a resumed campaign reach its first unsent row sooner.
+    let finished = |row: u64| {
+        replay.is_some_and(|r| {
+            let state = r.states.get(row);
+            !needs_message(state, opts.retry_failed) && state != State::Skipped
+        })
+    };
+    while let Some(read) = reader.next_row_unless_finished(finished) {
+        if shutdown.is_triggered() {
+            produced.stopped_early = true;
+            break;
+        }
+        produced.rows += 1;
+        let row = match read? {
+            Next::Row(row) => row,
+            Next::Finished { row } => {
+                produced.sendable.insert(row);
+                if replay.is_some_and(|r| r.states.get(row).is_delivered()) {
+                    produced.already_done += 1;
+                }
+                continue;
+            }
+        };
+        if row.is_valid() {
+            produced.sendable.insert(row_index(&row));
+        }
+        let (state, attempts) = match replay {
+            Some(r) => (
+                r.states.get(row_index(&row)),
+                r.attempts.get(row_index(&row)),
+            ),
+            None => (State::Pending, 0),
+        };
+        match row {
+            Row::Invalid {
+                row, id, errors, ..
+            } => {
+                produced.refused += 1;
+                produced.sendable.remove(row);
+                if state != State::Skipped {
+                    journal_refusal(journal, row, id, &errors, "invalid row")?;
+                }
+            }
+            Row::Valid {
+                recipient,
+                warnings,
+            } => {
+                // Finished rows were passed over above; this is a row refused in an earlier run.
+                if !needs_message(state, opts.retry_failed) {
+                    continue;
+                }
+                if opts.limit.is_some_and(|l| queued >= l) {
+                    continue;
+                }
+                if state == State::Attempting {
+                    produced.possible_duplicates.push(recipient.id.clone());
+                }
+                match reader.render(recipient, warnings) {
+                    Scanned::Ready {
+                        recipient, notice, ..
+                    } => {
+                        let domain = recipient
+                            .email
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_ascii_lowercase())
+                            .unwrap_or_default();
+                        let job = Job {
+                            row: recipient.row,
+                            id: recipient.id,
+                            email: recipient.email,
+                            domain,
+                            notice,
+                            attempts_before: attempts,
+                        };
+                        queued += 1;
+                        if tx.blocking_send(job).is_err() {
+                            // Every worker has stopped (a signal, an outage): the rest of the
+                            // list was not read.
+                            produced.stopped_early = true;
+                            break;
+                        }
+                    }
+                    Scanned::Refused {
+                        row, id, errors, ..
+                    } => {
+                        produced.refused += 1;
+                        produced.sendable.remove(row);
+                        if state != State::Skipped {
+                            journal_refusal(journal, row, id, &errors, "refused")?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(produced)
+}
+
+/// Records a row that will not be sent, with its problems (which never quote personal data).
+fn journal_refusal(
+    journal: &JournalWriter,
+    row: u64,
+    id: Option<String>,
+    errors: &[crate::ingest::reader::RowIssue],
+    what: &str,
+) -> Result<()> {
+    let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();
+    journal.outcome(&Outcome {
+        row,
+        id: id.unwrap_or_default(),
+        state: State::Skipped,
+        attempt: 0,
+        code: None,
+        enhanced: None,
+        reply: Some(format!("{what}: {}", problems.join("; "))),
+        message_id: None,
+        at: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unfinished_rows_need_a_message() {
+        assert!(needs_message(State::Pending, false));
+        assert!(needs_message(State::Attempting, false));
+        assert!(needs_message(State::Deferred, false));
+        assert!(!needs_message(State::Sent, false));
+        assert!(!needs_message(State::Failed, false));
+        assert!(needs_message(State::Failed, true));
+        assert!(!needs_message(State::Bounced, true));
+    }
+}

@@ -1,0 +1,151 @@
+//! The end of a run: what it did ([`RunReport`]), counted as it goes by the workers
+//! ([`Counters`]), and the summary printed for the operator ([`print_report`]).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Result;
+
+use super::run::LIMIT_REACHED;
+
+/// How a run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// Messages accepted by the transport in this run.
+    pub sent: u64,
+    /// Permanent failures in this run.
+    pub failed: u64,
+    /// Recipients left deferred after their attempts in this run.
+    pub deferred: u64,
+    /// Rows refused by validation (never sent).
+    pub refused: u64,
+    /// Recipients already done before this run (sent in an earlier run).
+    pub already_done: u64,
+    /// Recipients re-sent because an earlier run died mid-transaction with them.
+    pub possible_duplicates: Vec<String>,
+    /// Why the run stopped early (signal, outage, limit), if it did.
+    pub stopped: Option<String>,
+    /// The relay refused the session itself (a 5xx to the greeting, EHLO, STARTTLS, AUTH or
+    /// MAIL FROM): a relay error, not the recipients'. The run stopped; nobody was marked
+    /// failed for it.
+    pub relay_refused: Option<String>,
+    /// Rows still needing a message when the run ended.
+    pub remaining: u64,
+    /// Recipients whose address was refused permanently, in this or earlier runs.
+    pub failed_total: u64,
+    /// A shard's run stopped before it had read the whole list (so `remaining` counts only the
+    /// part it read; without a shard it counts the whole list).
+    pub list_unfinished: bool,
+    /// Where the journal is.
+    pub journal: PathBuf,
+}
+
+impl RunReport {
+    /// True when another `send` has something to do: recipients not yet sent or deferred, a
+    /// list not read to its end, or a stop other than `--limit`.
+    pub fn work_left(&self) -> bool {
+        let interrupted = self.stopped.as_deref().is_some_and(|r| r != LIMIT_REACHED);
+        self.remaining > 0 || self.deferred > 0 || self.list_unfinished || interrupted
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) sent: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) deferred: AtomicU64,
+    pub(super) retries: AtomicU64,
+    /// Rows refused when their message was built.
+    pub(super) refused: AtomicU64,
+    /// Recipients re-sent after an attempt whose outcome is unknown.
+    pub(super) possible_duplicates: std::sync::Mutex<Vec<String>>,
+    /// The first refusal of the session by the relay.
+    pub(super) relay_refused: std::sync::Mutex<Option<String>>,
+}
+
+impl Counters {
+    pub(super) fn possible_duplicate(&self, id: &str) {
+        let mut list = self
+            .possible_duplicates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|x| x == id) {
+            list.push(id.to_string());
+        }
+    }
+}
+
+pub(super) fn counters_view(
+    c: &Arc<Counters>,
+) -> impl Fn() -> (u64, u64, u64) + Send + Sync + 'static {
+    let c = c.clone();
+    move || {
+        (
+            c.sent.load(Ordering::Relaxed),
+            c.deferred.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Prints the end-of-run summary and how to resume.
+pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+    writeln!(out)?;
+    let what = if dry_run {
+        "written to the outbox"
+    } else {
+        "sent"
+    };
+    writeln!(out, "{:>10}  {what}", report.sent)?;
+    writeln!(out, "{:>10}  failed permanently", report.failed)?;
+    if report.failed_total > report.failed {
+        writeln!(
+            out,
+            "{:>10}  failed permanently in earlier runs (not retried without --retry-failed)",
+            report.failed_total - report.failed
+        )?;
+    }
+    writeln!(
+        out,
+        "{:>10}  deferred (temporary failures; retried on the next run)",
+        report.deferred
+    )?;
+    writeln!(
+        out,
+        "{:>10}  refused rows (see `tsuchi check`)",
+        report.refused
+    )?;
+    writeln!(
+        out,
+        "{:>10}  already done in earlier runs",
+        report.already_done
+    )?;
+    if !report.possible_duplicates.is_empty() {
+        writeln!(
+            out,
+            "{:>10}  re-sent after a crash mid-transaction (possible duplicates): {}",
+            report.possible_duplicates.len(),
+            report.possible_duplicates.join(", ")
+        )?;
+    }
+    writeln!(out, "journal: {}", report.journal.display())?;
+    if let Some(reason) = &report.stopped {
+        writeln!(out, "stopped: {reason}")?;
+    }
+    if report.list_unfinished {
+        writeln!(
+            out,
+            "the run stopped before the end of the list: run the same `tsuchi send` command \
+             again to resume."
+        )?;
+    } else if report.remaining > 0 {
+        writeln!(
+            out,
+            "{} recipients still need a message: run the same `tsuchi send` command again to resume.",
+            report.remaining
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! One worker of a run: takes recipients from the channel, waits for the rate limits, builds
+//! the message, journals the attempt durably, sends it, journals the outcome, and retries
+//! temporary failures with backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::config::SendSettings;
+use crate::journal::{Attempt, JournalWriter, Outcome, State};
+use crate::mail::message::{MessageBuilder, OutgoingMessage};
+use crate::send::outage::RelayHealth;
+use crate::send::shutdown::Shutdown;
+use crate::send::throttle::Throttle;
+use crate::send::transport::{FailureKind, Session, file_name_for, redact_reply};
+
+use super::producer::Job;
+use super::run::{LIMIT_REACHED, UNKNOWN_OUTCOME};
+use super::summary::Counters;
+
+/// Starts the reply of a deferred outcome journaled because the relay refused the session
+/// (5xx before any recipient was named): nothing about the recipient, who is sent to on the
+/// next run.
+const RELAY_REFUSED: &str = "relay refused the session (not this recipient): ";
+
+pub(super) struct Worker<S: Session> {
+    pub(super) session: S,
+    pub(super) rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    pub(super) journal: Arc<JournalWriter>,
+    pub(super) builder: Arc<MessageBuilder>,
+    pub(super) throttle: Throttle,
+    pub(super) health: Arc<RelayHealth>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) shutdown: Shutdown,
+    pub(super) settings: SendSettings,
+    pub(super) sent_limit: Option<u64>,
+}
+
+impl<S: Session> Worker<S> {
+    pub(super) async fn run(mut self) -> Result<()> {
+        let result = self.run_inner().await;
+        self.session.close().await;
+        if let Err(e) = &result {
+            self.shutdown.trigger(format!("{e:#}"));
+        }
+        result
+    }
+
+    async fn run_inner(&mut self) -> Result<()> {
+        loop {
+            if self.shutdown.is_triggered() {
+                return Ok(());
+            }
+            let job = {
+                let mut rx = self.rx.lock().await;
+                tokio::select! {
+                    job = rx.recv() => job,
+                    _ = self.shutdown.triggered() => None,
+                }
+            };
+            let Some(job) = job else { return Ok(()) };
+            self.deliver(job).await?;
+        }
+    }
+
+    /// Sends one recipient's message, retrying temporary failures with backoff.
+    async fn deliver(&mut self, job: Job) -> Result<()> {
+        let message_id = self.builder.message_id(&job.id);
+        let mut attempt = job.attempts_before;
+        let mut unknown_outcome = false;
+        let mut tries = 0u32;
+        loop {
+            // During a relay outage one worker probes; the others wait here.
+            let probing = match self.health.wait_turn(&self.shutdown).await {
+                Some(probing) => probing,
+                None => return Ok(()), // stopping: the row stays as the journal has it
+            };
+            self.throttle.acquire(&job.domain).await;
+            if self.shutdown.is_triggered() && tries == 0 {
+                return Ok(());
+            }
+            let message: OutgoingMessage =
+                match self
+                    .builder
+                    .build(&job.notice, &job.id, &job.email, SystemTime::now())
+                {
+                    Ok(m) => m,
+                    Err(e) => {
+                        // `check` finds these first; should one reach here, the row is refused.
+                        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                        self.journal.outcome(&Outcome {
+                            row: job.row,
+                            id: job.id.clone(),
+                            state: State::Skipped,
+                            attempt,
+                            code: None,
+                            enhanced: None,
+                            reply: Some(format!("refused: {e}")),
+                            message_id: None,
+                            at: String::new(),
+                        })?;
+                        return Ok(());
+                    }
+                };
+            if unknown_outcome {
+                // The previous attempt may have been delivered: this one may duplicate it.
+                unknown_outcome = false;
+                self.counters.possible_duplicate(&job.id);
+            }
+            attempt += 1;
+            tries += 1;
+            // Durable before DATA: after a crash this row is known to have been in flight.
+            self.journal
+                .attempt(&Attempt {
+                    row: job.row,
+                    id: job.id.clone(),
+                    attempt,
+                    message_id: message_id.clone(),
+                })
+                .await?;
+            let result = self.session.send(&message, &file_name_for(&job.id)).await;
+            let mut outcome = Outcome {
+                row: job.row,
+                id: job.id.clone(),
+                state: State::Sent,
+                attempt,
+                code: None,
+                enhanced: None,
+                reply: None,
+                message_id: Some(message_id.clone()),
+                at: String::new(),
+            };
+            match result {
+                Ok(delivery) => {
+                    self.health.success();
+                    outcome.code = Some(delivery.code);
+                    outcome.reply = Some(redact_reply(&delivery.reply));
+                    self.journal.outcome(&outcome)?;
+                    let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    if self.sent_limit.is_some_and(|l| sent >= l) {
+                        self.shutdown.trigger(LIMIT_REACHED);
+                    }
+                    return Ok(());
+                }
+                Err(f) => {
+                    outcome.code = f.code;
+                    outcome.enhanced = f.enhanced.clone();
+                    outcome.reply = Some(redact_reply(&f.text));
+                    if f.kind == FailureKind::Relay {
+                        // The relay refused the session before any recipient was named (a
+                        // mistyped password, a sender it does not accept): the row stays to be
+                        // sent, nobody is marked failed, and the run stops as a relay error.
+                        outcome.state = State::Deferred;
+                        outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
+                        self.journal.outcome(&outcome)?;
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        let reason = format!(
+                            "relay refused the session: {}{}",
+                            f.code.map(|c| format!("{c} ")).unwrap_or_default(),
+                            redact_reply(&f.text)
+                        );
+                        self.counters
+                            .relay_refused
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert_with(|| reason.clone());
+                        self.shutdown.trigger(reason);
+                        return Ok(());
+                    }
+                    if f.kind == FailureKind::Permanent {
+                        self.health.success(); // the relay answered: it is up
+                        outcome.state = State::Failed;
+                        self.journal.outcome(&outcome)?;
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    outcome.state = State::Deferred;
+                    if f.maybe_delivered {
+                        outcome.reply = Some(format!("{UNKNOWN_OUTCOME}{}", redact_reply(&f.text)));
+                        unknown_outcome = true;
+                    }
+                    self.journal.outcome(&outcome)?;
+                    let outage = self.health.failure(
+                        &self.shutdown,
+                        &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
+                    );
+                    if probing || outage {
+                        // Attempts that only probe a relay that is down are not held against
+                        // the recipient.
+                        tries = tries.saturating_sub(1);
+                    }
+                    if tries >= self.settings.max_attempts || self.shutdown.is_triggered() {
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    if !probing && !outage {
+                        let delay = backoff(self.settings.retry_base_ms, tries);
+                        if !self.shutdown.sleep(delay).await {
+                            self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay up to base × 2^(n-1), capped at five
+/// minutes, so workers that failed together do not retry together.
+fn backoff(base_ms: u64, failures: u32) -> Duration {
+    use rand::RngExt;
+    let cap = base_ms
+        .saturating_mul(1u64 << failures.saturating_sub(1).min(16))
+        .min(300_000);
+    let ms = rand::rng().random_range(cap / 2..=cap.max(1));
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for n in 1..30 {
+            let d = backoff(1000, n);
+            let cap = (1000u64 << (n - 1).min(16)).min(300_000);
+            assert!(
+                d.as_millis() as u64 <= cap && d.as_millis() as u64 >= cap / 2,
+                "{n}: {d:?}"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 
-use crate::send::shutdown::Shutdown;
+use crate::send::shutdown::{Shutdown, StopReason};
 
 /// Installs the handlers on the current tokio runtime.
 pub fn install(shutdown: Shutdown) {
@@ -26,7 +26,7 @@ pub fn install(shutdown: Shutdown) {
             }
             signals += 1;
             if signals == 1 {
-                shutdown.trigger("interrupted by signal");
+                shutdown.trigger(StopReason::Interrupted);
                 let _ = writeln!(
                     std::io::stderr(),
                     "\nstopping: finishing messages in flight and flushing the journal \

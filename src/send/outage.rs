@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::Notify;
 
-use crate::send::shutdown::Shutdown;
+use crate::send::shutdown::{Shutdown, StopReason};
 
 const FIRST_PROBE_DELAY: Duration = Duration::from_secs(1);
 const MAX_PROBE_DELAY: Duration = Duration::from_secs(60);
@@ -181,10 +181,9 @@ impl RelayHealth {
         };
         s.prober_active = false;
         if since.elapsed() > self.max_outage {
-            shutdown.trigger(format!(
-                "relay outage: no message accepted for {} s (send.outage_max_secs)",
-                since.elapsed().as_secs()
-            ));
+            shutdown.trigger(StopReason::RelayOutage {
+                secs: since.elapsed().as_secs(),
+            });
         }
         true
     }
@@ -266,7 +265,9 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         h.failure(&stop, "connection refused");
         assert!(stop.is_triggered());
-        assert!(stop.reason().unwrap().contains("relay outage"));
+        let reason = stop.reason().unwrap();
+        assert!(reason.to_string().contains("relay outage"));
+        assert!(matches!(reason, StopReason::RelayOutage { .. }));
         assert_eq!(h.wait_turn(&stop).await, None);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::send::shutdown::Shutdown;
+use crate::send::shutdown::{Shutdown, StopReason};
 use crate::util::format::format_duration;
 
 pub struct Progress {
@@ -119,7 +119,7 @@ impl Progress {
 
     /// Stops reporting (after one last update).
     pub async fn finish(self) {
-        self.stop.trigger("finished");
+        self.stop.trigger(StopReason::Finished);
         if let Some(t) = self.task {
             let _ = t.await;
         }

@@ -27,7 +27,7 @@ use crate::mail::message::MessageBuilder;
 use crate::render::notice::Renderer;
 use crate::send::outage::RelayHealth;
 use crate::send::progress::Progress;
-use crate::send::shutdown::Shutdown;
+use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::Transport;
 
@@ -40,9 +40,6 @@ use super::worker::Worker;
 /// failed (the connection broke or timed out with no reply to the final dot). `report` and
 /// `status` count a later attempt of the same row as a possible duplicate.
 pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
-
-/// The stop reason when `--limit` messages have been sent.
-pub const LIMIT_REACHED: &str = "--limit reached";
 
 /// What a `send` run is asked to do.
 #[derive(Debug, Clone)]
@@ -165,9 +162,11 @@ pub async fn send<T: Transport>(
         match w.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                shutdown.trigger(format!("{e:#}"));
+                shutdown.trigger(StopReason::Error(format!("{e:#}")));
             }
-            Err(e) => shutdown.trigger(format!("a worker stopped unexpectedly: {e}")),
+            Err(e) => shutdown.trigger(StopReason::Error(format!(
+                "a worker stopped unexpectedly: {e}"
+            ))),
         }
     }
     progress.finish().await;
@@ -230,11 +229,17 @@ pub async fn send<T: Transport>(
         .get(&State::Failed)
         .copied()
         .unwrap_or(0);
-    let stop = RunMarker::stop(report.stopped.as_deref().unwrap_or("finished"))
-        .with("sent", report.sent)
-        .with("failed", report.failed)
-        .with("deferred", report.deferred)
-        .with("retries", counters.retries.load(Ordering::Relaxed));
+    let stop = RunMarker::stop(
+        &report
+            .stopped
+            .as_ref()
+            .unwrap_or(&StopReason::Finished)
+            .to_string(),
+    )
+    .with("sent", report.sent)
+    .with("failed", report.failed)
+    .with("deferred", report.deferred)
+    .with("retries", counters.retries.load(Ordering::Relaxed));
     journal.run_marker(&stop)?;
     journal.flush()?;
     Ok(report)

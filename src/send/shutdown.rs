@@ -1,6 +1,9 @@
 //! A stop signal every task of a run holds: set once (first Ctrl-C or SIGTERM, a relay outage
 //! past its limit, a journal that can no longer be written), observed by the producer (which
 //! stops taking rows) and by the workers (which finish the message in hand, then stop).
+//!
+//! Why it stopped is a [`StopReason`], so that what follows (the exit code, whether another
+//! run has work left) is decided on the reason's kind, never on its words.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +11,59 @@ use tokio::sync::watch;
 
 type Hook = Box<dyn Fn() + Send + Sync>;
 
+/// Why a run stopped before the end of its work. `Display` gives the words the summary
+/// (`stopped: …`) and the journal's stop marker show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// The first Ctrl-C or SIGTERM.
+    Interrupted,
+    /// `--limit` messages were sent: the run did what it was asked.
+    LimitReached,
+    /// The relay stayed down longer than `send.outage_max_secs`.
+    RelayOutage {
+        /// How long no message had been accepted, in seconds.
+        secs: u64,
+    },
+    /// The relay refused the session itself (a 5xx before any recipient was named).
+    RelayRefused {
+        code: Option<u16>,
+        /// The relay's reply, redacted.
+        reply: String,
+    },
+    /// An error stopped a worker (most often: the journal could no longer be written).
+    Error(String),
+    /// The work is done: the stop a run gives its progress line, and the journal's stop
+    /// marker of a run that was not stopped early.
+    Finished,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Interrupted => f.write_str("interrupted by signal"),
+            StopReason::LimitReached => f.write_str("--limit reached"),
+            StopReason::RelayOutage { secs } => write!(
+                f,
+                "relay outage: no message accepted for {secs} s (send.outage_max_secs)"
+            ),
+            StopReason::RelayRefused { code, reply } => {
+                f.write_str("relay refused the session: ")?;
+                if let Some(code) = code {
+                    write!(f, "{code} ")?;
+                }
+                f.write_str(reply)
+            }
+            StopReason::Error(text) => f.write_str(text),
+            StopReason::Finished => f.write_str("finished"),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Shutdown {
     tx: Arc<watch::Sender<bool>>,
     rx: watch::Receiver<bool>,
-    reason: Arc<Mutex<Option<String>>>,
+    reason: Arc<Mutex<Option<StopReason>>>,
     exit_hooks: Arc<Mutex<Vec<Hook>>>,
 }
 
@@ -30,10 +81,10 @@ impl Default for Shutdown {
 
 impl Shutdown {
     /// Asks every task to stop; the first reason given is kept.
-    pub fn trigger(&self, reason: impl Into<String>) {
+    pub fn trigger(&self, reason: StopReason) {
         let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if r.is_none() {
-            *r = Some(reason.into());
+            *r = Some(reason);
         }
         let _ = self.tx.send(true);
     }
@@ -62,7 +113,7 @@ impl Shutdown {
         *self.rx.borrow()
     }
 
-    pub fn reason(&self) -> Option<String> {
+    pub fn reason(&self) -> Option<StopReason> {
         self.reason
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -81,5 +132,55 @@ impl Shutdown {
             _ = tokio::time::sleep(d) => true,
             _ = self.triggered() => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of each reason are what the summary and the journal's stop marker show.
+    #[test]
+    fn stop_reasons_read_as_before() {
+        let cases = [
+            (StopReason::Interrupted, "interrupted by signal"),
+            (StopReason::LimitReached, "--limit reached"),
+            (
+                StopReason::RelayOutage { secs: 600 },
+                "relay outage: no message accepted for 600 s (send.outage_max_secs)",
+            ),
+            (
+                StopReason::RelayRefused {
+                    code: Some(535),
+                    reply: "5.7.8 authentication failed".into(),
+                },
+                "relay refused the session: 535 5.7.8 authentication failed",
+            ),
+            (
+                StopReason::RelayRefused {
+                    code: None,
+                    reply: "no greeting".into(),
+                },
+                "relay refused the session: no greeting",
+            ),
+            (
+                StopReason::Error("journal: disk full".into()),
+                "journal: disk full",
+            ),
+            (StopReason::Finished, "finished"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn the_first_reason_is_kept() {
+        let stop = Shutdown::default();
+        assert_eq!(stop.reason(), None);
+        stop.trigger(StopReason::LimitReached);
+        stop.trigger(StopReason::Interrupted);
+        assert!(stop.is_triggered());
+        assert_eq!(stop.reason(), Some(StopReason::LimitReached));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 
-use super::run::LIMIT_REACHED;
+use crate::send::shutdown::StopReason;
 
 /// How a run ended.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct RunReport {
     /// Recipients re-sent because an earlier run died mid-transaction with them.
     pub possible_duplicates: Vec<String>,
     /// Why the run stopped early (signal, outage, limit), if it did.
-    pub stopped: Option<String>,
+    pub stopped: Option<StopReason>,
     /// The relay refused the session itself (a 5xx to the greeting, EHLO, STARTTLS, AUTH or
     /// MAIL FROM): a relay error, not the recipients'. The run stopped; nobody was marked
     /// failed for it.
@@ -46,7 +46,10 @@ impl RunReport {
     /// True when another `send` has something to do: recipients not yet sent or deferred, a
     /// list not read to its end, or a stop other than `--limit`.
     pub fn work_left(&self) -> bool {
-        let interrupted = self.stopped.as_deref().is_some_and(|r| r != LIMIT_REACHED);
+        let interrupted = self
+            .stopped
+            .as_ref()
+            .is_some_and(|r| *r != StopReason::LimitReached);
         self.remaining > 0 || self.deferred > 0 || self.list_unfinished || interrupted
     }
 }

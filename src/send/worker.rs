@@ -13,12 +13,12 @@ use crate::config::SendSettings;
 use crate::journal::{Attempt, JournalWriter, Outcome, State};
 use crate::mail::message::{MessageBuilder, OutgoingMessage};
 use crate::send::outage::RelayHealth;
-use crate::send::shutdown::Shutdown;
+use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::{FailureKind, Session, file_name_for, redact_reply};
 
 use super::producer::Job;
-use super::run::{LIMIT_REACHED, UNKNOWN_OUTCOME};
+use super::run::UNKNOWN_OUTCOME;
 use super::summary::Counters;
 
 /// Starts the reply of a deferred outcome journaled because the relay refused the session
@@ -44,7 +44,7 @@ impl<S: Session> Worker<S> {
         let result = self.run_inner().await;
         self.session.close().await;
         if let Err(e) = &result {
-            self.shutdown.trigger(format!("{e:#}"));
+            self.shutdown.trigger(StopReason::Error(format!("{e:#}")));
         }
         result
     }
@@ -141,7 +141,7 @@ impl<S: Session> Worker<S> {
                     self.journal.outcome(&outcome)?;
                     let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
                     if self.sent_limit.is_some_and(|l| sent >= l) {
-                        self.shutdown.trigger(LIMIT_REACHED);
+                        self.shutdown.trigger(StopReason::LimitReached);
                     }
                     return Ok(());
                 }
@@ -157,16 +157,15 @@ impl<S: Session> Worker<S> {
                         outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
                         self.journal.outcome(&outcome)?;
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-                        let reason = format!(
-                            "relay refused the session: {}{}",
-                            f.code.map(|c| format!("{c} ")).unwrap_or_default(),
-                            redact_reply(&f.text)
-                        );
+                        let reason = StopReason::RelayRefused {
+                            code: f.code,
+                            reply: redact_reply(&f.text),
+                        };
                         self.counters
                             .relay_refused
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert_with(|| reason.clone());
+                            .get_or_insert_with(|| reason.to_string());
                         self.shutdown.trigger(reason);
                         return Ok(());
                     }

@@ -42,6 +42,7 @@ fn sent(row: u64) -> Outcome {
         code: Some(250),
         enhanced: Some("2.0.0".into()),
         reply: Some("2.0.0 Ok: queued as 4XyZ1abCdE".into()),
+        unknown: false,
         message_id: Some(message_id(row)),
         at: String::new(),
     }

@@ -72,6 +72,7 @@ fn main() -> Result<()> {
                 code: Some(250),
                 enhanced: Some("2.0.0".into()),
                 reply: Some("2.0.0 Ok: queued as 4XyZ1abCdE".into()),
+                unknown: false,
                 message_id: Some(message_id),
                 at: at.clone(),
             })

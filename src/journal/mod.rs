@@ -21,10 +21,7 @@
 //! writer
 //!     .attempt(&Attempt { row: 1, id: "C0001".into(), attempt: 1, message_id: "<1@x>".into() })
 //!     .await?; // durable: now the message may be sent
-//! writer.outcome(&Outcome {
-//!     row: 1, id: "C0001".into(), state: State::Sent, attempt: 1, code: Some(250),
-//!     enhanced: None, reply: None, message_id: None, at: String::new(),
-//! })?;
+//! writer.outcome(&Outcome { code: Some(250), ..Outcome::new(1, "C0001", State::Sent, 1) })?;
 //! writer.close()?;
 //! let replay = journal::replay(&path)?;
 //! assert_eq!(replay.states.get(1), State::Sent);
@@ -46,8 +43,8 @@ pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_i
 pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
 pub use read::{JournalLine, read_journal};
 pub use record::{
-    Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
-    format_rfc3339, now_rfc3339, parse_rfc3339,
+    Attempt, AttemptRecord, Header, OLDEST_VERSION, Outcome, Record, RunEvent, RunMarker, State,
+    UNKNOWN_OUTCOME, VERSION, format_rfc3339, now_rfc3339, parse_rfc3339,
 };
 pub use replay::{
     RecordKind, Replay, RowAttempts, RowIds, RowStates, RunInfo, TornTail, next_state, replay,

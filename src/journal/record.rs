@@ -10,8 +10,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The format version written into every new header. Replay refuses any other version.
-pub const VERSION: u32 = 1;
+/// The format version written into every new header. Version 2 added [`Outcome::unknown`];
+/// replay reads every version from [`OLDEST_VERSION`] to this one and refuses any other.
+pub const VERSION: u32 = 2;
+
+/// The oldest format version replay still reads (version 1 told an unknown outcome only by
+/// the words its reply starts with, [`UNKNOWN_OUTCOME`]).
+pub const OLDEST_VERSION: u32 = 1;
+
+/// How the reply of an outcome whose message may have been delivered starts: words for the
+/// operator. The signal is [`Outcome::unknown`]; in journals written before it existed these
+/// words were the only sign, so [`Outcome::may_have_been_delivered`] still reads them.
+pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
 
 /// What the journal knows about one recipient row.
 ///
@@ -234,11 +244,53 @@ pub struct Outcome {
     /// The relay's reply text (no personal data: relays answer with queue ids).
     #[serde(default)]
     pub reply: Option<String>,
+    /// The attempt failed where its message may still have been delivered (the connection
+    /// broke or timed out with no reply to the final dot): `report` and `status` count a later
+    /// attempt of the row as a possible duplicate. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
     #[serde(default)]
     pub message_id: Option<String>,
     /// RFC 3339 UTC; the writer fills it in when empty.
     #[serde(default)]
     pub at: String,
+}
+
+impl Outcome {
+    /// An outcome of `row` with nothing but its state: no code, reply or Message-ID yet, and
+    /// no time (the writer stamps it).
+    pub fn new(row: u64, id: impl Into<String>, state: State, attempt: u32) -> Outcome {
+        Outcome {
+            row,
+            id: id.into(),
+            state,
+            attempt,
+            code: None,
+            enhanced: None,
+            reply: None,
+            unknown: false,
+            message_id: None,
+            at: String::new(),
+        }
+    }
+
+    /// A row deliberately not sent, with why (`reply`).
+    pub fn skipped(row: u64, id: impl Into<String>, attempt: u32, reply: String) -> Outcome {
+        Outcome {
+            reply: Some(reply),
+            ..Outcome::new(row, id, State::Skipped, attempt)
+        }
+    }
+
+    /// True when this attempt's message may have been delivered although it failed: the
+    /// field, or in a journal of version 1 the words the reply starts with.
+    pub fn may_have_been_delivered(&self) -> bool {
+        self.unknown
+            || self
+                .reply
+                .as_deref()
+                .is_some_and(|r| r.starts_with(UNKNOWN_OUTCOME))
+    }
 }
 
 /// `start` or `stop` of a send run.
@@ -375,6 +427,38 @@ mod tests {
         assert!(parse_rfc3339("2026-13-25T08:00:00Z").is_none());
     }
 
+    /// Version 1 told an outcome that may have been delivered only by its reply's first
+    /// words; version 2 writes the field, and only when it is true.
+    #[test]
+    fn an_unknown_outcome_is_told_by_its_field_and_in_old_journals_by_its_words() {
+        let v1 = r#"{"type":"outcome","row":3,"id":"C0003","state":"deferred","attempt":1,"code":null,"enhanced":null,"reply":"outcome unknown, the message may have been delivered: send: timed out","message_id":"<3.1@x>","at":"2026-11-25T08:00:00.000Z"}"#;
+        let Record::Outcome(old) = serde_json::from_str::<Record>(v1).unwrap() else {
+            panic!("not an outcome")
+        };
+        assert!(!old.unknown);
+        assert!(old.may_have_been_delivered());
+
+        let mut new = Outcome::new(3, "C0003", State::Deferred, 1);
+        assert!(!new.may_have_been_delivered());
+        let line = String::from_utf8(Record::Outcome(new.clone()).to_line()).unwrap();
+        assert!(!line.contains("unknown"), "{line}");
+        new.unknown = true;
+        new.reply = Some("send: timed out".into());
+        let line = String::from_utf8(Record::Outcome(new.clone()).to_line()).unwrap();
+        assert!(line.contains(r#""unknown":true"#), "{line}");
+        let Record::Outcome(back) = serde_json::from_str::<Record>(&line).unwrap() else {
+            panic!("not an outcome")
+        };
+        assert_eq!(back, new);
+        assert!(back.may_have_been_delivered());
+
+        let skipped = Outcome::skipped(4, "C0004", 0, "invalid row: no email".into());
+        assert_eq!(
+            (skipped.state, skipped.reply.as_deref(), skipped.unknown),
+            (State::Skipped, Some("invalid row: no email"), false)
+        );
+    }
+
     #[test]
     fn record_lines_are_tagged() {
         let line = Record::Outcome(Outcome {
@@ -385,6 +469,7 @@ mod tests {
             code: Some(250),
             enhanced: Some("2.0.0".into()),
             reply: Some("Ok: queued as ABC123".into()),
+            unknown: false,
             message_id: Some("<a@b>".into()),
             at: "2026-11-25T08:00:00.000Z".into(),
         })

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::record::{Header, Outcome, Record, RunEvent, State, VERSION};
+use super::record::{Header, OLDEST_VERSION, Outcome, Record, RunEvent, State, VERSION};
 use super::scan::{Fast, find_newline, scan};
 
 /// Longest line replay accepts (a journal line is a few hundred bytes; this only stops a
@@ -438,9 +438,10 @@ pub fn replay(path: &Path) -> Result<Replay> {
         Ok(_) => bail!("{shown}:1: journal header missing (first record is not a header)"),
         Err(e) => bail!("{shown}:1: journal header missing or corrupt ({e})"),
     };
-    if header.version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&header.version) {
         bail!(
-            "{shown}:1: unsupported journal version {} (this tsuchi reads version {VERSION})",
+            "{shown}:1: unsupported journal version {} (this tsuchi reads versions \
+             {OLDEST_VERSION} to {VERSION})",
             header.version
         );
     }

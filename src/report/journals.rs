@@ -276,10 +276,7 @@ impl OneJournal {
                         })?;
                         // An attempt whose outcome is unknown stays open: the next attempt of
                         // the row may duplicate it.
-                        let unknown = o
-                            .reply
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with(crate::send::UNKNOWN_OUTCOME));
+                        let unknown = o.may_have_been_delivered();
                         open_attempt[i as usize] = if unknown { 2 } else { 0 };
                     }
                 }

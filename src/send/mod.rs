@@ -17,6 +17,6 @@ pub(crate) mod transport;
 mod worker;
 
 pub use journal_open::{list_identity, notice_settings_digest};
-pub(crate) use run::{SendOptions, UNKNOWN_OUTCOME, send};
+pub(crate) use run::{SendOptions, send};
 pub(crate) use summary::print_report;
 pub use transport::file_name_for;

@@ -218,17 +218,12 @@ fn journal_refusal(
     what: &str,
 ) -> Result<()> {
     let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();
-    journal.outcome(&Outcome {
+    journal.outcome(&Outcome::skipped(
         row,
-        id: id.unwrap_or_default(),
-        state: State::Skipped,
-        attempt: 0,
-        code: None,
-        enhanced: None,
-        reply: Some(format!("{what}: {}", problems.join("; "))),
-        message_id: None,
-        at: String::new(),
-    })
+        id.unwrap_or_default(),
+        0,
+        format!("{what}: {}", problems.join("; ")),
+    ))
 }
 
 #[cfg(test)]

@@ -36,11 +36,6 @@ use super::producer::{Job, produce};
 use super::summary::{Counters, RunReport, counters_view};
 use super::worker::Worker;
 
-/// Starts the reply of an outcome whose message may have been delivered although the attempt
-/// failed (the connection broke or timed out with no reply to the final dot). `report` and
-/// `status` count a later attempt of the same row as a possible duplicate.
-pub const UNKNOWN_OUTCOME: &str = "outcome unknown, the message may have been delivered: ";
-
 /// What a `send` run is asked to do.
 #[derive(Debug, Clone)]
 pub struct SendOptions {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::SendSettings;
-use crate::journal::{Attempt, JournalWriter, Outcome, State};
+use crate::journal::{Attempt, JournalWriter, Outcome, State, UNKNOWN_OUTCOME};
 use crate::mail::message::{MessageBuilder, OutgoingMessage};
 use crate::send::outage::RelayHealth;
 use crate::send::shutdown::{Shutdown, StopReason};
@@ -18,7 +18,6 @@ use crate::send::throttle::Throttle;
 use crate::send::transport::{FailureKind, Session, file_name_for, redact_reply};
 
 use super::producer::Job;
-use super::run::UNKNOWN_OUTCOME;
 use super::summary::Counters;
 
 /// Starts the reply of a deferred outcome journaled because the relay refused the session
@@ -91,17 +90,12 @@ impl<S: Session> Worker<S> {
                     Err(e) => {
                         // `check` finds these first; should one reach here, the row is refused.
                         self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                        self.journal.outcome(&Outcome {
-                            row: job.row,
-                            id: job.id.clone(),
-                            state: State::Skipped,
+                        self.journal.outcome(&Outcome::skipped(
+                            job.row,
+                            job.id.clone(),
                             attempt,
-                            code: None,
-                            enhanced: None,
-                            reply: Some(format!("refused: {e}")),
-                            message_id: None,
-                            at: String::new(),
-                        })?;
+                            format!("refused: {e}"),
+                        ))?;
                         return Ok(());
                     }
                 };
@@ -123,15 +117,8 @@ impl<S: Session> Worker<S> {
                 .await?;
             let result = self.session.send(&message, &file_name_for(&job.id)).await;
             let mut outcome = Outcome {
-                row: job.row,
-                id: job.id.clone(),
-                state: State::Sent,
-                attempt,
-                code: None,
-                enhanced: None,
-                reply: None,
                 message_id: Some(message_id.clone()),
-                at: String::new(),
+                ..Outcome::new(job.row, job.id.clone(), State::Sent, attempt)
             };
             match result {
                 Ok(delivery) => {
@@ -178,6 +165,7 @@ impl<S: Session> Worker<S> {
                     }
                     outcome.state = State::Deferred;
                     if f.maybe_delivered {
+                        outcome.unknown = true;
                         outcome.reply = Some(format!("{UNKNOWN_OUTCOME}{}", redact_reply(&f.text)));
                         unknown_outcome = true;
                     }

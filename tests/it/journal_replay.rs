@@ -33,6 +33,7 @@ fn outcome(row: u64, state: State, n: u32) -> Outcome {
         code: Some(if state == State::Sent { 250 } else { 451 }),
         enhanced: Some("2.0.0".into()),
         reply: Some("Ok: queued as ABC123 — 受付".into()),
+        unknown: false,
         message_id: Some(format!("<{row}.{n}@notice.example.jp>")),
         at: String::new(),
     }

@@ -34,6 +34,7 @@ fn sent(row: u64) -> Outcome {
         code: Some(250),
         enhanced: Some("2.0.0".into()),
         reply: Some("Ok: queued as 4Xk2Lq0v7Nz".into()),
+        unknown: false,
         message_id: Some(format!("<{row}.1.kaede-2026-11@notice.example.jp>")),
         at: String::new(),
     }

@@ -441,6 +441,43 @@ async fn a_resend_after_an_unknown_outcome_is_reported_as_a_possible_duplicate()
     assert_eq!(reported, hung, "report --format json possible_duplicate");
 }
 
+/// An outcome that may have been delivered is a field of the journal record, and a journal
+/// written before that field existed (version 1: only the reply's first words said so) is
+/// still read the same way by `report`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_outcome_is_a_journal_field_and_old_journals_still_read_as_unknown() {
+    let c = TestCampaign::new(5, with(&[NO_OUTAGE]));
+    let server = SmtpServer::start(Script::new().accept_then_hang_up().times(2)).await;
+    send_until_done(&c, &server, 1, 2).await;
+    let hung: BTreeSet<u64> = copies(&server.hung_up_messages()).into_keys().collect();
+    assert!(!hung.is_empty());
+    let journal = std::fs::read_to_string(c.journal()).unwrap();
+    let marked: BTreeSet<u64> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "outcome" && v["unknown"] == true)
+        .map(|v| v["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(marked, hung, "outcomes journaled as unknown");
+    assert!(
+        journal.starts_with(r#"{"type":"header","version":2,"#),
+        "{journal}"
+    );
+    assert_eq!(reported_possible_duplicates(&c).await, hung);
+
+    // The same journal as version 1 wrote it: no field, the words alone.
+    let v1 = journal
+        .replacen(r#""version":2,"#, r#""version":1,"#, 1)
+        .replace(r#""unknown":true,"#, "");
+    assert!(!v1.contains("unknown\""), "{v1}");
+    std::fs::write(c.journal(), v1).unwrap();
+    assert_eq!(
+        reported_possible_duplicates(&c).await,
+        hung,
+        "a version-1 journal's unknown outcomes"
+    );
+}
+
 /// A relay that takes the data and then never answers: the send times out after
 /// `timeout_secs`, and the run must go on. tsuchi drops the connection with lettre's
 /// `abort()`, which sends QUIT and waits for its reply with no timeout at all.

@@ -195,10 +195,6 @@ pub fn run(
             continue;
         }
         let outcome = Outcome {
-            row,
-            id: id.clone(),
-            state: new_state,
-            attempt: replay.attempts.get(row),
             code: c.dsn.diagnostic.as_deref().and_then(smtp_code),
             enhanced: (!c.dsn.status.is_empty()).then(|| c.dsn.status.clone()),
             reply: Some(format!(
@@ -211,7 +207,7 @@ pub fn run(
                     .unwrap_or_default()
             )),
             message_id: c.dsn.original_message_id.clone(),
-            at: String::new(),
+            ..Outcome::new(row, id.clone(), new_state, replay.attempts.get(row))
         };
         writer.outcome(&outcome)?;
         states.insert(row, new_state);

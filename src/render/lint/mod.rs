@@ -39,7 +39,7 @@
 //!
 //! The pieces: the pre-scan that lets clean text through without normalizing it
 //! ([`prescan`](mod@prescan)), NFKC ([`normalize`]), and one scanner per trigger on the normalized
-//! text — dotted names ([`domains`]), `@` ([`email`]), `:` ([`schemes`], then [`ipv6`]),
+//! text — dotted names ([`domains`]), `@` ([`email`](mod@email)), `:` ([`schemes`], then [`ipv6`]),
 //! invisible characters ([`invisible`]) — with `linkify` behind them ([`safety_net`]).
 
 mod domains;

@@ -5,7 +5,7 @@
 //!
 //! * stream raw messages out of mbox files, Maildir folders and single `.eml` files
 //!   ([`read_messages`]), one message in memory at a time;
-//! * classify one raw message ([`classify`]) into one [`Classification`] per failed or delayed
+//! * classify one raw message ([`classify()`]) into one [`Classification`] per failed or delayed
 //!   recipient, or a single [`Classification::Ignored`] with a reason.
 //!
 //! Matching a DSN to a recipient (by [`Dsn::original_message_id`], by VERP reference from

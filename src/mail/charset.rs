@@ -14,7 +14,8 @@ use std::{fmt, time::SystemTime};
 
 pub use crate::config::Charset;
 
-use base64::Engine as _;
+use super::rfc2047::{PREFERRED_LINE, encode_header_value, is_header_safe, needs_encoding};
+
 use encoding_rs::ISO_2022_JP;
 use lettre::{
     Address, Message,
@@ -124,123 +125,6 @@ pub fn jis_safe_fixed_text(text: &str) -> String {
                 .map_or(c, |(_, to)| *to)
         })
         .collect()
-}
-
-/// Longest encoded-word allowed by RFC 2047.
-pub const MAX_ENCODED_WORD: usize = 75;
-/// Preferred line length (RFC 5322 2.1.1).
-const PREFERRED_LINE: usize = 78;
-/// Smallest first encoded-word we are willing to write after a long field name.
-const MIN_FIRST_WORD: usize = 40;
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn encode_chunk(chunk: &str, charset: Charset) -> Option<Vec<u8>> {
-    match charset {
-        Charset::Utf8 => Some(chunk.as_bytes().to_vec()),
-        Charset::Iso2022Jp => encode_iso2022jp(chunk),
-    }
-}
-
-fn is_header_safe(value: &str) -> bool {
-    !value.chars().any(|c| c.is_control())
-}
-
-/// Splits `value` into RFC 2047 `B` encoded-words; the first at most `first_max` characters
-/// long, the others at most [`MAX_ENCODED_WORD`]. Splits only between characters; each
-/// ISO-2022-JP word is self-contained (starts in ASCII, ends with `ESC ( B`).
-fn encoded_words(value: &str, charset: Charset, first_max: usize) -> Option<Vec<String>> {
-    let overhead = "=?".len() + charset.mime_name().len() + "?B?".len() + "?=".len();
-    let payload_max = |word_max: usize| (word_max.saturating_sub(overhead) / 4) * 3;
-    let mut words = Vec::new();
-    let mut start = 0;
-    let mut current: Option<Vec<u8>> = None;
-    let mut end = 0;
-    for (i, c) in value.char_indices() {
-        let next = i + c.len_utf8();
-        let max = payload_max(if words.is_empty() {
-            first_max
-        } else {
-            MAX_ENCODED_WORD
-        });
-        let candidate = encode_chunk(&value[start..next], charset)?;
-        if candidate.len() <= max {
-            current = Some(candidate);
-            end = next;
-            continue;
-        }
-        // Close the current word (a single character always fits: at most 4 UTF-8 bytes or
-        // 8 ISO-2022-JP bytes, well under every payload limit used here).
-        let done = current.take()?;
-        words.push(format!("=?{}?B?{}?=", charset.mime_name(), b64(&done)));
-        start = end;
-        let single = encode_chunk(&value[start..next], charset)?;
-        current = Some(single);
-        end = next;
-    }
-    if let Some(done) = current {
-        words.push(format!("=?{}?B?{}?=", charset.mime_name(), b64(&done)));
-    }
-    Some(words)
-}
-
-/// Folds a plain ASCII value at its spaces so that lines stay within 78 characters where a
-/// space allows it (the first line already holds `used` characters).
-fn fold_ascii(value: &str, used: usize) -> String {
-    let mut out = String::with_capacity(value.len() + 8);
-    let mut line = used;
-    for (n, piece) in value.split(' ').enumerate() {
-        if n == 0 {
-            out.push_str(piece);
-            line += piece.len();
-        } else if line + 1 + piece.len() > PREFERRED_LINE && line > 1 && !piece.is_empty() {
-            out.push_str("\r\n ");
-            out.push_str(piece);
-            line = 1 + piece.len();
-        } else {
-            out.push(' ');
-            out.push_str(piece);
-            line += 1 + piece.len();
-        }
-    }
-    out
-}
-
-fn needs_encoding(value: &str) -> bool {
-    !value.is_ascii() || value.contains("=?")
-}
-
-fn encode_value(value: &str, charset: Charset, used: usize) -> Option<String> {
-    if !is_header_safe(value) {
-        return None;
-    }
-    if !needs_encoding(value) {
-        return Some(fold_ascii(value, used));
-    }
-    // Reject early (and for the whole value, so round-trip checks see the full text).
-    encode_chunk(value, charset)?;
-    let first_max = PREFERRED_LINE
-        .saturating_sub(used)
-        .clamp(MIN_FIRST_WORD, MAX_ENCODED_WORD);
-    Some(encoded_words(value, charset, first_max)?.join("\r\n "))
-}
-
-/// RFC 2047 encoded-words for a header value: `=?ISO-2022-JP?B?…?=` or `=?UTF-8?B?…?=`, each
-/// at most 75 characters, split only between characters, each ISO-2022-JP word self-contained,
-/// successive words on lines folded with CRLF + space. A value that is plain ASCII (and holds
-/// no `=?`) is returned as it is, folded at spaces. `None` if the value holds control characters
-/// (CR/LF included: no header injection) or, for ISO-2022-JP, a character
-/// [`encode_iso2022jp`] refuses.
-pub fn encode_header_words(value: &str, charset: Charset) -> Option<String> {
-    encode_value(value, charset, 0)
-}
-
-/// Like [`encode_header_words`], for the value of the field `field_name`: the first line,
-/// which also holds `Field-Name: `, is kept within 78 characters where possible.
-pub fn encode_header_value(field_name: &str, value: &str, charset: Charset) -> Option<String> {
-    encode_value(value, charset, field_name.len() + 2)
 }
 
 /// An address field value (`From`, `To`, `Reply-To`) with its display name encoded in

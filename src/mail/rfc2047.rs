@@ -17,7 +17,8 @@
 
 use base64::Engine as _;
 
-use super::charset::{Charset, encode_iso2022jp};
+use crate::config::Charset;
+use crate::util::iso2022jp::encode_iso2022jp;
 
 // ---------------------------------------------------------------------------------------------
 // Encoding

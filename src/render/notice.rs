@@ -471,7 +471,7 @@ impl Prepared {
 /// mapped to it. Recipients' names never pass through here: they are never silently altered.
 fn fixed_text(config: &Config, text: &str) -> String {
     if config.mail.charset == crate::config::Charset::Iso2022Jp {
-        crate::mail::charset::jis_safe_fixed_text(text)
+        crate::util::iso2022jp::jis_safe_fixed_text(text)
     } else {
         text.to_string()
     }

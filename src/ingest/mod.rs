@@ -3,10 +3,11 @@
 //! across hosts ([`shard`]) and the variants a list contains ([`variant`]).
 
 pub(crate) mod duplicates;
-pub(crate) mod reader;
+mod reader;
 pub(crate) mod shard;
 pub(crate) mod variant;
 
 pub use reader::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, RowIssue};
+pub(crate) use reader::{ListDuplicates, count_rows, mailbox_key};
 pub use shard::Shard;
 pub use variant::{Variant, VariantCounts};

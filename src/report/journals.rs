@@ -71,16 +71,16 @@ pub fn verify_ids(
     journals: &[(&Path, &Replay)],
     list: &Path,
     config: &crate::config::Config,
-    encoding: crate::ingest::reader::Encoding,
+    encoding: crate::ingest::Encoding,
 ) -> Result<()> {
-    use crate::ingest::reader::{Next, RecipientReader};
+    use crate::ingest::{Next, RecipientReader};
     let mut reader = RecipientReader::open_without_duplicates(list, config, encoding)?;
     while let Some(next) = reader.next_unless_finished(|_| true) {
         let row = match next? {
             Next::Finished { row } => row,
             Next::Row(row) => match row {
-                crate::ingest::reader::Row::Valid { recipient, .. } => recipient.row,
-                crate::ingest::reader::Row::Invalid { row, .. } => row,
+                crate::ingest::Row::Valid { recipient, .. } => recipient.row,
+                crate::ingest::Row::Invalid { row, .. } => row,
             },
         };
         let Some(id) = reader.current_id() else {
@@ -202,7 +202,7 @@ impl Journals {
         &self,
         list: &Path,
         config: &crate::config::Config,
-        encoding: crate::ingest::reader::Encoding,
+        encoding: crate::ingest::Encoding,
     ) -> Result<bool> {
         if list.symlink_metadata().is_err() {
             return Ok(false);

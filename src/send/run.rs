@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{Config, SendSettings};
-use crate::ingest::reader::{Encoding, ListDuplicates, Next, RecipientReader, Row};
+use crate::ingest::{Encoding, ListDuplicates, Next, RecipientReader, Row};
 use crate::journal::{self, Attempt, Header, JournalWriter, Outcome, Replay, RunMarker, State};
 use crate::mail::message::{MessageBuilder, OutgoingMessage};
 use crate::mail::scan::{Scanned, Scanner};
@@ -204,7 +204,7 @@ pub fn list_identity(path: &Path) -> Result<(String, u64)> {
             HashWriter(&mut hasher),
         );
         // The recipients reader's own rules for records, blank rows and record length.
-        let rows = crate::ingest::reader::count_rows(&mut tee, path)?;
+        let rows = crate::ingest::count_rows(&mut tee, path)?;
         // Drain whatever the parser did not need so the digest covers the whole file.
         std::io::copy(&mut tee, &mut std::io::sink())?;
         rows
@@ -688,7 +688,7 @@ fn journal_refusal(
     journal: &JournalWriter,
     row: u64,
     id: Option<String>,
-    errors: &[crate::ingest::reader::RowIssue],
+    errors: &[crate::ingest::RowIssue],
     what: &str,
 ) -> Result<()> {
     let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();

@@ -4,10 +4,12 @@
 
 pub(crate) mod duplicates;
 mod reader;
+mod row;
 pub(crate) mod shard;
 pub(crate) mod variant;
 
-pub use reader::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, RowIssue};
+pub use reader::{Encoding, Next, RecipientReader};
 pub(crate) use reader::{ListDuplicates, count_rows, mailbox_key};
+pub use row::{FieldSet, Recipient, Row, RowIssue};
 pub use shard::Shard;
 pub use variant::{Variant, VariantCounts};

@@ -2,8 +2,10 @@
 //! ([`reader`]), duplicate detection in bounded memory ([`duplicates`]), the deterministic split
 //! across hosts ([`shard`]) and the variants a list contains ([`variant`]).
 
+mod decode;
 pub(crate) mod duplicates;
 mod reader;
+mod record;
 mod row;
 pub(crate) mod shard;
 pub(crate) mod variant;

@@ -2,16 +2,20 @@
 //! ([`reader`]), duplicate detection in bounded memory ([`duplicates`]), the deterministic split
 //! across hosts ([`shard`]) and the variants a list contains ([`variant`]).
 
+mod columns;
 mod decode;
 pub(crate) mod duplicates;
+mod fields;
+mod keys;
 mod reader;
 mod record;
 mod row;
 pub(crate) mod shard;
 pub(crate) mod variant;
 
+pub(crate) use keys::mailbox_key;
 pub use reader::{Encoding, Next, RecipientReader};
-pub(crate) use reader::{ListDuplicates, count_rows, mailbox_key};
+pub(crate) use reader::{ListDuplicates, count_rows};
 pub use row::{FieldSet, Recipient, Row, RowIssue};
 pub use shard::Shard;
 pub use variant::{Variant, VariantCounts};

@@ -28,7 +28,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -725,61 +725,6 @@ impl RecipientReader {
             return Some(Ok((row, line, bad_bytes)));
         }
         None
-    }
-}
-
-/// Counts the data records of a list read as raw bytes from `source` (delimiters and quotes are
-/// ASCII in UTF-8 and Shift_JIS alike, so no decoding is needed), by the reader's rules: the first
-/// record is the header, records end at LF, blank records ([`is_blank_record`]) take no number,
-/// and a record longer than the reader accepts stops the count with an error naming `path` and
-/// the line, before it is held in memory.
-pub fn count_rows(source: impl Read, path: &Path) -> Result<u64> {
-    let mut csv = record::csv_reader(RecordBound {
-        inner: source,
-        handed_out: 0,
-        mark: 0,
-    });
-    let mut record = csv::ByteRecord::new();
-    let mut rows = 0u64;
-    let mut header = true;
-    loop {
-        let line = csv.position().line();
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(rows),
-            Err(e) => return Err(fatal(path, line, e)),
-        }
-        let end = csv.position().byte();
-        csv.get_mut().mark = end;
-        if std::mem::take(&mut header) {
-            continue;
-        }
-        if !is_blank_record(&record) {
-            rows += 1;
-        }
-    }
-}
-
-/// Hands bytes to the csv parser of [`count_rows`], refusing to hand out more than
-/// [`record::MAX_RECORD_BYTES`] past the start of the current record (as the decoding adapter does for the reader).
-struct RecordBound<R> {
-    inner: R,
-    handed_out: u64,
-    /// Offset where the current record starts.
-    mark: u64,
-}
-
-impl<R: Read> Read for RecordBound<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.handed_out.saturating_sub(self.mark) > record::MAX_RECORD_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                record::RecordTooLong,
-            ));
-        }
-        let n = self.inner.read(buf)?;
-        self.handed_out += n as u64;
-        Ok(n)
     }
 }
 

@@ -207,7 +207,7 @@ impl Journals {
         if list.symlink_metadata().is_err() {
             return Ok(false);
         }
-        let (digest, rows) = crate::send::run::list_identity(list)?;
+        let (digest, rows) = crate::ingest::list_identity(list)?;
         let header = &self.journals[0].replay.header;
         if digest != header.list_digest || rows != header.list_rows {
             let made_from = header

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::{Config, sha256_hex};
-use crate::ingest::reader::FieldSet;
+use crate::ingest::FieldSet;
 use crate::render::lint;
 use crate::render::reference;
 use crate::render::wrap;

@@ -10,5 +10,5 @@ pub(crate) mod smtp;
 pub(crate) mod throttle;
 pub(crate) mod transport;
 
-pub use run::{list_identity, notice_settings_digest};
+pub use run::notice_settings_digest;
 pub use transport::file_name_for;

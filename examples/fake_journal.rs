@@ -12,11 +12,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use tsuchi::config::Config;
+use tsuchi::ingest::list_identity;
 use tsuchi::journal::{
     self, AttemptRecord, Header, JournalWriter, Outcome, Record, RunMarker, State,
 };
 use tsuchi::render::Renderer;
-use tsuchi::send::{list_identity, notice_settings_digest};
+use tsuchi::send::notice_settings_digest;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

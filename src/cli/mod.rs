@@ -21,7 +21,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::ingest::reader::Encoding;
+use crate::ingest::Encoding;
 
 pub use exit::{
     EXIT_ERROR, EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, EXIT_RESUMABLE, EXIT_USAGE, Failure,

@@ -1,12 +1,33 @@
-//! Reading the list: the streaming CSV reader with its encodings, columns and row validation
-//! ([`reader`]), duplicate detection in bounded memory ([`duplicates`]), the deterministic split
-//! across hosts ([`shard`]) and the variants a list contains ([`variant`]).
+//! Reading the list, the first stage: the streaming CSV reader ([`RecipientReader`]) and what it
+//! is made of, the deterministic split across hosts ([`shard`]) and the variants a list contains
+//! ([`variant`]).
+//!
+//! The reader's parts, in the order a byte meets them: `decode` (encodings, BOM, sniffing,
+//! malformed bytes), `record` (records and cells, blank records, the record-length bound),
+//! `columns` (the header), `fields` (the rule for each cell), `validate` (a record becomes a
+//! [`Row`], defined in `row`), `keys` and `list_duplicates` (the ids and addresses that repeat,
+//! sorted on disk by [`duplicates`]). `identity` is the list's digest and row count, which the
+//! journal binds rows to, by the same record rules.
 
+mod columns;
+mod decode;
 pub(crate) mod duplicates;
-pub(crate) mod reader;
+mod fields;
+mod identity;
+mod keys;
+mod list_duplicates;
+mod reader;
+mod record;
+mod row;
 pub(crate) mod shard;
+mod validate;
 pub(crate) mod variant;
 
-pub use reader::{Encoding, FieldSet, Next, Recipient, RecipientReader, Row, RowIssue};
+pub use crate::config::Encoding;
+pub use identity::list_identity;
+pub(crate) use keys::mailbox_key;
+pub(crate) use list_duplicates::ListDuplicates;
+pub use reader::{Next, RecipientReader};
+pub use row::{FieldSet, Recipient, Row, RowIssue};
 pub use shard::Shard;
 pub use variant::{Variant, VariantCounts};

@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ingest::reader::Row;
+use crate::ingest::Row;
 
 /// Shard K of N (1 ≤ K ≤ N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

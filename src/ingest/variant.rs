@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::config::Config;
-use crate::ingest::reader::FieldSet;
+use crate::ingest::FieldSet;
 
 /// One distinct notice text (up to the person's name and reference number).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

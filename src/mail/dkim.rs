@@ -1,6 +1,6 @@
 //! DKIM signing of outgoing notices with lettre's `dkim` feature.
 //!
-//! One signing path serves both charsets: [`crate::mail::charset::build_iso2022jp_message`] returns a
+//! One signing path serves both charsets: [`crate::mail::mime::build_iso2022jp_message`] returns a
 //! [`lettre::Message`] like the UTF-8 path does. Keys are read from a PEM file: PKCS#1
 //! (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`, RSA or Ed25519, as
 //! `openssl genpkey` writes them). Signatures use `relaxed/relaxed` canonicalization, so that

@@ -3,7 +3,7 @@
 //! one builder, so legal reviews byte for byte what recipients receive.
 //!
 //! The encoding itself (RFC 2047 encoded-words, base64 bodies, strict ISO-2022-JP) lives in
-//! [`crate::mail::charset`]; this module decides what goes into the message and what happens when
+//! [`crate::mail::mime`]; this module decides what goes into the message and what happens when
 //! a message cannot be carried in the campaign's charset.
 
 use std::time::SystemTime;
@@ -14,8 +14,8 @@ use lettre::address::Envelope;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::mail::charset::{self, Charset, Headers, MessageError, Part};
 use crate::mail::dkim::DkimSigner;
+use crate::mail::mime::{self, Charset, Headers, MessageError, Part};
 use crate::render::notice::Notice;
 
 /// A message ready for a transport.
@@ -129,8 +129,8 @@ impl MessageBuilder {
     /// campaign's charset.
     pub fn needs_fallback(&self, notice: &Notice) -> bool {
         self.charset == Charset::Iso2022Jp
-            && (charset::encode_iso2022jp(&notice.subject).is_none()
-                || charset::encode_body_iso2022jp(&notice.body).is_none())
+            && (crate::util::iso2022jp::encode_iso2022jp(&notice.subject).is_none()
+                || crate::util::iso2022jp::encode_body_iso2022jp(&notice.body).is_none())
     }
 
     /// Whether a message ISO-2022-JP cannot carry goes out in UTF-8 (`mail.fallback`).
@@ -160,13 +160,13 @@ impl MessageBuilder {
             return_path: Some(&return_path),
         };
         let (mut message, charset, fell_back) =
-            match charset::build_message(&headers, &notice.body, self.charset) {
+            match mime::build_message(&headers, &notice.body, self.charset) {
                 Ok(m) => (m, self.charset, false),
                 Err(MessageError::Unencodable(part)) if self.charset != Charset::Utf8 => {
                     if !self.fallback_to_utf8 {
                         return Err(BuildError::Unencodable(part));
                     }
-                    let m = charset::build_message(&headers, &notice.body, Charset::Utf8)
+                    let m = mime::build_message(&headers, &notice.body, Charset::Utf8)
                         .map_err(build_error)?;
                     (m, Charset::Utf8, true)
                 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::ingest::reader::{Encoding, Next, Recipient, RecipientReader, Row, RowIssue};
 use crate::ingest::shard::Shard;
+use crate::ingest::{Encoding, Next, Recipient, RecipientReader, Row, RowIssue};
 use crate::mail::message::MessageBuilder;
 use crate::render::notice::{Notice, Person, Renderer};
 

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::{Config, sha256_hex};
-use crate::ingest::reader::FieldSet;
+use crate::ingest::FieldSet;
 use crate::render::lint;
 use crate::render::reference;
 use crate::render::wrap;
@@ -471,7 +471,7 @@ impl Prepared {
 /// mapped to it. Recipients' names never pass through here: they are never silently altered.
 fn fixed_text(config: &Config, text: &str) -> String {
     if config.mail.charset == crate::config::Charset::Iso2022Jp {
-        crate::mail::charset::jis_safe_fixed_text(text)
+        crate::util::iso2022jp::jis_safe_fixed_text(text)
     } else {
         text.to_string()
     }

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::ingest::reader::{Encoding, RecipientReader, Row};
+use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::read_journal;
 use crate::journal::{Outcome, Record, State};
 use crate::render::reference;

@@ -102,12 +102,12 @@ impl Journals {
         &self,
         list: &Path,
         config: &crate::config::Config,
-        encoding: crate::ingest::reader::Encoding,
+        encoding: crate::ingest::Encoding,
     ) -> Result<bool> {
         if list.symlink_metadata().is_err() {
             return Ok(false);
         }
-        let (digest, rows) = crate::send::list_identity(list)?;
+        let (digest, rows) = crate::ingest::list_identity(list)?;
         journal::check_list(
             &self.journals[0].path,
             &self.journals[0].replay.header,

@@ -8,8 +8,8 @@ use std::io::{Seek, SeekFrom, Write};
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::ingest::reader::{Encoding, RecipientReader};
 use crate::ingest::variant::VariantCounts;
+use crate::ingest::{Encoding, RecipientReader};
 use crate::mail::scan::{Scanned, Scanner};
 use crate::render::notice::Renderer;
 

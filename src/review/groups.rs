@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use crate::config::Config;
-use crate::ingest::reader::FieldSet;
+use crate::ingest::FieldSet;
 use crate::ingest::variant::Variant;
 use crate::render::notice::PASSPORT_FIELDS;
 use crate::review::preview::VariantPreview;

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
-use crate::ingest::reader::Encoding;
+use crate::ingest::Encoding;
 use crate::ingest::variant::{Variant, VariantCounts};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};

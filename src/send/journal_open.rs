@@ -1,58 +1,17 @@
 //! The campaign journal a run opens: created for a new campaign, or resumed after checking
 //! that it is bound to the same list, templates and notice settings.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::config::Config;
-use crate::ingest::reader::{ListDuplicates, RecipientReader};
+use crate::ingest::{ListDuplicates, RecipientReader, list_identity};
 use crate::journal::{self, Header, JournalWriter, Replay};
 use crate::render::notice::Renderer;
 
 use super::producer::needs_message;
 use super::run::SendOptions;
-
-/// The digest of the list file and its number of data records, in one read.
-pub fn list_identity(path: &Path) -> Result<(String, u64)> {
-    use sha2::{Digest, Sha256};
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read recipients {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    // Count records with the csv parser over raw bytes (delimiters and quotes are ASCII in both
-    // UTF-8 and Shift_JIS, so no decoding is needed), hashing the same bytes as they pass.
-    struct Tee<R: std::io::Read, W: Write>(R, W);
-    impl<R: std::io::Read, W: Write> std::io::Read for Tee<R, W> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.0.read(buf)?;
-            self.1.write_all(&buf[..n])?;
-            Ok(n)
-        }
-    }
-    struct HashWriter<'a>(&'a mut Sha256);
-    impl Write for HashWriter<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let rows = {
-        let mut tee = Tee(
-            std::io::BufReader::with_capacity(1 << 20, file),
-            HashWriter(&mut hasher),
-        );
-        // The recipients reader's own rules for records, blank rows and record length.
-        let rows = crate::ingest::reader::count_rows(&mut tee, path)?;
-        // Drain whatever the parser did not need so the digest covers the whole file.
-        std::io::copy(&mut tee, &mut std::io::sink())?;
-        rows
-    };
-    Ok((hex::encode(hasher.finalize()), rows))
-}
 
 /// About how many messages this run will send, for the progress bar's ETA: the rows of the
 /// list not yet done (a share of them with `--shard`), at most `--limit`.

@@ -16,7 +16,7 @@ pub(crate) mod throttle;
 pub(crate) mod transport;
 mod worker;
 
-pub use journal_open::{list_identity, notice_settings_digest};
+pub use journal_open::notice_settings_digest;
 pub(crate) use run::{SendOptions, send};
 pub(crate) use summary::print_report;
 pub use transport::file_name_for;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::ingest::reader::{ListDuplicates, Next, RecipientReader, Row};
+use crate::ingest::{ListDuplicates, Next, RecipientReader, Row};
 use crate::journal::{JournalWriter, Outcome, Replay, State};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
@@ -214,7 +214,7 @@ fn journal_refusal(
     journal: &JournalWriter,
     row: u64,
     id: Option<String>,
-    errors: &[crate::ingest::reader::RowIssue],
+    errors: &[crate::ingest::RowIssue],
     what: &str,
 ) -> Result<()> {
     let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();

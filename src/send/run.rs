@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{Config, SendSettings};
-use crate::ingest::reader::Encoding;
+use crate::ingest::Encoding;
 use crate::journal::{self, RunMarker, State};
 use crate::mail::message::MessageBuilder;
 use crate::render::notice::Renderer;
@@ -53,7 +53,7 @@ pub struct SendOptions {
     /// Show a progress bar (a terminal) or plain lines (a log).
     pub progress: bool,
     /// Only this shard of the list.
-    pub shard: Option<crate::ingest::shard::Shard>,
+    pub shard: Option<crate::ingest::Shard>,
 }
 
 /// Runs the campaign through `transport`. Progress and the summary go to `out`.

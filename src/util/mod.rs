@@ -1,6 +1,8 @@
 //! Small pieces every stage uses: durable and private files ([`fs`]), sorting on disk in
-//! bounded memory ([`disk_sort`]), and numbers and durations for people ([`format`]).
+//! bounded memory ([`disk_sort`]), numbers and durations for people ([`format`]) and the strict
+//! ISO-2022-JP codec ([`iso2022jp`]).
 
 pub(crate) mod disk_sort;
 pub(crate) mod format;
 pub(crate) mod fs;
+pub(crate) mod iso2022jp;

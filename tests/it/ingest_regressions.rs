@@ -89,7 +89,7 @@ fn the_list_identity_pass_refuses_an_overlong_record_naming_file_and_line() {
     csv.extend(std::iter::repeat_n(b'a', 3 << 20));
     csv.extend(b"\n");
     std::fs::write(&path, &csv).unwrap();
-    let err = tsuchi::send::list_identity(&path)
+    let err = tsuchi::ingest::list_identity(&path)
         .expect_err("a 3 MiB record is refused, not read into memory");
     let msg = format!("{err:#}");
     assert!(

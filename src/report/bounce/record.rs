@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
-use crate::ingest::reader::{Encoding, RecipientReader, Row};
+use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::{self, JournalWriter, Outcome, State};
 use crate::mail::message::MessageBuilder;
 use crate::render::reference;
@@ -254,10 +254,10 @@ fn print_summary(s: &BounceSummary, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `User@Example.JP`, `<user@example.jp>` and `USER@example.jp` match: mailboxes compare as
-/// they do for duplicates in the list ([`crate::ingest::reader::mailbox_key`]; the local part keeps
+/// they do for duplicates in the list ([`crate::ingest::mailbox_key`]; the local part keeps
 /// its case only under `campaign.case_sensitive_local_part`), quotes of legacy addresses removed.
 fn normalize_address(a: &str, case_sensitive_local: bool) -> String {
-    crate::ingest::reader::mailbox_key(a, case_sensitive_local)
+    crate::ingest::mailbox_key(a, case_sensitive_local)
 }
 
 /// The SMTP code in a diagnostic such as `smtp; 550 5.1.1 <…>: Recipient address rejected`.

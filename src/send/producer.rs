@@ -6,7 +6,7 @@ use anyhow::Result;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::ingest::{ListDuplicates, Next, RecipientReader, Row};
+use crate::ingest::{ListDuplicates, Next, RecipientReader, Row, RowIssue};
 use crate::journal::{JournalWriter, Outcome, Replay, State};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
@@ -148,11 +148,7 @@ pub(super) fn produce(
             Row::Invalid {
                 row, id, errors, ..
             } => {
-                produced.refused += 1;
-                produced.sendable.remove(row);
-                if state != State::Skipped {
-                    journal_refusal(journal, row, id, &errors, "invalid row")?;
-                }
+                produced.refuse(journal, state, row, id, &errors, "invalid row")?;
             }
             Row::Valid {
                 recipient,
@@ -196,11 +192,7 @@ pub(super) fn produce(
                     Scanned::Refused {
                         row, id, errors, ..
                     } => {
-                        produced.refused += 1;
-                        produced.sendable.remove(row);
-                        if state != State::Skipped {
-                            journal_refusal(journal, row, id, &errors, "refused")?;
-                        }
+                        produced.refuse(journal, state, row, id, &errors, "refused")?;
                     }
                 }
             }
@@ -209,21 +201,31 @@ pub(super) fn produce(
     Ok(produced)
 }
 
-/// Records a row that will not be sent, with its problems (which never quote personal data).
-fn journal_refusal(
-    journal: &JournalWriter,
-    row: u64,
-    id: Option<String>,
-    errors: &[crate::ingest::RowIssue],
-    what: &str,
-) -> Result<()> {
-    let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();
-    journal.outcome(&Outcome::skipped(
-        row,
-        id.unwrap_or_default(),
-        0,
-        format!("{what}: {}", problems.join("; ")),
-    ))
+impl Produced {
+    /// A row that will not be sent: counted, no longer sendable, and journaled with its
+    /// problems (which never quote personal data) unless an earlier run journaled it (`state`).
+    fn refuse(
+        &mut self,
+        journal: &JournalWriter,
+        state: State,
+        row: u64,
+        id: Option<String>,
+        errors: &[RowIssue],
+        what: &str,
+    ) -> Result<()> {
+        self.refused += 1;
+        self.sendable.remove(row);
+        if state == State::Skipped {
+            return Ok(());
+        }
+        let problems: Vec<&str> = errors.iter().map(|e| e.problem.as_str()).collect();
+        journal.outcome(&Outcome::skipped(
+            row,
+            id.unwrap_or_default(),
+            0,
+            format!("{what}: {}", problems.join("; ")),
+        ))
+    }
 }
 
 #[cfg(test)]

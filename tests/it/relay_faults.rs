@@ -426,17 +426,24 @@ async fn a_relay_that_hangs_up_after_the_data_causes_duplicates_only_after_unkno
     );
 }
 
+/// Five rows sent to the end through a relay that twice takes the data and hangs up without a
+/// reply; the rows it hung up on (whose outcome was unknown).
+async fn sent_after_two_hang_ups() -> (TestCampaign, BTreeSet<u64>) {
+    let c = TestCampaign::new(5, with(&[NO_OUTAGE]));
+    let server = SmtpServer::start(Script::new().accept_then_hang_up().times(2)).await;
+    send_until_done(&c, &server, 1, 2).await;
+    let hung: BTreeSet<u64> = copies(&server.hung_up_messages()).into_keys().collect();
+    assert!(!hung.is_empty());
+    (c, hung)
+}
+
 /// A message whose final reply never came (a timeout or a hang-up after the data) may have
 /// been accepted; re-sending it may mail the person twice. The product promises that every
 /// possible duplicate is reported by id — today only rows left mid-transaction by a dead
 /// process are.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resend_after_an_unknown_outcome_is_reported_as_a_possible_duplicate() {
-    let c = TestCampaign::new(5, with(&[NO_OUTAGE]));
-    let server = SmtpServer::start(Script::new().accept_then_hang_up().times(2)).await;
-    send_until_done(&c, &server, 1, 2).await;
-    let hung: BTreeSet<u64> = copies(&server.hung_up_messages()).into_keys().collect();
-    assert!(!hung.is_empty());
+    let (c, hung) = sent_after_two_hang_ups().await;
     let reported = reported_possible_duplicates(&c).await;
     assert_eq!(reported, hung, "report --format json possible_duplicate");
 }
@@ -446,11 +453,7 @@ async fn a_resend_after_an_unknown_outcome_is_reported_as_a_possible_duplicate()
 /// still read the same way by `report`.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_outcome_is_a_journal_field_and_old_journals_still_read_as_unknown() {
-    let c = TestCampaign::new(5, with(&[NO_OUTAGE]));
-    let server = SmtpServer::start(Script::new().accept_then_hang_up().times(2)).await;
-    send_until_done(&c, &server, 1, 2).await;
-    let hung: BTreeSet<u64> = copies(&server.hung_up_messages()).into_keys().collect();
-    assert!(!hung.is_empty());
+    let (c, hung) = sent_after_two_hang_ups().await;
     let journal = std::fs::read_to_string(c.journal()).unwrap();
     let marked: BTreeSet<u64> = journal
         .lines()

@@ -1,5 +1,5 @@
-//! The end of a run: what it did ([`RunReport`]), counted as it goes by the workers
-//! ([`Counters`]), and the summary printed for the operator ([`print_report`]).
+//! A run's summary: its counts as the workers keep them ([`Counters`]), as the run returns
+//! them ([`RunReport`]), and as the operator reads them at the end ([`print_report`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,6 +54,7 @@ impl RunReport {
     }
 }
 
+/// What the workers count as they go, read by the progress line and, at the end, the report.
 #[derive(Default)]
 pub(super) struct Counters {
     pub(super) sent: AtomicU64,

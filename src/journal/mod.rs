@@ -38,6 +38,7 @@ mod lock;
 mod read;
 mod record;
 mod replay;
+mod rows;
 mod scan;
 mod writer;
 
@@ -49,9 +50,8 @@ pub use record::{
     Attempt, AttemptRecord, Header, Outcome, Record, RunEvent, RunMarker, State, VERSION,
     format_rfc3339, now_rfc3339, parse_rfc3339,
 };
-pub use replay::{
-    RecordKind, Replay, RowAttempts, RowIds, RowStates, RunInfo, TornTail, next_state, replay,
-};
+pub use replay::{RecordKind, Replay, RunInfo, TornTail, next_state, replay};
+pub use rows::{RowAttempts, RowIds, RowStates};
 pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
 
 /// The journal file of `campaign` in `state_dir`: `<state-dir>/<campaign>.journal.jsonl`.

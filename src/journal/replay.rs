@@ -4,6 +4,12 @@
 //! trailing newline) or unreadable is a *torn tail* — expected after a crash, reported and
 //! ignored. Damage anywhere before the last line is an error naming the file and line: the
 //! journal cannot be trusted and the run must stop.
+//!
+//! A journal with a commit hint beside it ([`hint`](super::hint)) is also held to what the hint
+//! says was committed: a journal shorter than that, or whose committed part holds other lines,
+//! has lost records. Replay then still answers, with [`Replay::missing`] saying what is lost
+//! and which rows it touches (the "torn" last line of such a journal is part of the loss, not
+//! a crash's, and is not reported as a torn tail); appending to it is refused.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,6 +18,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::hint::{Tally, Witness, hint_path, read_hint};
+use super::missing::RecordsMissing;
 use super::record::{Header, Outcome, Record, RunEvent, State, VERSION};
 use super::rows::{RowAttempts, RowIds, RowStates};
 use super::scan::{Fast, find_newline, scan};
@@ -100,6 +108,11 @@ pub struct Replay {
     pub runs: Vec<RunInfo>,
     /// Length in bytes of the trusted part of the file (up to the torn tail, if any).
     pub valid_len: u64,
+    /// Committed records the journal has lost, per its commit hint: appending is refused.
+    pub missing: Option<RecordsMissing>,
+    /// The journal up to `valid_len` as its commit hint counts it, when it has a hint that
+    /// holds (the writer then keeps the hint going).
+    pub(crate) commit: Option<Tally>,
 }
 
 /// The state a row takes when `record` follows a row in state `current`. The one place the
@@ -154,6 +167,8 @@ struct Replayer {
     runs: Vec<RunInfo>,
     /// Time of the last record seen (reused buffer: no allocation per line).
     last_at: Vec<u8>,
+    /// The highest row a record names.
+    max_row: u64,
 }
 
 impl Replayer {
@@ -187,6 +202,7 @@ impl Replayer {
             }
         }
         *slot = next_state(State::from_u8(*slot), &kind).as_u8();
+        self.max_row = self.max_row.max(row);
         let a = &mut self.attempts[row as usize - 1];
         *a = (*a).max(u8::try_from(attempt).unwrap_or(u8::MAX));
         self.records += 1;
@@ -315,6 +331,9 @@ fn campaign_of(path: &Path) -> Option<&str> {
 /// (`<file>:<line>: corrupt record (…)`).
 pub fn replay(path: &Path) -> Result<Replay> {
     let shown = path.display();
+    // The hint first: it only lags the journal, so the journal read after it holds at least
+    // what it names even while a writer appends.
+    let committed = read_hint(path)?;
     let file = crate::util::fs::open_state_file(path, File::options().read(true))
         .with_context(|| format!("cannot open journal {shown}"))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -360,7 +379,9 @@ pub fn replay(path: &Path) -> Result<Replay> {
         records: 0,
         runs: Vec::new(),
         last_at: Vec::with_capacity(64),
+        max_row: 0,
     };
+    let mut witness = Witness::start(committed, &first[..first.len() - 1]);
 
     let mut offset = first.len() as u64; // start of the current line
     let mut line_no = 1u64;
@@ -393,7 +414,12 @@ pub fn replay(path: &Path) -> Result<Replay> {
                 return Err(corrupt(&shown, &bad));
             }
             let (result, len) = if carry_len == 0 {
-                (r.line(&rest[..nl]), nl as u64 + 1)
+                let line = &rest[..nl];
+                let res = r.line(line);
+                if let (Ok(()), Some(w)) = (&res, &mut witness) {
+                    w.line(line);
+                }
+                (res, nl as u64 + 1)
             } else {
                 let len = carry_len + nl as u64 + 1;
                 let res = if len > MAX_LINE as u64 {
@@ -402,7 +428,11 @@ pub fn replay(path: &Path) -> Result<Replay> {
                     )))
                 } else {
                     carry.extend_from_slice(&rest[..nl]);
-                    r.line(&carry)
+                    let res = r.line(&carry);
+                    if let (Ok(()), Some(w)) = (&res, &mut witness) {
+                        w.line(&carry);
+                    }
+                    res
                 };
                 carry.clear();
                 carry_len = 0;
@@ -441,6 +471,26 @@ pub fn replay(path: &Path) -> Result<Replay> {
         None
     };
     r.close_open_run();
+    let (missing, commit) = match witness {
+        None => (None, None),
+        Some(w) => match w.holding(r.max_row) {
+            Some(tally) => (None, Some(tally)),
+            None => {
+                let c = w.committed();
+                let missing = RecordsMissing::new(
+                    path.to_path_buf(),
+                    hint_path(path),
+                    (c.len, c.lines - 1),
+                    (offset, r.records),
+                    c.max_row,
+                    &r.states,
+                );
+                (Some(missing), None)
+            }
+        },
+    };
+    // A journal that lost records ends where the loss is, not where a crash tore it.
+    let torn = if missing.is_some() { None } else { torn };
 
     let in_flight = r.states.rows_in(State::Attempting).collect();
     Ok(Replay {
@@ -453,6 +503,8 @@ pub fn replay(path: &Path) -> Result<Replay> {
         records: r.records,
         runs: r.runs,
         valid_len: offset,
+        missing,
+        commit,
     })
 }
 

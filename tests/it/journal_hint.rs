@@ -2,7 +2,7 @@
 //! crash's torn tail, a hint that lags the journal (a crash between a commit and its hint) is
 //! no damage, and journals without a hint are read as before.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tsuchi::journal::{self, JournalWriter, RecordsMissing, State};
 
@@ -12,12 +12,20 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// Appends a `failed` outcome of row 9 through the writer.
-fn append_outcome(path: &Path) {
-    let r = journal::replay(path).unwrap();
-    let w = JournalWriter::open_append(path, &r).unwrap();
+/// The sample journal with one more record (a `failed` outcome of row 9) than its hint knows
+/// of, as a process leaves it that died after the journal's fsync and before the hint's write.
+/// Returns the journal, its hint, the hint's bytes and the length the hint vouches for.
+fn behind_its_hint(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>, usize) {
+    let path = sample(dir);
+    let hint = journal::hint_path(&path);
+    let behind = read(&hint);
+    let committed = read(&path).len();
+    let r = journal::replay(&path).unwrap();
+    let w = JournalWriter::open_append(&path, &r).unwrap();
     w.outcome(&outcome(9, State::Failed, 1)).unwrap();
     w.close().unwrap();
+    std::fs::write(&hint, &behind).unwrap();
+    (path, hint, behind, committed)
 }
 
 #[test]
@@ -65,12 +73,7 @@ fn a_journal_cut_before_its_last_commit_has_lost_records_whatever_the_cut() {
 #[test]
 fn a_hint_behind_the_journal_is_a_crash_not_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample(dir.path());
-    let hint = journal::hint_path(&path);
-    let behind = read(&hint);
-    append_outcome(&path);
-    // The process died after the journal's fsync and before the hint's write.
-    std::fs::write(&hint, &behind).unwrap();
+    let (path, hint, behind, _) = behind_its_hint(dir.path());
     let r = journal::replay(&path).unwrap();
     assert_eq!(r.missing, None);
     assert_eq!(r.torn_tail, None);
@@ -99,12 +102,7 @@ fn a_hint_behind_the_journal_is_a_crash_not_damage() {
 #[test]
 fn lines_removed_before_a_lagging_hint_are_found_though_the_journal_is_longer() {
     let dir = tempfile::tempdir().unwrap();
-    let path = sample(dir.path());
-    let hint = journal::hint_path(&path);
-    let behind = read(&hint);
-    let committed = read(&path).len();
-    append_outcome(&path);
-    std::fs::write(&hint, &behind).unwrap();
+    let (path, _, _, committed) = behind_its_hint(dir.path());
     // Line 3, an attempt, is shorter than the outcome appended since the hint was written.
     let text = String::from_utf8(read(&path)).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();

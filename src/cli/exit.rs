@@ -4,7 +4,7 @@
 //! process holds the state directory, the journal is not for this list, …), and
 //! [`exit_code`] decides what a script sees.
 
-use crate::journal::{JournalMismatch, LockHeld};
+use crate::journal::{JournalMismatch, LockHeld, RecordsMissing};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
@@ -32,13 +32,14 @@ impl Failure {
 
 /// The exit code for an error that ended a command: a [`Failure`]'s own code; a refusal to
 /// start (the state directory held by another process, a journal made from another list or
-/// other inputs) is [`EXIT_REFUSED`]; anything else [`EXIT_ERROR`].
+/// other inputs, a journal that lost committed records) is [`EXIT_REFUSED`]; anything else
+/// [`EXIT_ERROR`].
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return f.code;
         }
-        if cause.is::<LockHeld>() || cause.is::<JournalMismatch>() {
+        if cause.is::<LockHeld>() || cause.is::<JournalMismatch>() || cause.is::<RecordsMissing>() {
             return EXIT_REFUSED;
         }
     }

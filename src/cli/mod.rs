@@ -492,7 +492,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             match output {
                 Some(path) => {
-                    let mut file = crate::review::preview::create_private_file(path)?;
+                    let mut file = crate::util::fs::create_private_file(path)?;
                     let n = write(&mut file)?;
                     file.flush()?;
                     writeln!(

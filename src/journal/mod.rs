@@ -9,7 +9,11 @@
 //!
 //! [`replay`] rebuilds the state of every row (one byte per row) and reports the rows that
 //! were mid-transaction at a crash ([`Replay::in_flight`]) and a torn last line, which it
-//! tolerates. [`JournalWriter`] appends, with group commit on a dedicated thread.
+//! tolerates. [`JournalWriter`] appends, with group commit on a dedicated thread, and after
+//! every commit records in a small file beside the journal, `<campaign>.journal.commit`
+//! ([`hint_path`]), how far the journal reached: a journal found shorter than that, or with
+//! other lines in its committed part, has lost records ([`RecordsMissing`]), which replay
+//! reports with the rows it touches and which no `send` continues.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -31,24 +35,28 @@
 use std::path::{Path, PathBuf};
 
 mod binding;
+mod hint;
 mod lock;
+mod missing;
 mod read;
 mod record;
 mod replay;
+mod rows;
 mod scan;
 mod writer;
 
 pub use crate::util::fs::write_atomic;
 pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_ids};
+pub use hint::hint_path;
 pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
+pub use missing::RecordsMissing;
 pub use read::{JournalLine, read_journal};
 pub use record::{
     Attempt, AttemptRecord, Header, OLDEST_VERSION, Outcome, Record, RunEvent, RunMarker, State,
     UNKNOWN_OUTCOME, VERSION, format_rfc3339, now_rfc3339, parse_rfc3339,
 };
-pub use replay::{
-    RecordKind, Replay, RowAttempts, RowIds, RowStates, RunInfo, TornTail, next_state, replay,
-};
+pub use replay::{RecordKind, Replay, RunInfo, TornTail, next_state, replay};
+pub use rows::{RowAttempts, RowIds, RowStates};
 pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
 
 /// The journal file of `campaign` in `state_dir`: `<state-dir>/<campaign>.journal.jsonl`.

@@ -4,6 +4,12 @@
 //! trailing newline) or unreadable is a *torn tail* — expected after a crash, reported and
 //! ignored. Damage anywhere before the last line is an error naming the file and line: the
 //! journal cannot be trusted and the run must stop.
+//!
+//! A journal with a commit hint beside it ([`hint`](super::hint)) is also held to what the hint
+//! says was committed: a journal shorter than that, or whose committed part holds other lines,
+//! has lost records. Replay then still answers, with [`Replay::missing`] saying what is lost
+//! and which rows it touches (the "torn" last line of such a journal is part of the loss, not
+//! a crash's, and is not reported as a torn tail); appending to it is refused.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,118 +18,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::hint::{Tally, Witness, hint_path, read_hint};
+use super::missing::RecordsMissing;
 use super::record::{Header, OLDEST_VERSION, Outcome, Record, RunEvent, State, VERSION};
+use super::rows::{RowAttempts, RowIds, RowStates};
 use super::scan::{Fast, find_newline, scan};
 
 /// Longest line replay accepts (a journal line is a few hundred bytes; this only stops a
 /// garbage tail without newlines from being buffered whole).
 const MAX_LINE: usize = 1 << 20;
-
-/// Per-row states, one byte per row (8 M rows = 8 MB). Rows are numbered `1..=len()`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowStates {
-    /// Index `row - 1`; the byte is [`State::as_u8`].
-    bytes: Vec<u8>,
-}
-
-impl RowStates {
-    /// `rows` rows, all pending.
-    pub fn new(rows: u64) -> RowStates {
-        RowStates {
-            bytes: vec![State::Pending.as_u8(); rows as usize],
-        }
-    }
-
-    /// The state of `row`; rows outside `1..=len()` read as `Pending`.
-    pub fn get(&self, row: u64) -> State {
-        match row.checked_sub(1).and_then(|i| self.bytes.get(i as usize)) {
-            Some(&b) => State::from_u8(b),
-            None => State::Pending,
-        }
-    }
-
-    /// Number of rows in each state, every state present (zero counts included).
-    pub fn counts(&self) -> BTreeMap<State, u64> {
-        let mut by_code = [0u64; 256];
-        for &b in &self.bytes {
-            by_code[b as usize] += 1;
-        }
-        State::ALL
-            .iter()
-            .map(|&s| (s, by_code[s.as_u8() as usize]))
-            .collect()
-    }
-
-    /// Number of rows (the header's `list_rows`).
-    pub fn len(&self) -> u64 {
-        self.bytes.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// Rows in `state`, ascending.
-    pub fn rows_in(&self, state: State) -> impl Iterator<Item = u64> + '_ {
-        let code = state.as_u8();
-        self.bytes
-            .iter()
-            .enumerate()
-            .filter(move |&(_, &b)| b == code)
-            .map(|(i, _)| i as u64 + 1)
-    }
-
-    fn slot(&mut self, row: u64) -> Option<&mut u8> {
-        self.bytes.get_mut(row.checked_sub(1)? as usize)
-    }
-}
-
-/// Attempts made so far per row, one saturating byte per row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowAttempts {
-    bytes: Vec<u8>,
-}
-
-impl RowAttempts {
-    /// Highest attempt number journaled for `row` (0 = never attempted; saturates at 255).
-    pub fn get(&self, row: u64) -> u32 {
-        row.checked_sub(1)
-            .and_then(|i| self.bytes.get(i as usize))
-            .map_or(0, |&b| u32::from(b))
-    }
-}
-
-/// Which customer id the records of each row name, as a 32-bit fingerprint per row (0: no
-/// record, or only records without an id). The journal identifies people by row; the id in
-/// every record is the check that the row means the person it meant when it was written.
-/// Four bytes per row (32 MB for 8 M rows) rather than the ids themselves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowIds {
-    prints: Vec<u32>,
-}
-
-impl RowIds {
-    /// The fingerprint of an id; 0 for the empty id (a row refused without one).
-    fn print(id: &[u8]) -> u32 {
-        if id.is_empty() {
-            return 0;
-        }
-        // FNV-1a: enough to tell ids apart (a mismatch is a sign of damage, not a secret).
-        let mut h: u32 = 0x811c_9dc5;
-        for &b in id {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-        h.max(1)
-    }
-
-    /// True unless the journal's records of `row` name an id other than `id`.
-    pub fn matches(&self, row: u64, id: &str) -> bool {
-        match row.checked_sub(1).and_then(|i| self.prints.get(i as usize)) {
-            Some(&0) | None => true,
-            Some(&p) => p == Self::print(id.as_bytes()),
-        }
-    }
-}
 
 /// A last line that was cut short or is unreadable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +108,11 @@ pub struct Replay {
     pub runs: Vec<RunInfo>,
     /// Length in bytes of the trusted part of the file (up to the torn tail, if any).
     pub valid_len: u64,
+    /// Committed records the journal has lost, per its commit hint: appending is refused.
+    pub missing: Option<RecordsMissing>,
+    /// The journal up to `valid_len` as its commit hint counts it, when it has a hint that
+    /// holds (the writer then keeps the hint going).
+    pub(crate) commit: Option<Tally>,
 }
 
 /// The state a row takes when `record` follows a row in state `current`. The one place the
@@ -259,6 +167,8 @@ struct Replayer {
     runs: Vec<RunInfo>,
     /// Time of the last record seen (reused buffer: no allocation per line).
     last_at: Vec<u8>,
+    /// The highest row a record names.
+    max_row: u64,
 }
 
 impl Replayer {
@@ -292,6 +202,7 @@ impl Replayer {
             }
         }
         *slot = next_state(State::from_u8(*slot), &kind).as_u8();
+        self.max_row = self.max_row.max(row);
         let a = &mut self.attempts[row as usize - 1];
         *a = (*a).max(u8::try_from(attempt).unwrap_or(u8::MAX));
         self.records += 1;
@@ -420,6 +331,9 @@ fn campaign_of(path: &Path) -> Option<&str> {
 /// (`<file>:<line>: corrupt record (…)`).
 pub fn replay(path: &Path) -> Result<Replay> {
     let shown = path.display();
+    // The hint first: it only lags the journal, so the journal read after it holds at least
+    // what it names even while a writer appends.
+    let committed = read_hint(path)?;
     let file = crate::util::fs::open_state_file(path, File::options().read(true))
         .with_context(|| format!("cannot open journal {shown}"))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -466,7 +380,9 @@ pub fn replay(path: &Path) -> Result<Replay> {
         records: 0,
         runs: Vec::new(),
         last_at: Vec::with_capacity(64),
+        max_row: 0,
     };
+    let mut witness = Witness::start(committed, &first[..first.len() - 1]);
 
     let mut offset = first.len() as u64; // start of the current line
     let mut line_no = 1u64;
@@ -499,7 +415,12 @@ pub fn replay(path: &Path) -> Result<Replay> {
                 return Err(corrupt(&shown, &bad));
             }
             let (result, len) = if carry_len == 0 {
-                (r.line(&rest[..nl]), nl as u64 + 1)
+                let line = &rest[..nl];
+                let res = r.line(line);
+                if let (Ok(()), Some(w)) = (&res, &mut witness) {
+                    w.line(line);
+                }
+                (res, nl as u64 + 1)
             } else {
                 let len = carry_len + nl as u64 + 1;
                 let res = if len > MAX_LINE as u64 {
@@ -508,7 +429,11 @@ pub fn replay(path: &Path) -> Result<Replay> {
                     )))
                 } else {
                     carry.extend_from_slice(&rest[..nl]);
-                    r.line(&carry)
+                    let res = r.line(&carry);
+                    if let (Ok(()), Some(w)) = (&res, &mut witness) {
+                        w.line(&carry);
+                    }
+                    res
                 };
                 carry.clear();
                 carry_len = 0;
@@ -547,6 +472,26 @@ pub fn replay(path: &Path) -> Result<Replay> {
         None
     };
     r.close_open_run();
+    let (missing, commit) = match witness {
+        None => (None, None),
+        Some(w) => match w.holding(r.max_row) {
+            Some(tally) => (None, Some(tally)),
+            None => {
+                let c = w.committed();
+                let missing = RecordsMissing::new(
+                    path.to_path_buf(),
+                    hint_path(path),
+                    (c.len, c.lines - 1),
+                    (offset, r.records),
+                    c.max_row,
+                    &r.states,
+                );
+                (Some(missing), None)
+            }
+        },
+    };
+    // A journal that lost records ends where the loss is, not where a crash tore it.
+    let torn = if missing.is_some() { None } else { torn };
 
     let in_flight = r.states.rows_in(State::Attempting).collect();
     Ok(Replay {
@@ -559,6 +504,8 @@ pub fn replay(path: &Path) -> Result<Replay> {
         records: r.records,
         runs: r.runs,
         valid_len: offset,
+        missing,
+        commit,
     })
 }
 
@@ -586,18 +533,5 @@ mod tests {
         assert_eq!(next_state(Deferred, &out(Failed)), Failed);
         assert_eq!(next_state(Bounced, &RecordKind::Attempt), Attempting);
         assert_eq!(next_state(Pending, &out(Skipped)), Skipped);
-    }
-
-    #[test]
-    fn counts_cover_all_states() {
-        let mut s = RowStates::new(3);
-        *s.slot(2).unwrap() = Sent.as_u8();
-        let c = s.counts();
-        assert_eq!(c[&Pending], 2);
-        assert_eq!(c[&Sent], 1);
-        assert_eq!(c[&Bounced], 0);
-        assert_eq!(s.get(0), Pending);
-        assert_eq!(s.get(2), Sent);
-        assert_eq!(s.get(99), Pending);
     }
 }

@@ -15,6 +15,10 @@
 //! The first write or sync error (full disk, EIO, …) stops the journal for good: the thread
 //! answers every waiter of the failed batch and every later call with that error, and writes
 //! nothing more. Success is never reported for a record that is not on disk.
+//!
+//! After each commit's `fdatasync` the thread rewrites the journal's commit hint
+//! ([`hint`](super::hint)) to say where the commit ended — without syncing it: the hint only
+//! ever lags what is durable. A hint write that fails leaves the previous hint, which lags too.
 
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -30,6 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::oneshot;
 
+use super::hint::{HintFile, Tally};
 use super::record::{Attempt, AttemptRecord, Header, Outcome, Record, RunMarker, now_rfc3339};
 use super::replay::Replay;
 use crate::util::fs::{fsync_dir, open_state_file, parent_dir, temp_path};
@@ -66,6 +71,8 @@ impl Waiter {
 enum Cmd {
     Line {
         bytes: Vec<u8>,
+        /// The row the record names (0: none), for the commit hint.
+        row: u64,
         durable: Option<Waiter>,
     },
     Flush(Waiter),
@@ -114,40 +121,50 @@ impl std::fmt::Debug for JournalWriter {
 impl JournalWriter {
     /// Creates a new journal holding only `header`: owner-only (0600), header fsynced,
     /// directory fsynced. The file appears atomically (written aside, then linked into place),
-    /// and an existing journal is never overwritten.
+    /// and an existing journal is never overwritten. Its commit hint is written before the
+    /// journal appears, so that no journal of this version is without one.
     pub fn create(path: &Path, header: &Header) -> Result<JournalWriter> {
         let shown = path.display();
         if path.symlink_metadata().is_ok() {
             bail!("journal {shown} already exists; resume it instead of creating it");
         }
         let tmp = temp_path(path);
-        let made = (|| -> Result<()> {
+        let line = Record::Header(header.clone()).to_line();
+        let tally = Tally::of_header(&line[..line.len() - 1]);
+        let made = (|| -> Result<HintFile> {
             let mut f = open_state_file(
                 &tmp,
                 OpenOptions::new().write(true).create_new(true).mode(0o600),
             )
             .with_context(|| format!("cannot create journal {}", tmp.display()))?;
-            f.write_all(&Record::Header(header.clone()).to_line())
+            f.write_all(&line)
                 .and_then(|_| f.sync_all())
                 .with_context(|| format!("cannot write journal {}", tmp.display()))?;
+            let hint = HintFile::create(path)?;
+            hint.write(&tally)?;
             // link(2), unlike rename(2), fails if the target exists.
             std::fs::hard_link(&tmp, path)
                 .with_context(|| format!("cannot create journal {shown}"))?;
-            Ok(())
+            Ok(hint)
         })();
         let _ = std::fs::remove_file(&tmp);
-        made?;
+        let hint = made?;
         fsync_dir(parent_dir(path))?;
         let file = open_state_file(path, OpenOptions::new().append(true))
             .with_context(|| format!("cannot open journal {shown}"))?;
-        Ok(Self::start(path, file))
+        Ok(Self::start(path, file, Some((hint, tally))))
     }
 
     /// Opens a replayed journal for appending. A torn tail is cut off first (and the cut
     /// fsynced), so new records are not glued to the garbage. Fails if the file changed since
-    /// `replay` read it.
+    /// `replay` read it, and with [`RecordsMissing`](super::RecordsMissing) if the journal has
+    /// lost committed records: records appended after the loss would bury it. A commit hint
+    /// that held at replay is kept going; a journal without one gains none.
     pub fn open_append(path: &Path, replay: &Replay) -> Result<JournalWriter> {
         let shown = path.display();
+        if let Some(missing) = &replay.missing {
+            return Err(missing.clone().into());
+        }
         let file = open_state_file(path, OpenOptions::new().append(true))
             .with_context(|| format!("cannot open journal {shown} for appending"))?;
         let meta = file
@@ -168,11 +185,20 @@ impl JournalWriter {
                     .and_then(|_| file.sync_all())
                     .with_context(|| format!("cannot cut the torn tail of journal {shown}"))?;
             }
+            if let Some(tally) = replay.commit {
+                // What lies past the hint (a crash between a commit and its hint) is made
+                // durable before the hint names it.
+                file.sync_data()
+                    .with_context(|| format!("cannot sync journal {shown}"))?;
+                let hint = HintFile::open_existing(path)?;
+                hint.write(&tally)?;
+                return Ok(Self::start(path, file, Some((hint, tally))));
+            }
         }
-        Ok(Self::start(path, file))
+        Ok(Self::start(path, file, None))
     }
 
-    fn start(path: &Path, file: File) -> JournalWriter {
+    fn start(path: &Path, file: File, hint: Option<(HintFile, Tally)>) -> JournalWriter {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_CAPACITY);
         let shared = Arc::new(Shared {
             failed: OnceLock::new(),
@@ -184,7 +210,7 @@ impl JournalWriter {
             let path = path.to_owned();
             std::thread::Builder::new()
                 .name("tsuchi-journal".into())
-                .spawn(move || writer_thread(file, path, rx, shared))
+                .spawn(move || writer_thread(file, path, hint, rx, shared))
                 .expect("spawn the journal writer thread")
         };
         JournalWriter {
@@ -262,14 +288,19 @@ impl JournalWriter {
             at: now_rfc3339(),
         })
         .to_line();
-        self.durable_line(line)
+        self.durable_line(line, a.row)
     }
 
     /// Queues `line` now and returns a future resolving when it is on disk.
-    fn durable_line(&self, line: Vec<u8>) -> impl Future<Output = Result<()>> + Send + 'static {
+    fn durable_line(
+        &self,
+        line: Vec<u8>,
+        row: u64,
+    ) -> impl Future<Output = Result<()>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let cmd = Cmd::Line {
             bytes: line,
+            row,
             durable: Some(Waiter::Async(tx)),
         };
         let mut queued = self.check().map(|_| None);
@@ -313,8 +344,10 @@ impl JournalWriter {
         if o.at.is_empty() {
             o.at = now_rfc3339();
         }
+        let row = o.row;
         self.send_blocking(Cmd::Line {
             bytes: Record::Outcome(o).to_line(),
+            row,
             durable: None,
         })
     }
@@ -328,6 +361,7 @@ impl JournalWriter {
         }
         self.send_blocking(Cmd::Line {
             bytes: Record::Run(m).to_line(),
+            row: 0,
             durable: None,
         })
     }
@@ -391,7 +425,15 @@ impl JournalWriter {
 }
 
 /// The writer thread: owns the file; batches, writes, fsyncs, answers.
-fn writer_thread(mut file: File, path: PathBuf, rx: Receiver<Cmd>, shared: Arc<Shared>) {
+fn writer_thread(
+    mut file: File,
+    path: PathBuf,
+    hint: Option<(HintFile, Tally)>,
+    rx: Receiver<Cmd>,
+    shared: Arc<Shared>,
+) {
+    // The hint file, and the tally of the journal with everything in `buf`.
+    let (hint, mut tally) = hint.unzip();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut buffered = 0usize; // records in `buf`
     let mut first_buffered: Option<Instant> = None;
@@ -403,14 +445,23 @@ fn writer_thread(mut file: File, path: PathBuf, rx: Receiver<Cmd>, shared: Arc<S
                 buf: &mut Vec<u8>,
                 buffered: &mut usize,
                 first: &mut Option<Instant>,
+                tally: &mut Option<Tally>,
                 waiters: &mut Vec<Waiter>,
                 closing: &mut Option<Waiter>| {
         match cmd {
-            Cmd::Line { bytes, durable } => {
+            Cmd::Line {
+                bytes,
+                row,
+                durable,
+            } => {
                 if shared.failed.get().is_none() {
                     buf.extend_from_slice(&bytes);
                     *buffered += 1;
                     first.get_or_insert_with(Instant::now);
+                    if let Some(t) = tally {
+                        // Every line ends with its newline (`Record::to_line`).
+                        t.add(&bytes[..bytes.len() - 1], row);
+                    }
                 }
                 if let Some(w) = durable {
                     waiters.push(w);
@@ -435,6 +486,7 @@ fn writer_thread(mut file: File, path: PathBuf, rx: Receiver<Cmd>, shared: Arc<S
                 &mut buf,
                 &mut buffered,
                 &mut first_buffered,
+                &mut tally,
                 &mut waiters,
                 &mut closing,
             ),
@@ -449,6 +501,7 @@ fn writer_thread(mut file: File, path: PathBuf, rx: Receiver<Cmd>, shared: Arc<S
                     &mut buf,
                     &mut buffered,
                     &mut first_buffered,
+                    &mut tally,
                     &mut waiters,
                     &mut closing,
                 ),
@@ -463,7 +516,13 @@ fn writer_thread(mut file: File, path: PathBuf, rx: Receiver<Cmd>, shared: Arc<S
             || due
             || buffered >= COMMIT_RECORDS
         {
+            let wrote = !buf.is_empty();
             let reply = commit(&mut file, &path, &mut buf, &shared);
+            if let (Ok(()), true, Some(hint), Some(t)) = (&reply, wrote, &hint, &tally) {
+                // After the fdatasync: the hint names only what is durable. A failed write
+                // leaves an older hint, which lags, so it is not the journal's failure.
+                let _ = hint.write(t);
+            }
             buffered = 0;
             first_buffered = None;
             for w in waiters.drain(..) {

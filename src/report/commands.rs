@@ -222,6 +222,9 @@ pub struct Status {
     /// Recipients recorded in the journals of two shards (the shards overlap).
     pub in_two_shards: Vec<String>,
     pub torn_tail: Option<String>,
+    /// Committed records a journal has lost (see `journal::RecordsMissing`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_records: Option<String>,
 }
 
 /// Computes `status` from the journals; the list is read only to name recipients and group
@@ -257,6 +260,10 @@ pub fn status(
             .iter()
             .find_map(|j| j.replay.torn_tail.as_ref().map(|t| (j, t)))
             .map(|(j, t)| format!("{} line {}: {}", j.path.display(), t.line, t.reason)),
+        missing_records: journals
+            .journals
+            .iter()
+            .find_map(|j| j.replay.missing.as_ref().map(|m| m.to_string())),
         ..Default::default()
     };
     for (state, n) in journals.counts() {
@@ -418,6 +425,9 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
     }
     if let Some(t) = &s.torn_tail {
         writeln!(out, "journal: torn last line set aside ({t})")?;
+    }
+    if let Some(m) = &s.missing_records {
+        writeln!(out, "journal damaged: {m}")?;
     }
     Ok(())
 }

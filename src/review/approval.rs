@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -196,51 +195,17 @@ fn validate(approval: &Approval) -> Result<()> {
 /// off first, so it cannot glue onto the new line.
 pub fn record(state_dir: &Path, approval: &Approval) -> Result<()> {
     validate(approval)?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(state_dir)
-        .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    crate::util::fs::create_private_dir(state_dir)?;
     let path = approvals_path(state_dir);
     let mut line = serde_json::to_string(approval).context("cannot serialize the approval")?;
     line.push('\n');
 
-    if path.symlink_metadata().is_err() && create_new(state_dir, &path, line.as_bytes())? {
+    if path.symlink_metadata().is_err()
+        && crate::util::fs::create_new_durable(&path, line.as_bytes())?
+    {
         return Ok(());
     }
     append(&path, line.as_bytes())
-}
-
-/// Writes a temporary file, fsyncs it and links it into place, so `path` never exists
-/// half-written. Returns false when `path` appeared meanwhile (the caller then appends).
-fn create_new(state_dir: &Path, path: &Path, bytes: &[u8]) -> Result<bool> {
-    let tmp = state_dir.join(format!(".{APPROVALS_FILE}.{}.tmp", std::process::id()));
-    let result = (|| -> Result<bool> {
-        let mut f = crate::util::fs::open_state_file(
-            &tmp,
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600),
-        )
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot sync {}", tmp.display()))?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create {}", path.display()));
-            }
-        }
-        sync_dir(state_dir)?;
-        Ok(true)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
 }
 
 fn append(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -288,12 +253,6 @@ fn cut_torn_tail(f: &mut File) -> std::io::Result<()> {
         f.sync_all()?;
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
 /// All approvals, oldest first; none if the file does not exist. A torn last line (a crash

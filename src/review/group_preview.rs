@@ -11,9 +11,8 @@ use crate::mail::message::MessageBuilder;
 use crate::render::notice::{Notice, Renderer};
 use crate::review::group_page::{GroupPageInput, PageCombination, PageGroup, render_group_page};
 use crate::review::groups::{self, Group};
-use crate::review::preview::{
-    SAMPLE_EMAIL, SAMPLE_ID, SAMPLE_NAME_JA, VariantPreview, create_private_dir,
-};
+use crate::review::preview::{SAMPLE_EMAIL, SAMPLE_ID, SAMPLE_NAME_JA, VariantPreview};
+use crate::util::fs::create_private_dir;
 
 /// Groups `previews` (see [`groups::group`]) and writes each group's representative as
 /// `<out_dir>/group-NN-<code>-<count>people.eml` (`1person.eml` for one). Returns the groups, most recipients first,

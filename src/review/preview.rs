@@ -16,6 +16,7 @@ use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
 use crate::render::notice::{Person, Renderer};
 use crate::send::transport::file_name_for;
+use crate::util::fs::create_private_dir;
 
 /// The fictional person every variant preview is addressed to.
 pub const SAMPLE_ID: &str = "SAMPLE-0001";
@@ -168,33 +169,6 @@ pub fn preview_ids(
         .cloned()
         .collect();
     Ok((written, missing))
-}
-
-/// Creates a directory readable by its owner only.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
-}
-
-/// Creates (truncating) a file readable by its owner only.
-pub fn create_private_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // `mode` applies only to a new file: an existing one keeps its mode unless set here.
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot make {} owner-only", path.display()))?;
-    Ok(std::io::BufWriter::new(f))
 }
 
 /// One line of `<state-dir>/review-sends.jsonl`: a preview mailed to a reviewer, kept apart

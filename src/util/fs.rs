@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -106,6 +106,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     }
     result?;
     fsync_dir(parent_dir(path))
+}
+
+/// Creates `path` holding `bytes`, owner-only (0600), durably and atomically — written aside,
+/// fsynced, then linked into place (link(2), unlike rename(2), fails if the target exists), and
+/// the directory fsynced — so it never exists half-written and an existing file is never
+/// overwritten. `Ok(false)` when `path` already exists (another writer was first).
+pub fn create_new_durable(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let tmp = temp_path(path);
+    let made = (|| -> Result<bool> {
+        let mut f = open_state_file(
+            &tmp,
+            OpenOptions::new().write(true).create_new(true).mode(0o600),
+        )
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    if made? {
+        fsync_dir(parent_dir(path))?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Creates a directory (and its parents) readable by its owner only (0700).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Creates (truncating) a file readable by its owner only, for files the operator asks to hold
+/// personal data. An existing file is made owner-only too (`mode` applies only to new files).
+pub fn create_private_file(path: &Path) -> Result<std::io::BufWriter<File>> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} owner-only", path.display()))?;
+    Ok(std::io::BufWriter::new(f))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tsuchi::journal::{self, Attempt, Header, JournalWriter, Outcome, RunEvent, RunMarker, State};
 
-fn header(campaign: &str, rows: u64) -> Header {
+pub(crate) fn header(campaign: &str, rows: u64) -> Header {
     Header::new(
         campaign,
         &"a".repeat(64),
@@ -15,7 +15,7 @@ fn header(campaign: &str, rows: u64) -> Header {
     )
 }
 
-fn attempt(row: u64, n: u32) -> Attempt {
+pub(crate) fn attempt(row: u64, n: u32) -> Attempt {
     Attempt {
         row,
         id: format!("C{row:04}"),
@@ -24,7 +24,7 @@ fn attempt(row: u64, n: u32) -> Attempt {
     }
 }
 
-fn outcome(row: u64, state: State, n: u32) -> Outcome {
+pub(crate) fn outcome(row: u64, state: State, n: u32) -> Outcome {
     Outcome {
         row,
         id: format!("C{row:04}"),
@@ -41,7 +41,7 @@ fn outcome(row: u64, state: State, n: u32) -> Outcome {
 
 /// A journal with rows 1..=10: some sent, one deferred then sent, one bounced after sent,
 /// one delayed, one in flight, one skipped; two runs.
-fn sample(dir: &Path) -> PathBuf {
+pub(crate) fn sample(dir: &Path) -> PathBuf {
     let path = journal::journal_path(dir, "kaede-2026-11");
     let w = JournalWriter::create(&path, &header("kaede-2026-11", 10)).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -131,13 +131,25 @@ fn created_owner_only() {
     let path = sample(&state);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    // Only the journal and the lock: no temporary files left behind.
+    let hint_mode = std::fs::metadata(journal::hint_path(&path))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(hint_mode & 0o777, 0o600);
+    // Only the journal, its commit hint and the lock: no temporary files left behind.
     let mut names: Vec<_> = std::fs::read_dir(&state)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["kaede-2026-11.journal.jsonl", "lock"]);
+    assert_eq!(
+        names,
+        [
+            "kaede-2026-11.journal.commit",
+            "kaede-2026-11.journal.jsonl",
+            "lock"
+        ]
+    );
     // And create refuses to overwrite.
     let err = JournalWriter::create(&path, &header("kaede-2026-11", 10)).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");

@@ -16,6 +16,7 @@ mod duplicates_passes;
 mod hostile_lists;
 mod hostile_props;
 mod ingest_regressions;
+mod journal_hint;
 mod journal_regressions;
 mod journal_replay;
 mod journal_writer;

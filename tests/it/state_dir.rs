@@ -447,6 +447,11 @@ async fn state_files_are_owner_only_even_under_a_permissive_umask() {
     assert_eq!(server.received_count(), 5);
     assert_eq!(mode(&state), 0o700, "state dir");
     assert_eq!(mode(&c.journal()), 0o600, "journal");
+    assert_eq!(
+        mode(&tsuchi::journal::hint_path(&c.journal())),
+        0o600,
+        "commit hint"
+    );
     assert_eq!(mode(&state.join("lock")), 0o600, "lock");
 
     let report_path = c.path("report.csv");

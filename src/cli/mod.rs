@@ -109,7 +109,7 @@ pub enum Command {
         /// json: JSON Lines — one JSON object per line, one line per recipient (stream it
         /// line by line; it is not one JSON array).
         #[arg(long, value_enum, default_value = "csv")]
-        format: crate::report::commands::Format,
+        format: crate::report::Format,
         /// Only recipients not reached by e-mail (invalid, refused, deferred, bounced, not sent).
         #[arg(long)]
         unreached: bool,
@@ -447,13 +447,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Status => {
             print_approval(&config, &cli.state_dir[0], &mut out)?;
-            crate::report::commands::status(
-                &config,
-                &recipients,
-                encoding,
-                &cli.state_dir,
-                &mut out,
-            )?;
+            crate::report::status(&config, &recipients, encoding, &cli.state_dir, &mut out)?;
             Ok(EXIT_OK)
         }
         Command::Report {
@@ -464,13 +458,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             summary,
         } => {
             if *summary {
-                crate::report::commands::summary(&config, &cli.state_dir, &mut out)?;
+                crate::report::summary(&config, &cli.state_dir, &mut out)?;
                 return Ok(EXIT_OK);
             }
             let personal = !columns.is_empty();
             let write = |w: &mut dyn Write| -> Result<u64> {
                 if *unreached {
-                    crate::report::commands::unreached(
+                    crate::report::unreached(
                         &config,
                         &recipients,
                         encoding,
@@ -480,7 +474,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                         w,
                     )
                 } else {
-                    crate::report::commands::report(
+                    crate::report::report(
                         &config,
                         &recipients,
                         encoding,
@@ -539,7 +533,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             })
         }
         Command::Lookup { key } => {
-            let found = crate::report::commands::lookup(
+            let found = crate::report::lookup(
                 &config,
                 &recipients,
                 encoding,

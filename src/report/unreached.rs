@@ -54,10 +54,7 @@ pub fn unreached(
     }
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
-    let mut header: Vec<String> = ["id", "reference", "category", "detail", "time"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut header = unreached_header();
     header.extend(columns.iter().cloned());
     write_start(out, format, &header)?;
     let mut n = 0u64;
@@ -95,12 +92,7 @@ pub fn unreached(
         };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
-        let object: serde_json::Map<String, serde_json::Value> = header
-            .iter()
-            .cloned()
-            .zip(record.iter().cloned().map(serde_json::Value::String))
-            .collect();
-        write_line(out, format, &record, &object)?;
+        write_unreached(out, format, &header, &record)?;
         n += 1;
     }
     out.flush()?;
@@ -116,10 +108,7 @@ fn unreached_from_journal(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let header: Vec<String> = ["id", "reference", "category", "detail", "time"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let header = unreached_header();
     write_start(out, format, &header)?;
     let mut n = 0u64;
     for row in list_rows_or_journal(journals, config, recipients, encoding)? {
@@ -135,16 +124,35 @@ fn unreached_from_journal(
             last.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
         ];
         let record: Vec<String> = std::iter::once(id).chain(record).collect();
-        let object: serde_json::Map<String, serde_json::Value> = header
-            .iter()
-            .cloned()
-            .zip(record.iter().cloned().map(serde_json::Value::String))
-            .collect();
-        write_line(out, format, &record, &object)?;
+        write_unreached(out, format, &header, &record)?;
         n += 1;
     }
     out.flush()?;
     Ok(n)
+}
+
+/// The columns of `report --unreached` before any copied from the list.
+fn unreached_header() -> Vec<String> {
+    ["id", "reference", "category", "detail", "time"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Writes one line of `report --unreached`: `record` as CSV cells, or as a JSON object whose
+/// keys are the `header`.
+fn write_unreached(
+    out: &mut dyn Write,
+    format: Format,
+    header: &[String],
+    record: &[String],
+) -> Result<()> {
+    let object: serde_json::Map<String, serde_json::Value> = header
+        .iter()
+        .cloned()
+        .zip(record.iter().cloned().map(serde_json::Value::String))
+        .collect();
+    write_line(out, format, record, &object)
 }
 
 fn describe_outcome(o: &Outcome) -> String {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::Config;
 use crate::journal::{self, Outcome, Record, Replay, State, read_journal};
 use crate::util::disk_sort::{self, Pair};
 
@@ -244,6 +245,20 @@ impl Journals {
         }
         counts
     }
+}
+
+/// Opens the journals of the campaign in `state_dirs`, or says there is none.
+pub(super) fn open_journals(config: &Config, state_dirs: &[PathBuf]) -> Result<Journals> {
+    Journals::open(state_dirs, &config.campaign.id)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no journal for campaign {} in {}: nothing has been sent yet",
+            config.campaign.id,
+            state_dirs
+                .first()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )
+    })
 }
 
 impl OneJournal {

@@ -1,8 +1,26 @@
-//! After sending: status, report, lookup, unreached and summary ([`commands`]) over one or
-//! several journals ([`journals`]), and bounces — reading DSNs and recording them ([`bounce`]).
+//! After sending: what the journal says, and bounces. `status` ([`status`]: counts, last run,
+//! failures by reply and by domain, possible duplicates), `report` ([`listing`]: one line per
+//! recipient, CSV or JSON; [`unreached`]: those not reached by e-mail; [`summary`]: the
+//! figures for the incident report) and `lookup` ([`lookup`]: the hotline's "was this person
+//! notified?"), over one or several journals ([`journals`]); and bounces — reading DSNs and
+//! recording them ([`bounce`]). Everything but bounces is computed from the journal and the
+//! list; nothing here prints a name, an address or a phone number.
 
 pub(crate) mod bounce;
-pub(crate) mod commands;
-pub(crate) mod journals;
+mod csv;
+mod journals;
+mod listing;
+mod lookup;
+mod output;
+mod shown_time;
+mod status;
+mod summary;
+mod unreached;
 
 pub use bounce::{Classification, Dsn, Source, classify, read_messages};
+pub use listing::report;
+pub use lookup::lookup;
+pub use output::Format;
+pub use status::{Status, status};
+pub use summary::summary;
+pub use unreached::unreached;

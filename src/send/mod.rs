@@ -18,5 +18,5 @@ mod worker;
 
 pub use journal_open::notice_settings_digest;
 pub(crate) use run::{SendOptions, send};
-pub(crate) use summary::print_report;
+pub(crate) use summary::{RunReport, print_report};
 pub use transport::file_name_for;

@@ -46,6 +46,7 @@ mod scan;
 mod writer;
 
 pub use crate::util::fs::write_atomic;
+pub use crate::util::time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_ids};
 pub use hint::hint_path;
 pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
@@ -53,7 +54,7 @@ pub use missing::RecordsMissing;
 pub use read::{JournalLine, read_journal};
 pub use record::{
     Attempt, AttemptRecord, Header, OLDEST_VERSION, Outcome, Record, RunEvent, RunMarker, State,
-    UNKNOWN_OUTCOME, VERSION, format_rfc3339, now_rfc3339, parse_rfc3339,
+    UNKNOWN_OUTCOME, VERSION,
 };
 pub use replay::{RecordKind, Replay, RunInfo, TornTail, next_state, replay};
 pub use rows::{RowAttempts, RowIds, RowStates};

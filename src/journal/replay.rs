@@ -75,8 +75,8 @@ impl RunInfo {
 
     /// Seconds from start to end, if both times parse.
     pub fn elapsed_secs(&self) -> Option<f64> {
-        let a = super::record::parse_rfc3339(&self.started)?;
-        let b = super::record::parse_rfc3339(&self.ended)?;
+        let a = crate::util::time::parse_rfc3339(&self.started)?;
+        let b = crate::util::time::parse_rfc3339(&self.ended)?;
         Some((b - a).as_seconds_f64())
     }
 

@@ -35,9 +35,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::oneshot;
 
 use super::hint::{HintFile, Tally};
-use super::record::{Attempt, AttemptRecord, Header, Outcome, Record, RunMarker, now_rfc3339};
+use super::record::{Attempt, AttemptRecord, Header, Outcome, Record, RunMarker};
 use super::replay::Replay;
 use crate::util::fs::{fsync_dir, open_state_file, parent_dir, temp_path};
+use crate::util::time::now_rfc3339;
 
 /// Buffered records reach the disk at least this often.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::journals::Journals;
-use super::shown_time::shown_time;
 use crate::config::Config;
 use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::{Record, State, read_journal};
 use crate::render::reference;
+use crate::util::time::shown_time;
 
 /// The history of one recipient, found by reference number or customer id.
 pub fn lookup(

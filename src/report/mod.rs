@@ -12,7 +12,6 @@ mod journals;
 mod listing;
 mod lookup;
 mod output;
-mod shown_time;
 mod status;
 mod summary;
 mod unreached;

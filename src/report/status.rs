@@ -11,10 +11,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::journals::Journals;
-use super::shown_time::shown_time;
 use crate::config::Config;
 use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::State;
+use crate::util::time::shown_time;
 
 /// Counts and breakdowns for `status`.
 #[derive(Debug, Default, Serialize)]

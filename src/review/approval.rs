@@ -56,7 +56,7 @@ impl Approval {
         Approval {
             reviewer: reviewer.to_string(),
             note: note.map(str::to_string),
-            at: now_rfc3339(),
+            at: crate::util::time::now_rfc3339_seconds(),
             campaign: campaign.to_string(),
             templates: pinned.templates.clone(),
             settings: pinned.settings.clone(),
@@ -435,12 +435,3 @@ impl fmt::Display for Mismatch {
 }
 
 impl std::error::Error for Mismatch {}
-
-/// The current time as RFC 3339 UTC, whole seconds (`2026-11-25T09:00:00Z`).
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("0 ns is valid");
-    now.format(&time::format_description::well_known::Rfc3339)
-        .expect("a UTC time formats as RFC 3339")
-}

@@ -136,7 +136,7 @@ pub fn write_review_page(
         campaign: config.campaign.id.clone(),
         company: config.campaign.company.clone(),
         sender: format!("{} <{}>", config.sender.name, config.sender.address),
-        generated_at: crate::journal::now_rfc3339(),
+        generated_at: crate::util::time::shown_time(&crate::util::time::now_rfc3339()),
         total_recipients: previews.iter().map(|p| p.count).sum(),
         refused_rows: refused,
         catalogue: config.fields.iter().map(|f| f.label.clone()).collect(),

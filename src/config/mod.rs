@@ -62,9 +62,9 @@ struct File {
 
 /// A TOML error as `config.toml: line L, column C: message`. The offending line is never
 /// quoted (it may hold a password, as in an unterminated `smtp = "smtp://u:PW@…`), and the
-/// message goes through [`crate::send::smtp::redact`].
+/// message goes through [`crate::util::redact::redact`].
 fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
-    let message = crate::send::smtp::redact(e.message().trim_end());
+    let message = crate::util::redact::redact(e.message().trim_end());
     match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];

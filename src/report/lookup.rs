@@ -108,7 +108,7 @@ pub fn lookup(
                     shown_time(&o.at),
                     o.state,
                     code,
-                    crate::send::transport::redact_reply(o.reply.as_deref().unwrap_or(""))
+                    crate::util::redact::redact_reply(o.reply.as_deref().unwrap_or(""))
                 )?;
             }
             _ => {}

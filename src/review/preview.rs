@@ -228,15 +228,11 @@ pub async fn mail_previews<T: crate::send::transport::Transport>(
             let result = match session.send(&message, "review").await {
                 Ok(d) => {
                     accepted += 1;
-                    format!(
-                        "{} {}",
-                        d.code,
-                        crate::send::transport::redact_reply(&d.reply)
-                    )
+                    format!("{} {}", d.code, crate::util::redact::redact_reply(&d.reply))
                 }
                 Err(f) => format!(
                     "failed: {}",
-                    crate::send::transport::redact_reply(&f.to_string())
+                    crate::util::redact::redact_reply(&f.to_string())
                 ),
             };
             writeln!(

@@ -15,7 +15,8 @@ use crate::mail::message::{MessageBuilder, OutgoingMessage};
 use crate::send::outage::RelayHealth;
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
-use crate::send::transport::{FailureKind, Session, file_name_for, redact_reply};
+use crate::send::transport::{FailureKind, Session, file_name_for};
+use crate::util::redact::redact_reply;
 
 use super::producer::Job;
 use super::summary::Counters;

@@ -6,4 +6,5 @@ pub(crate) mod disk_sort;
 pub(crate) mod format;
 pub(crate) mod fs;
 pub(crate) mod iso2022jp;
+pub(crate) mod redact;
 pub(crate) mod time;

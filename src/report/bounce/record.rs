@@ -20,7 +20,7 @@ use crate::journal::{self, JournalWriter, Outcome, State};
 use crate::mail::message::MessageBuilder;
 use crate::render::reference;
 use crate::report::bounce::{self, Classification, Dsn};
-use crate::send::transport::redact_reply;
+use crate::util::redact::redact_reply;
 
 /// What one `bounces` run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -20,13 +20,11 @@ use crate::send::transport::Transport;
 
 mod bounded;
 mod classify;
-mod redact;
 mod secret;
 mod session;
 mod transaction;
 mod url;
 
-pub use redact::redact;
 pub use secret::Secret;
 use session::SmtpSession;
 pub use url::{RelayUrl, Security};

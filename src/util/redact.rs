@@ -1,4 +1,6 @@
-//! Redaction of text that may hold credentials, for every message that shows such text.
+//! Redaction: what outputs may show of text that may hold credentials (a relay URL, a config
+//! line) or personal data (a relay's reply naming the refused address), so that no message,
+//! journal line or report repeats either.
 
 /// What a message may show of text that may hold credentials: a URL, a config line, an
 /// environment assignment. The one redaction every message that shows such text goes through.
@@ -61,9 +63,44 @@ fn redact_words(line: &str) -> String {
     out
 }
 
+/// A relay's reply text as it may be kept and shown: every word holding an `@` (relays like to
+/// name the refused address) replaced by `<address>`, control characters (escape sequences
+/// meant for a terminal) replaced by `?`, and at most 300 characters.
+pub fn redact_reply(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::with_capacity(text.len().min(320));
+    for (i, word) in words.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.contains('@') || word.contains('＠') {
+            out.push_str("<address>");
+        } else {
+            out.extend(word.chars().map(|c| if c.is_control() { '?' } else { c }));
+        }
+    }
+    if out.chars().count() > 300 {
+        out = out.chars().take(300).collect::<String>() + "…";
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_lose_addresses_and_control_characters() {
+        assert_eq!(
+            redact_reply("550 5.1.1 <taro@example.jp>: Recipient address rejected"),
+            "550 5.1.1 <address> Recipient address rejected"
+        );
+        assert_eq!(
+            redact_reply("451 \u{1b}[31mred\u{1b}[0m"),
+            "451 ?[31mred?[0m"
+        );
+        assert!(redact_reply(&"x".repeat(1000)).chars().count() <= 301);
+    }
 
     #[test]
     fn redaction_hides_what_may_be_credentials() {

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
 use sha2::{Digest, Sha256};
 
 use super::Config;
@@ -57,4 +59,77 @@ pub fn digest_of(digests: &BTreeMap<String, String>) -> String {
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// One difference between two pins of the notice (an approval or a journal against what is in
+/// force), named by template file or config key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    TemplateChanged(String),
+    /// A template file that exists now but was not approved.
+    TemplateAdded(String),
+    /// An approved template file that is gone.
+    TemplateRemoved(String),
+    SettingChanged(String),
+    SettingAdded(String),
+    SettingRemoved(String),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::TemplateChanged(k) => write!(f, "template {k} changed"),
+            Change::TemplateAdded(k) => write!(f, "template {k} added"),
+            Change::TemplateRemoved(k) => write!(f, "template {k} removed"),
+            Change::SettingChanged(k) => write!(f, "config key {k} changed"),
+            Change::SettingAdded(k) => write!(f, "config key {k} added"),
+            Change::SettingRemoved(k) => write!(f, "config key {k} removed"),
+        }
+    }
+}
+
+/// What differs between two pins of the notice — template file digests and notice-setting
+/// digests, as an approval or a journal header records them: templates first, then settings,
+/// each in key order.
+pub fn compare_pins(
+    (old_templates, old_settings): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+    (new_templates, new_settings): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    diff(
+        old_templates,
+        new_templates,
+        &mut out,
+        Change::TemplateChanged,
+        Change::TemplateAdded,
+        Change::TemplateRemoved,
+    );
+    diff(
+        old_settings,
+        new_settings,
+        &mut out,
+        Change::SettingChanged,
+        Change::SettingAdded,
+        Change::SettingRemoved,
+    );
+    out
+}
+
+fn diff(
+    approved: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+    out: &mut Vec<Change>,
+    changed: fn(String) -> Change,
+    added: fn(String) -> Change,
+    removed: fn(String) -> Change,
+) {
+    let keys: std::collections::BTreeSet<&String> = approved.keys().chain(now.keys()).collect();
+    for key in keys {
+        match (approved.get(key), now.get(key)) {
+            (Some(a), Some(n)) if a != n => out.push(changed(key.clone())),
+            (None, Some(_)) => out.push(added(key.clone())),
+            (Some(_), None) => out.push(removed(key.clone())),
+            _ => {}
+        }
+    }
 }

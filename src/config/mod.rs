@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
-pub use digests::{digest_of, sha256_hex};
+pub use digests::{Change, compare_pins, digest_of, sha256_hex};
 pub use sections::{
     Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
 };

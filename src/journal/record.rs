@@ -142,6 +142,13 @@ pub struct Header {
     /// must say which list the journal belongs to). Absent in journals of earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_file: Option<String>,
+    /// The digest of each template file (`ja/body.tera` → SHA-256) and of each notice setting
+    /// (`brands.kaede` → SHA-256) the journal began with, so that a refusal to go on can name
+    /// what changed. Absent in journals of earlier versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
 }
 
 impl Header {
@@ -162,6 +169,8 @@ impl Header {
             templates_digest: templates_digest.to_owned(),
             config_digest: config_digest.to_owned(),
             list_file: None,
+            templates: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::Change;
 use crate::config::{Config, sha256_hex};
 
 /// File name of the approval log inside the state directory.
@@ -324,43 +325,10 @@ pub fn verify(state_dir: &Path, campaign: &str, now: &Pinned) -> Result<Approval
 /// What differs between an approved pin and the current one: templates first, then settings,
 /// each in key order.
 pub fn compare(approved: &Pinned, now: &Pinned) -> Vec<Change> {
-    let mut out = Vec::new();
-    diff(
-        &approved.templates,
-        &now.templates,
-        &mut out,
-        Change::TemplateChanged,
-        Change::TemplateAdded,
-        Change::TemplateRemoved,
-    );
-    diff(
-        &approved.settings,
-        &now.settings,
-        &mut out,
-        Change::SettingChanged,
-        Change::SettingAdded,
-        Change::SettingRemoved,
-    );
-    out
-}
-
-fn diff(
-    approved: &BTreeMap<String, String>,
-    now: &BTreeMap<String, String>,
-    out: &mut Vec<Change>,
-    changed: fn(String) -> Change,
-    added: fn(String) -> Change,
-    removed: fn(String) -> Change,
-) {
-    let keys: std::collections::BTreeSet<&String> = approved.keys().chain(now.keys()).collect();
-    for key in keys {
-        match (approved.get(key), now.get(key)) {
-            (Some(a), Some(n)) if a != n => out.push(changed(key.clone())),
-            (None, Some(_)) => out.push(added(key.clone())),
-            (Some(_), None) => out.push(removed(key.clone())),
-            _ => {}
-        }
-    }
+    crate::config::compare_pins(
+        (&approved.templates, &approved.settings),
+        (&now.templates, &now.settings),
+    )
 }
 
 /// Why the notice in force is not covered by an approval.
@@ -376,32 +344,6 @@ pub enum Mismatch {
     },
     /// The approval log could not be read (damaged or unreadable); the message says where.
     Unreadable(String),
-}
-
-/// One difference between the approval and what is in force.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    TemplateChanged(String),
-    /// A template file that exists now but was not approved.
-    TemplateAdded(String),
-    /// An approved template file that is gone.
-    TemplateRemoved(String),
-    SettingChanged(String),
-    SettingAdded(String),
-    SettingRemoved(String),
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::TemplateChanged(k) => write!(f, "template {k} changed"),
-            Change::TemplateAdded(k) => write!(f, "template {k} added"),
-            Change::TemplateRemoved(k) => write!(f, "template {k} removed"),
-            Change::SettingChanged(k) => write!(f, "config key {k} changed"),
-            Change::SettingAdded(k) => write!(f, "config key {k} added"),
-            Change::SettingRemoved(k) => write!(f, "config key {k} removed"),
-        }
-    }
 }
 
 impl fmt::Display for Mismatch {

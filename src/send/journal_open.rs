@@ -82,6 +82,8 @@ pub fn open_journal(
         &notice_settings_digest(config),
     );
     header.list_file = Some(journal::list_file_name(&opts.recipients));
+    header.templates = renderer.template_digests.clone();
+    header.settings = config.notice_digests();
     if let Some(replay) = existing {
         let replay = replay?;
         journal::check_list(
@@ -97,7 +99,7 @@ pub fn open_journal(
         {
             return Err(journal::JournalMismatch::InputsChanged {
                 journal: path.clone(),
-                changes: format!("{e:#}"),
+                changes: named_changes(&replay.header, &header, format!("{e:#}")),
             }
             .into());
         }
@@ -119,4 +121,21 @@ pub fn open_journal(
             duplicates,
         })
     }
+}
+
+/// The digests that differ (`detail`), followed by the template files and config keys that
+/// changed when the journal's header names them (journals of earlier versions do not).
+fn named_changes(began: &Header, now: &Header, detail: String) -> String {
+    if began.templates.is_empty() && began.settings.is_empty() {
+        return detail;
+    }
+    let changes = crate::config::compare_pins(
+        (&began.templates, &began.settings),
+        (&now.templates, &now.settings),
+    );
+    if changes.is_empty() {
+        return detail;
+    }
+    let named: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    format!("{detail}; changed since it began: {}", named.join(", "))
 }

@@ -502,3 +502,32 @@ fn the_secrets_section_config_toml_points_to_exists() {
         );
     }
 }
+
+// ---- item 17: a journal begun with other templates names what changed ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_begun_with_other_templates_or_settings_names_what_changed() {
+    let c = TestCampaign::new(4, |cfg| cfg);
+    let out = run(&c, &["send", "--dry-run", "--limit", "2"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+
+    let body = c.path("templates/ja/body.tera");
+    let original = std::fs::read_to_string(&body).unwrap();
+    std::fs::write(&body, format!("{original}\n")).unwrap();
+    let config = std::fs::read_to_string(c.path("config.toml")).unwrap();
+    std::fs::write(
+        c.path("config.toml"),
+        config.replacen("0120-000-101", "0120-000-109", 1),
+    )
+    .unwrap();
+    let out = run(&c, &["send", "--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("template ja/body.tera changed"), "{err}");
+    assert!(err.contains("config key brands.kaede changed"), "{err}");
+    assert!(!err.contains("template en/body.tera"), "{err}");
+
+    // The same journal goes on when the change is deliberate.
+    let out = run(&c, &["send", "--dry-run", "--accept-changes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

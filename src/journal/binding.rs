@@ -54,49 +54,38 @@ impl fmt::Display for JournalMismatch {
                 journal_rows,
                 list_digest,
                 list_rows,
-                purpose: Purpose::Resume,
-            } => {
-                let _ = (list, made_from);
-                write!(
+                purpose,
+            } => match purpose {
+                Purpose::Resume => write!(
                     f,
-                    "{}: the recipients list changed since this journal began (list_digest {} → {}, \
-                     {} → {} rows). The journal identifies people by their row in the list, so it \
-                     cannot continue with another list: restore the original list, or send the \
-                     new one as a campaign of its own (another campaign.id or --state-dir)",
+                    "{}: the recipients list changed since this journal began (list_digest {} → \
+                     {}, {journal_rows} → {list_rows} rows). The journal identifies people by their \
+                     row in the list, so it cannot continue with another list: restore the original \
+                     list, or send the new one as a campaign of its own (another campaign.id or \
+                     --state-dir)",
                     journal.display(),
                     short(journal_digest),
                     short(list_digest),
-                    journal_rows,
-                    list_rows
-                )
-            }
-            JournalMismatch::ListChanged {
-                journal,
-                list,
-                made_from,
-                journal_digest,
-                journal_rows,
-                list_digest,
-                list_rows,
-                purpose: Purpose::Answer,
-            } => {
-                let made_from = made_from
-                    .as_deref()
-                    .map(|f| format!("{f}, "))
-                    .unwrap_or_default();
-                write!(
-                    f,
-                    "{} ({list_rows} rows, digest {}) is not the list the journal {} was made from \
-                     ({made_from}{journal_rows} rows, digest {}): the journal identifies people by \
-                     their row in that list, so another list would answer for the wrong people. \
-                     Give the original with --recipients, or move the other list away to answer \
-                     from the journal alone",
-                    list.display(),
-                    short(list_digest),
-                    journal.display(),
-                    short(journal_digest),
-                )
-            }
+                ),
+                Purpose::Answer => {
+                    let made_from = made_from
+                        .as_deref()
+                        .map(|f| format!("{f}, "))
+                        .unwrap_or_default();
+                    write!(
+                        f,
+                        "{} ({list_rows} rows, digest {}) is not the list the journal {} was made \
+                         from ({made_from}{journal_rows} rows, digest {}): the journal identifies \
+                         people by their row in that list, so another list would answer for the \
+                         wrong people. Give the original with --recipients, or move the other list \
+                         away to answer from the journal alone",
+                        list.display(),
+                        short(list_digest),
+                        journal.display(),
+                        short(journal_digest),
+                    )
+                }
+            },
             JournalMismatch::InputsChanged { journal, changes } => write!(
                 f,
                 "{}: {changes}. The templates or notice settings changed since this journal \

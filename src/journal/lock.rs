@@ -42,15 +42,10 @@ impl StateLock {
 /// starting at that very instant is told the directory is busy, and may simply retry).
 pub fn lock_holder(dir: &Path) -> Result<Option<String>> {
     let path = dir.join("lock");
-    let mut file = match crate::util::fs::open_state_file(&path, OpenOptions::new().read(true)) {
-        Ok(f) => f,
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    let Some(mut file) =
+        crate::util::fs::open_existing_state_file(&path, OpenOptions::new().read(true))?
+    else {
+        return Ok(None);
     };
     match file.try_lock_shared() {
         Ok(()) => Ok(None), // released when `file` is dropped

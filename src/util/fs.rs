@@ -26,19 +26,26 @@ pub fn open_state_file(path: &Path, options: &mut OpenOptions) -> Result<File> {
     }
 }
 
-/// Reads a whole file of the state directory without following a symbolic link; `None`
-/// when it does not exist.
-pub fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let mut f = match open_state_file(path, OpenOptions::new().read(true)) {
-        Ok(f) => f,
+/// [`open_state_file`] for a file that may not be there: `None` when it does not exist.
+pub fn open_existing_state_file(path: &Path, options: &mut OpenOptions) -> Result<Option<File>> {
+    match open_state_file(path, options) {
+        Ok(f) => Ok(Some(f)),
         Err(e)
             if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
         {
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a whole file of the state directory without following a symbolic link; `None`
+/// when it does not exist.
+pub fn read_state_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let Some(mut f) = open_existing_state_file(path, OpenOptions::new().read(true))? else {
+        return Ok(None);
     };
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::review::page::{
-    STYLE, digest_table, escape_html, invisible_warning, relative_href, share,
+    STYLE, digests_and_sign_off, escape_html, relative_href, share, subject_and_body,
 };
 use crate::util::format::group_digits;
 
@@ -184,33 +184,11 @@ pub fn render_group_page(input: &GroupPageInput) -> String {
         render_group(&mut h, i + 1, n, g, &input.catalogue);
     }
 
-    h.push_str("<section class=\"digests\">\n<h2 id=\"digests\">ダイジェスト (Digests)</h2>\n");
-    h.push_str(
-        "<p>承認 (<span class=\"mono\">tsuchi approve</span>) はこれらの SHA-256 を記録します。\
-         どれかが変わると送信できません。(An approval pins these SHA-256 digests; \
-         if any changes, sending refuses until it is approved again.)</p>\n",
-    );
-    digest_table(
+    digests_and_sign_off(
         &mut h,
-        "テンプレート (Templates)",
-        "ファイル (File)",
         &input.template_digests,
-    );
-    digest_table(
-        &mut h,
-        "設定 (Settings)",
-        "設定キー (Config key)",
         &input.setting_digests,
-    );
-    let _ = writeln!(
-        h,
-        "<h3>サンプルについて (About the sample)</h3>\n<p class=\"note\">{}</p>",
-        escape_html(&input.sample_note)
-    );
-    h.push_str(
-        "<h3>承認 (Sign-off)</h3>\n<table class=\"signoff\">\n\
-         <tr><th>承認者 (Reviewer)</th><td></td></tr>\n\
-         <tr><th>日付 (Date)</th><td></td></tr>\n</table>\n</section>\n</body>\n</html>\n",
+        &input.sample_note,
     );
     h
 }
@@ -366,16 +344,7 @@ fn render_group(h: &mut String, number: usize, of: usize, g: &PageGroup, catalog
         labels = escape_html(&listed.join("・")),
         code = escape_html(&rep.code),
     );
-    h.push_str("<h3>件名 (Subject)</h3>\n");
-    invisible_warning(h, &g.subject);
-    let _ = writeln!(
-        h,
-        "<pre class=\"subject\">\n{}</pre>",
-        escape_html(&g.subject)
-    );
-    h.push_str("<h3>本文 (Body)</h3>\n");
-    invisible_warning(h, &g.body);
-    let _ = writeln!(h, "<pre class=\"body\">\n{}</pre>", escape_html(&g.body));
+    subject_and_body(h, &g.subject, &g.body);
 
     let _ = writeln!(
         h,

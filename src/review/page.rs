@@ -198,33 +198,11 @@ pub fn render_page(input: &PageInput) -> String {
     }
 
     // Digests and the sample note.
-    h.push_str("<section class=\"digests\">\n<h2 id=\"digests\">ダイジェスト (Digests)</h2>\n");
-    h.push_str(
-        "<p>承認 (<span class=\"mono\">tsuchi approve</span>) はこれらの SHA-256 を記録します。\
-         どれかが変わると送信できません。(An approval pins these SHA-256 digests; \
-         if any changes, sending refuses until it is approved again.)</p>\n",
-    );
-    digest_table(
+    digests_and_sign_off(
         &mut h,
-        "テンプレート (Templates)",
-        "ファイル (File)",
         &input.template_digests,
-    );
-    digest_table(
-        &mut h,
-        "設定 (Settings)",
-        "設定キー (Config key)",
         &input.setting_digests,
-    );
-    let _ = writeln!(
-        h,
-        "<h3>サンプルについて (About the sample)</h3>\n<p class=\"note\">{}</p>",
-        escape_html(&input.sample_note)
-    );
-    h.push_str(
-        "<h3>承認 (Sign-off)</h3>\n<table class=\"signoff\">\n\
-         <tr><th>承認者 (Reviewer)</th><td></td></tr>\n\
-         <tr><th>日付 (Date)</th><td></td></tr>\n</table>\n</section>\n</body>\n</html>\n",
+        &input.sample_note,
     );
     h
 }
@@ -285,18 +263,7 @@ fn render_variant(h: &mut String, number: usize, of: usize, v: &PageVariant) {
     }
     h.push_str("</table>\n");
 
-    h.push_str("<h3>件名 (Subject)</h3>\n");
-    invisible_warning(h, &v.subject);
-    let _ = writeln!(
-        h,
-        "<pre class=\"subject\">\n{}</pre>",
-        escape_html(&v.subject)
-    );
-    h.push_str("<h3>本文 (Body)</h3>\n");
-    invisible_warning(h, &v.body);
-    // The newline after <pre> is eaten by the HTML parser, so a body's own leading newline
-    // survives.
-    let _ = writeln!(h, "<pre class=\"body\">\n{}</pre>", escape_html(&v.body));
+    subject_and_body(h, &v.subject, &v.body);
     h.push_str("<p><a href=\"#toc\">目次へ (Back to contents)</a></p>\n</section>\n");
 }
 
@@ -345,7 +312,7 @@ fn invisible_chars(text: &str) -> Vec<char> {
     found
 }
 
-pub(crate) fn invisible_warning(h: &mut String, text: &str) {
+fn invisible_warning(h: &mut String, text: &str) {
     let found = invisible_chars(text);
     if found.is_empty() {
         return;
@@ -402,6 +369,57 @@ pub(crate) fn share(part: u64, total: u64) -> String {
     }
     let basis = (u128::from(part) * 10_000 + u128::from(total) / 2) / u128::from(total);
     format!("{}.{:02}%", basis / 100, basis % 100)
+}
+
+/// A notice's subject and body as the review page shows them, each with a warning when it
+/// holds invisible characters (shared by the per-variant and the grouped page).
+pub(crate) fn subject_and_body(h: &mut String, subject: &str, body: &str) {
+    h.push_str("<h3>件名 (Subject)</h3>\n");
+    invisible_warning(h, subject);
+    let _ = writeln!(h, "<pre class=\"subject\">\n{}</pre>", escape_html(subject));
+    h.push_str("<h3>本文 (Body)</h3>\n");
+    invisible_warning(h, body);
+    // The newline after <pre> is eaten by the HTML parser, so a body's own leading newline
+    // survives.
+    let _ = writeln!(h, "<pre class=\"body\">\n{}</pre>", escape_html(body));
+}
+
+/// The end of a review page: the digests an approval pins, the note about the sample person,
+/// and the sign-off table (shared by the per-variant and the grouped page).
+pub(crate) fn digests_and_sign_off(
+    h: &mut String,
+    template_digests: &BTreeMap<String, String>,
+    setting_digests: &BTreeMap<String, String>,
+    sample_note: &str,
+) {
+    h.push_str("<section class=\"digests\">\n<h2 id=\"digests\">ダイジェスト (Digests)</h2>\n");
+    h.push_str(
+        "<p>承認 (<span class=\"mono\">tsuchi approve</span>) はこれらの SHA-256 を記録します。\
+         どれかが変わると送信できません。(An approval pins these SHA-256 digests; \
+         if any changes, sending refuses until it is approved again.)</p>\n",
+    );
+    digest_table(
+        h,
+        "テンプレート (Templates)",
+        "ファイル (File)",
+        template_digests,
+    );
+    digest_table(
+        h,
+        "設定 (Settings)",
+        "設定キー (Config key)",
+        setting_digests,
+    );
+    let _ = writeln!(
+        h,
+        "<h3>サンプルについて (About the sample)</h3>\n<p class=\"note\">{}</p>",
+        escape_html(sample_note)
+    );
+    h.push_str(
+        "<h3>承認 (Sign-off)</h3>\n<table class=\"signoff\">\n\
+         <tr><th>承認者 (Reviewer)</th><td></td></tr>\n\
+         <tr><th>日付 (Date)</th><td></td></tr>\n</table>\n</section>\n</body>\n</html>\n",
+    );
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::review::page::{
-    STYLE, digests_and_sign_off, escape_html, relative_href, share, subject_and_body,
+    digests_and_sign_off, escape_html, page_start, relative_href, share, subject_and_body,
 };
 use crate::util::format::group_digits;
 
@@ -100,12 +100,7 @@ pub fn render_group_page(input: &GroupPageInput) -> String {
     );
     let n = input.groups.len();
     let title = format!("通知文面レビュー (Notice review) — {}", input.campaign);
-    h.push_str("<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(h, "<title>{}</title>", escape_html(&title));
-    let _ = writeln!(h, "<style>{STYLE}{GROUP_STYLE}</style>\n</head>\n<body>");
-
-    let _ = writeln!(h, "<header>\n<h1>{}</h1>", escape_html(&title));
+    page_start(&mut h, &title, GROUP_STYLE);
     h.push_str("<table class=\"summary\">\n");
     for (label, value, class) in [
         (

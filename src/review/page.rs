@@ -107,13 +107,7 @@ pub fn render_page(input: &PageInput) -> String {
     let n = input.variants.len();
     let title = format!("通知文面レビュー (Notice review) — {}", input.campaign);
 
-    h.push_str("<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(h, "<title>{}</title>", escape_html(&title));
-    let _ = writeln!(h, "<style>{STYLE}</style>\n</head>\n<body>");
-
-    // Header.
-    let _ = writeln!(h, "<header>\n<h1>{}</h1>", escape_html(&title));
+    page_start(&mut h, &title, "");
     h.push_str("<table class=\"summary\">\n");
     let variant_sum: u64 = input.variants.iter().map(|v| v.count).sum();
     for (label, value, mono) in [
@@ -369,6 +363,16 @@ pub(crate) fn share(part: u64, total: u64) -> String {
     }
     let basis = (u128::from(part) * 10_000 + u128::from(total) / 2) / u128::from(total);
     format!("{}.{:02}%", basis / 100, basis % 100)
+}
+
+/// The start of a review page, up to its `<h1>`: the document head with the styles (the page's
+/// own `extra_style` after the shared [`STYLE`]) and the title (shared by both pages).
+pub(crate) fn page_start(h: &mut String, title: &str, extra_style: &str) {
+    h.push_str("<!doctype html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(h, "<title>{}</title>", escape_html(title));
+    let _ = writeln!(h, "<style>{STYLE}{extra_style}</style>\n</head>\n<body>");
+    let _ = writeln!(h, "<header>\n<h1>{}</h1>", escape_html(title));
 }
 
 /// A notice's subject and body as the review page shows them, each with a warning when it

@@ -4,38 +4,12 @@
 //! each group and to the list. Ignored by default (needs `/usr/bin/chromium`).
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 
 use crate::support::campaign::{TestCampaign, text};
+use crate::support::chromium::{available, dump_dom};
 use crate::support::combos;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const ROWS: usize = 20_000;
-
-fn dump_dom(profile: &Path, page: &Path) -> String {
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The number in the first cell after `marker` (digit grouping removed).
 fn number_after(text: &str, marker: &str) -> u64 {
@@ -56,9 +30,7 @@ fn numbers(text: &str, marker: &str) -> Vec<u64> {
 #[test]
 #[ignore = "needs /usr/bin/chromium; run with --ignored"]
 fn chromium_shows_the_groups_of_a_list_with_every_combination() {
-    if !Path::new(CHROMIUM).exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
-        eprintln!("{CHROMIUM} not installed; skipping");
+    if !available() {
         return;
     }
     let c = TestCampaign::with_list(&combos::list(ROWS), |c| c);

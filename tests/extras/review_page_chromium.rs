@@ -6,9 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::chromium::{available, chromium};
 use tsuchi::review::{PageInput, PageVariant, escape_html, render_page};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 fn variant(code: &str, count: u64, brand: &str, listed: usize, body: &str) -> PageVariant {
     let catalogue = [
@@ -70,36 +69,10 @@ fn input() -> PageInput {
     }
 }
 
-fn chromium(profile: &Path, extra: &[String], page: &Path) -> std::process::Output {
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 #[test]
 #[ignore = "needs /usr/bin/chromium; run with --ignored"]
 fn chromium_renders_the_page() {
-    if !Path::new(CHROMIUM).exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
-        eprintln!("{CHROMIUM} not installed; skipping");
+    if !available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -144,9 +117,7 @@ fn chromium_renders_the_page() {
 #[test]
 #[ignore = "needs /usr/bin/chromium; run with --ignored"]
 fn chromium_shows_every_variant_of_the_sample_campaign() {
-    if !Path::new(CHROMIUM).exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install chromium");
-        eprintln!("{CHROMIUM} not installed; skipping");
+    if !available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,26 +1,17 @@
 //! Renders a review page in headless Chromium: the DOM holds every subject, and a screenshot
 //! comes out. Ignored by default (needs `/usr/bin/chromium`); run with
-//! `cargo test --test review_page_chromium -- --ignored`. Leaves the screenshot at
+//! `cargo test --test extras -- --ignored review_page`. Leaves the screenshot at
 //! `$CARGO_TARGET_TMPDIR/review_page.png` for a look.
 
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::catalogue::CATALOGUE;
 use crate::support::chromium::{available, chromium};
 use tsuchi::review::{PageInput, PageVariant, escape_html, render_page};
 
 fn variant(code: &str, count: u64, brand: &str, listed: usize, body: &str) -> PageVariant {
-    let catalogue = [
-        "氏名",
-        "性別",
-        "生年月日",
-        "(本メールを受信された)メールアドレス",
-        "住所",
-        "郵便番号",
-        "電話番号",
-        "パスポート番号",
-        "パスポート取得日",
-    ];
+    let catalogue = CATALOGUE;
     PageVariant {
         code: code.into(),
         count,

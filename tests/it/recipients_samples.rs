@@ -1,6 +1,6 @@
 //! The sample lists under `recipients/` check clean (warnings only), and the CP932 sample is
 //! exactly what its generator below produces. Regenerate it with
-//! `TSUCHI_REGENERATE_SAMPLES=1 cargo test --test recipients_samples`.
+//! `TSUCHI_REGENERATE_SAMPLES=1 cargo test --test it -- recipients_samples`.
 
 use std::path::{Path, PathBuf};
 

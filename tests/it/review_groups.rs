@@ -10,17 +10,7 @@ use tsuchi::review::{GroupPageInput, PageCombination, PageGroup, escape_html, re
 use crate::support::campaign::{TestCampaign, text};
 use crate::support::combos;
 
-const CATALOGUE: [&str; 9] = [
-    "氏名",
-    "性別",
-    "生年月日",
-    "(本メールを受信された)メールアドレス",
-    "住所",
-    "郵便番号",
-    "電話番号",
-    "パスポート番号",
-    "パスポート取得日",
-];
+use crate::support::catalogue::CATALOGUE;
 
 fn combination(code: &str, count: u64, listed: &[usize], eml: Option<&str>) -> PageCombination {
     PageCombination {

@@ -2,17 +2,7 @@
 
 use tsuchi::review::{PageInput, PageVariant, escape_html, render_page};
 
-const CATALOGUE: [&str; 9] = [
-    "氏名",
-    "性別",
-    "生年月日",
-    "(本メールを受信された)メールアドレス",
-    "住所",
-    "郵便番号",
-    "電話番号",
-    "パスポート番号",
-    "パスポート取得日",
-];
+use crate::support::catalogue::CATALOGUE;
 
 fn variant(
     code: &str,

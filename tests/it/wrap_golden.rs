@@ -1,5 +1,5 @@
 //! Golden tests: notice-like paragraphs wrapped at 70 and 40 columns.
-//! Regenerate the expected files with `UPDATE_GOLDEN=1 cargo test --test wrap_golden`, then read
+//! Regenerate the expected files with `UPDATE_GOLDEN=1 cargo test --test it -- wrap_golden`, then read
 //! them and check them by eye before committing.
 
 use std::path::{Path, PathBuf};

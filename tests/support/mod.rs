@@ -1,6 +1,7 @@
 //! Shared helpers for integration tests.
 
 pub mod campaign;
+pub mod catalogue;
 pub mod chromium;
 pub mod combos;
 pub mod dns_server;

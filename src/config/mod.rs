@@ -12,6 +12,7 @@
 
 mod choices;
 mod digests;
+mod schedule;
 mod sections;
 mod validate;
 
@@ -23,6 +24,9 @@ use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
+pub use schedule::{
+    DEFAULT_GROUP, Destination, DestinationGroups, Group, SendWindow, SendWindowSettings,
+};
 pub use sections::{
     Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
 };

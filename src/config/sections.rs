@@ -181,6 +181,10 @@ pub struct Brand {
     #[serde(default)]
     pub name_en: Option<String>,
     pub hotline: Hotline,
+    /// Narrows `[send.window]` for this brand's recipients (its hotline's hours). Not part
+    /// of the notice, so not pinned by an approval.
+    #[serde(default, skip_serializing)]
+    pub send_window: Option<super::schedule::SendWindowSettings>,
 }
 
 /// A brand's hotline. In the file it is either a table or just the number as a string.
@@ -279,6 +283,15 @@ pub struct SendSettings {
     /// Messages per second per recipient domain, on top of the global rate.
     #[serde(default)]
     pub domain_rates: BTreeMap<String, f64>,
+    /// Recipient domains that share one limit (see `config::schedule`).
+    #[serde(default)]
+    pub destinations: Vec<super::schedule::Destination>,
+    /// The hours mail may go out; none: any time.
+    #[serde(default)]
+    pub window: Option<super::schedule::SendWindowSettings>,
+    /// Most notices sent per day (in the window's time zone), counted across runs.
+    #[serde(default)]
+    pub daily_limit: Option<u64>,
     /// Allow credentials or sending over a non-loopback connection without TLS.
     #[serde(default)]
     pub allow_insecure: bool,

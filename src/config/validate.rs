@@ -1,7 +1,7 @@
 //! The rules a loaded configuration must meet beyond its types: ids, addresses, ranges, texts
 //! that may not be empty, brands and locales that refer to each other.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::Config;
 
@@ -103,6 +103,13 @@ impl Config {
         for (domain, rate) in &s.domain_rates {
             if !(*rate > 0.0 && rate.is_finite()) {
                 bail!("send.domain_rates.\"{domain}\" must be a positive rate");
+            }
+        }
+        s.validate_schedule()?;
+        for (key, b) in &self.brands {
+            if let Some(w) = &b.send_window {
+                w.parse()
+                    .with_context(|| format!("brands.{key}.send_window"))?;
             }
         }
         Ok(())

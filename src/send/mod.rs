@@ -9,6 +9,7 @@ pub(crate) mod outage;
 mod producer;
 pub(crate) mod progress;
 mod run;
+mod schedule;
 pub(crate) mod shutdown;
 pub(crate) mod smtp;
 mod summary;

@@ -1,9 +1,12 @@
-//! The list side of a run: reads the list on a blocking thread, validates and renders each
-//! row, passes over rows the journal says are done, journals refusals, and feeds the workers'
-//! bounded channel.
+//! The list side of a run: a cursor over the list on a blocking thread, one per lane of the
+//! scheduler (`send::schedule`). Each validates and renders the rows of its own lane, passes
+//! over rows the journal says are done, and feeds its lane's bounded queue; the lead cursor
+//! (lane 0) also journals the refusals of every lane and counts what the list holds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
 use crate::ingest::{ListDuplicates, Next, RecipientReader, Row, RowIssue};
@@ -11,6 +14,7 @@ use crate::journal::{JournalWriter, Outcome, Replay, State};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
 use crate::render::notice::{Notice, Renderer};
+use crate::send::schedule::{Lanes, Lead, LeadGuard, Verdict, domain_of};
 use crate::send::shutdown::Shutdown;
 
 use super::run::SendOptions;
@@ -50,7 +54,8 @@ pub(super) struct Job {
     pub(super) row: u64,
     pub(super) id: String,
     pub(super) email: String,
-    pub(super) domain: String,
+    /// The destination group (`DestinationGroups::index_of`) whose limit the message waits for.
+    pub(super) group: usize,
     pub(super) notice: Notice,
     pub(super) attempts_before: u32,
 }
@@ -65,6 +70,36 @@ pub(super) struct Produced {
     pub(super) stopped_early: bool,
     pub(super) already_done: u64,
     pub(super) possible_duplicates: Vec<String>,
+    /// Rows a follower refused when it rendered them: no longer sendable.
+    dropped: RowSet,
+}
+
+impl Produced {
+    /// Adds what a follower cursor saw to what the lead saw.
+    pub(super) fn merge(&mut self, follower: Produced) {
+        self.refused += follower.refused;
+        for row in follower.dropped.iter() {
+            self.sendable.remove(row);
+        }
+        self.stopped_early |= follower.stopped_early;
+        for id in follower.possible_duplicates {
+            if !self.possible_duplicates.contains(&id) {
+                self.possible_duplicates.push(id);
+            }
+        }
+    }
+}
+
+/// Which cursor a `produce` call is, and what the cursors share.
+pub(super) struct Cursor<'a> {
+    /// The lane this cursor feeds; lane 0 is the lead.
+    pub(super) lane: usize,
+    pub(super) lanes: &'a Lanes,
+    pub(super) lead: &'a Lead,
+    /// Messages queued by all cursors, for `--limit`.
+    pub(super) queued: &'a AtomicU64,
+    /// Rung after each message queued.
+    pub(super) arrived: &'a Notify,
 }
 
 fn row_index(row: &Row) -> u64 {
@@ -91,12 +126,18 @@ pub(super) fn produce(
     builder: &MessageBuilder,
     journal: &JournalWriter,
     replay: Option<&Replay>,
-    duplicates: ListDuplicates,
+    duplicates: Option<ListDuplicates>,
     tx: mpsc::Sender<Job>,
     shutdown: &Shutdown,
+    cursor: Cursor<'_>,
 ) -> Result<Produced> {
-    let reader = RecipientReader::open_without_duplicates(&opts.recipients, config, opts.encoding)?
-        .with_duplicates(duplicates)?;
+    let is_lead = cursor.lane == 0;
+    let _guard = is_lead.then(|| LeadGuard(cursor.lead));
+    let mut reader =
+        RecipientReader::open_without_duplicates(&opts.recipients, config, opts.encoding)?;
+    if let Some(duplicates) = duplicates {
+        reader = reader.with_duplicates(duplicates)?;
+    }
     let scanner = Scanner::from_reader(reader, &opts.recipients, renderer)
         .with_builder(builder)
         .with_shard(opts.shard);
@@ -107,8 +148,9 @@ pub(super) fn produce(
         stopped_early: false,
         already_done: 0,
         possible_duplicates: Vec::new(),
+        dropped: RowSet::default(),
     };
-    let mut queued = 0u64;
+    let mut last_row = None;
     let mut reader = scanner;
     // Rows already sent (or failed for good) were valid when they were sent: passing over them
     // unvalidated lets a resumed campaign reach its first unsent row sooner.
@@ -119,6 +161,9 @@ pub(super) fn produce(
         })
     };
     while let Some(read) = reader.next_row_unless_finished(finished) {
+        if let Some(row) = last_row.take().filter(|_| is_lead) {
+            cursor.lead.passed(row);
+        }
         if shutdown.is_triggered() {
             produced.stopped_early = true;
             break;
@@ -127,6 +172,10 @@ pub(super) fn produce(
         let row = match read? {
             Next::Row(row) => row,
             Next::Finished { row } => {
+                last_row = Some(row);
+                if !is_lead {
+                    continue;
+                }
                 produced.sendable.insert(row);
                 if replay.is_some_and(|r| r.states.get(row).is_delivered()) {
                     produced.already_done += 1;
@@ -134,7 +183,8 @@ pub(super) fn produce(
                 continue;
             }
         };
-        if row.is_valid() {
+        last_row = Some(row_index(&row));
+        if row.is_valid() && is_lead {
             produced.sendable.insert(row_index(&row));
         }
         let (state, attempts) = match replay {
@@ -148,17 +198,40 @@ pub(super) fn produce(
             Row::Invalid {
                 row, id, errors, ..
             } => {
-                produced.refuse(journal, state, row, id, &errors, "invalid row")?;
+                // A follower reads without the list's duplicates: the lead decides refusals.
+                if is_lead {
+                    cursor.lead.refused(row);
+                    produced.refuse(journal, state, row, id, &errors, "invalid row")?;
+                }
             }
             Row::Valid {
                 recipient,
                 warnings,
             } => {
+                let lane = cursor
+                    .lanes
+                    .lane_of(domain_of(&recipient.email), &recipient.brand);
+                if lane != cursor.lane {
+                    continue;
+                }
                 // Finished rows were passed over above; this is a row refused in an earlier run.
                 if !needs_message(state, opts.retry_failed) {
                     continue;
                 }
-                if opts.limit.is_some_and(|l| queued >= l) {
+                if !is_lead {
+                    match cursor.lead.verdict(recipient.row, shutdown) {
+                        Verdict::Send => {}
+                        Verdict::Refused => continue,
+                        Verdict::Stop => {
+                            produced.stopped_early = true;
+                            break;
+                        }
+                    }
+                }
+                if opts
+                    .limit
+                    .is_some_and(|l| cursor.queued.fetch_add(1, Ordering::AcqRel) >= l)
+                {
                     continue;
                 }
                 if state == State::Attempting {
@@ -168,35 +241,39 @@ pub(super) fn produce(
                     Scanned::Ready {
                         recipient, notice, ..
                     } => {
-                        let domain = recipient
-                            .email
-                            .rsplit_once('@')
-                            .map(|(_, d)| d.to_ascii_lowercase())
-                            .unwrap_or_default();
                         let job = Job {
                             row: recipient.row,
                             id: recipient.id,
                             email: recipient.email,
-                            domain,
+                            group: cursor.lanes.group(lane),
                             notice,
                             attempts_before: attempts,
                         };
-                        queued += 1;
                         if tx.blocking_send(job).is_err() {
                             // Every worker has stopped (a signal, an outage): the rest of the
                             // list was not read.
                             produced.stopped_early = true;
                             break;
                         }
+                        cursor.arrived.notify_one();
                     }
                     Scanned::Refused {
                         row, id, errors, ..
                     } => {
+                        if opts.limit.is_some() {
+                            cursor.queued.fetch_sub(1, Ordering::AcqRel);
+                        }
                         produced.refuse(journal, state, row, id, &errors, "refused")?;
                     }
                 }
             }
         }
+    }
+    if is_lead {
+        if let Some(row) = last_row {
+            cursor.lead.passed(row);
+        }
+        cursor.lead.finish(produced.stopped_early);
     }
     Ok(produced)
 }
@@ -215,6 +292,7 @@ impl Produced {
     ) -> Result<()> {
         self.refused += 1;
         self.sendable.remove(row);
+        self.dropped.insert(row);
         if state == State::Skipped {
             return Ok(());
         }

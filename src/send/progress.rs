@@ -14,6 +14,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::util::format::format_duration;
 
+/// One line for the operator beside the progress (a wait, a stop for the day), on stderr
+/// like the progress itself.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 pub struct Progress {
     task: Option<tokio::task::JoinHandle<()>>,
     stop: Shutdown,

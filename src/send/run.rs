@@ -1,11 +1,12 @@
-//! The sending pipeline: the list streams from disk through a bounded channel to N workers;
-//! each worker rate-limits, builds, journals the attempt durably, sends, and journals the
-//! outcome. Resuming is the default: the journal is replayed first and only rows that still
-//! need a message are sent.
+//! The sending pipeline: the list streams from disk, one cursor per lane of the scheduler
+//! (destination group × send window), through a bounded queue per lane to the dispatcher,
+//! which hands each free worker the next message that may go now; each worker builds,
+//! journals the attempt durably, sends, and journals the outcome. Resuming is the default:
+//! the journal is replayed first and only rows that still need a message are sent.
 //!
 //! ```text
-//! list ─▶ producer (validate, skip done rows, render) ─▶ channel ─▶ worker × N
-//!                                                                   │ throttle (global, domain)
+//! list ─▶ producer × lanes (validate, skip done rows, render) ─▶ queue per lane
+//!            ─▶ dispatcher (group and global permits, windows, daily cap) ─▶ worker × N
 //!                                                                   │ journal: attempt (fsync)
 //!                                                                   │ transport: send
 //!                                                                   ▼ journal: outcome
@@ -14,11 +15,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::sync::{Mutex, mpsc};
 
 use crate::config::{Config, SendSettings};
 use crate::ingest::Encoding;
@@ -27,12 +27,13 @@ use crate::mail::message::MessageBuilder;
 use crate::render::notice::Renderer;
 use crate::send::outage::RelayHealth;
 use crate::send::progress::Progress;
+use crate::send::schedule::{Dispatcher, Lanes, Lead};
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::Transport;
 
 use super::journal_open::{OpenJournal, expected_messages, open_journal};
-use super::producer::{Job, produce};
+use super::producer::{Cursor, produce};
 use super::summary::{Counters, RunReport, counters_view};
 use super::worker::Worker;
 
@@ -92,18 +93,30 @@ pub async fn send<T: Transport>(
     }
 
     let settings = &opts.settings;
-    let (tx, rx) = mpsc::channel::<Job>(settings.concurrency * 4);
-    let rx = Arc::new(Mutex::new(rx));
+    let lanes = Arc::new(Lanes::new(config)?);
     let counters = Arc::new(Counters::default());
     let health = Arc::new(RelayHealth::new(
         settings.outage_threshold,
         Duration::from_secs(settings.outage_max_secs),
     ));
-    let throttle = Throttle::new(settings.rate, settings.burst, &settings.domain_rates);
+    let throttle = Throttle::new(settings.rate, settings.burst, &lanes.groups);
     let replay = Arc::new(replay);
+    let (dispatcher, queues, source) = Dispatcher::new(
+        lanes.clone(),
+        settings.concurrency * 4,
+        throttle.clone(),
+        settings.daily_limit.map(|l| (journal_path.clone(), l)),
+        shutdown.clone(),
+    )?;
+    let dispatcher = tokio::spawn(dispatcher.run());
 
-    // The producer reads the list on a blocking thread and feeds the channel.
-    let producer = {
+    // One cursor per lane reads the list on a blocking thread and feeds its lane's queue;
+    // the lead (lane 0) holds the list's duplicates.
+    let lead = Arc::new(Lead::default());
+    let queued = Arc::new(AtomicU64::new(0));
+    let mut duplicates = Some(duplicates);
+    let mut producers = Vec::new();
+    for (lane, tx) in queues.senders.into_iter().enumerate() {
         let config = config.clone();
         let opts = opts.clone();
         let renderer = renderer.clone();
@@ -111,8 +124,13 @@ pub async fn send<T: Transport>(
         let journal = journal.clone();
         let replay = replay.clone();
         let shutdown = shutdown.clone();
-        tokio::task::spawn_blocking(move || {
-            produce(
+        let lanes = lanes.clone();
+        let lead = lead.clone();
+        let queued = queued.clone();
+        let arrived = queues.arrived.clone();
+        let duplicates = duplicates.take();
+        producers.push(tokio::task::spawn_blocking(move || {
+            let produced = produce(
                 &config,
                 &opts,
                 &renderer,
@@ -122,9 +140,19 @@ pub async fn send<T: Transport>(
                 duplicates,
                 tx,
                 &shutdown,
-            )
-        })
-    };
+                Cursor {
+                    lane,
+                    lanes: &lanes,
+                    lead: &lead,
+                    queued: &queued,
+                    arrived: &arrived,
+                },
+            );
+            // The queue is closed now: the dispatcher must look again.
+            arrived.notify_one();
+            produced
+        }));
+    }
 
     let progress = Progress::start(opts.progress, expected, counters_view(&counters), {
         let health = health.clone();
@@ -134,7 +162,7 @@ pub async fn send<T: Transport>(
     for _ in 0..settings.concurrency {
         let worker = Worker {
             session: transport.session(),
-            rx: rx.clone(),
+            source: source.clone(),
             journal: journal.clone(),
             builder: builder.clone(),
             throttle: throttle.clone(),
@@ -146,13 +174,23 @@ pub async fn send<T: Transport>(
         };
         workers.push(tokio::spawn(worker.run()));
     }
-    // Only the workers hold the receiver now: when they have all stopped, the producer's next
-    // send fails and it stops reading the list.
-    drop(rx);
+    // Only the workers hold the source now: when they have all stopped, the dispatcher stops,
+    // the cursors' next sends fail and they stop reading the list.
+    drop(source);
 
-    let produced = producer
-        .await
-        .context("the list reader stopped unexpectedly")?;
+    let mut produced: Option<Result<super::producer::Produced>> = None;
+    for p in producers {
+        let p = p.await.context("the list reader stopped unexpectedly")?;
+        produced = Some(match (produced, p) {
+            (None, p) => p,
+            (Some(Ok(mut lead)), Ok(follower)) => {
+                lead.merge(follower);
+                Ok(lead)
+            }
+            (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Err(e),
+        });
+    }
+    let produced = produced.context("no list reader")?;
     for w in workers {
         match w.await {
             Ok(Ok(())) => {}
@@ -164,6 +202,7 @@ pub async fn send<T: Transport>(
             ))),
         }
     }
+    let _ = dispatcher.await;
     progress.finish().await;
     let produced = produced?;
 

@@ -30,6 +30,12 @@ pub enum StopReason {
         /// The relay's reply, redacted.
         reply: String,
     },
+    /// `send.daily_limit` notices went out today; the run may go on when the day turns.
+    DailyLimit {
+        limit: u64,
+        /// When, as the operator reads it (`Thu 00:00 JST, in 3h 10m`).
+        resumes: String,
+    },
     /// An error stopped a worker (most often: the journal could no longer be written).
     Error(String),
     /// The work is done: the stop a run gives its progress line, and the journal's stop
@@ -53,6 +59,10 @@ impl std::fmt::Display for StopReason {
                 }
                 f.write_str(reply)
             }
+            StopReason::DailyLimit { limit, resumes } => write!(
+                f,
+                "daily limit of {limit} notices reached (send.daily_limit); sending may go on from {resumes}"
+            ),
             StopReason::Error(text) => f.write_str(text),
             StopReason::Finished => f.write_str("finished"),
         }

@@ -1,19 +1,24 @@
-//! Rate limits: one governor limiter for the whole run plus one per recipient domain named in
-//! `send.domain_rates` (mobile carriers throttle senders that flood them). A worker waits for
-//! its permits *before* it builds and sends, so no burst ever exceeds the configured burst.
+//! Rate limits: one governor limiter for the whole run plus one per destination group
+//! (`[[send.destinations]]`, `[send.domain_rates]`: mobile carriers throttle senders that flood
+//! them). A message waits for its group's permit, then the global one, *before* it is built and
+//! sent, so no burst ever exceeds the configured burst. The scheduler asks a group without
+//! waiting ([`Throttle::try_group`]) so that a group at its limit holds back only its own rows.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::config::DestinationGroups;
 
 /// The run's limiters.
 #[derive(Clone, Default)]
 pub struct Throttle {
     global: Option<Arc<DefaultDirectRateLimiter>>,
-    domains: Arc<BTreeMap<String, DefaultDirectRateLimiter>>,
+    /// By group index (`DestinationGroups::index_of`); `None`: the global rate only.
+    groups: Arc<Vec<Option<DefaultDirectRateLimiter>>>,
 }
 
 /// A quota of `rate` messages per second with bursts of at most `burst`.
@@ -27,46 +32,53 @@ pub fn quota(rate: f64, burst: u32) -> Option<Quota> {
 }
 
 impl Throttle {
-    /// `rate` 0 means no global limit. Domain rates use a burst of 1: carriers count per second.
-    pub fn new(rate: f64, burst: u32, domain_rates: &BTreeMap<String, f64>) -> Throttle {
+    /// `rate` 0 means no global limit; each group has its own rate and burst.
+    pub fn new(rate: f64, burst: u32, groups: &DestinationGroups) -> Throttle {
         let global = quota(rate, burst).map(|q| Arc::new(RateLimiter::direct(q)));
-        let domains = domain_rates
+        let groups = groups
+            .groups()
             .iter()
-            .filter_map(|(d, &r)| {
-                quota(r, 1).map(|q| (d.to_ascii_lowercase(), RateLimiter::direct(q)))
+            .map(|g| {
+                g.rate
+                    .and_then(|r| quota(r, g.burst))
+                    .map(RateLimiter::direct)
             })
             .collect();
         Throttle {
             global,
-            domains: Arc::new(domains),
+            groups: Arc::new(groups),
         }
     }
 
-    /// Waits until one message to `domain` may go.
-    pub async fn acquire(&self, domain: &str) {
-        // The domain's permit first: waiting on it must not hold a global permit that other
-        // domains could use.
-        if let Some(limiter) = self.domain_limiter(domain) {
+    /// Waits until one message to `group` may go (a retry: its worker waits, nobody else).
+    pub async fn acquire(&self, group: usize) {
+        // The group's permit first: waiting on it must not hold a global permit that other
+        // groups could use.
+        if let Some(limiter) = self.group_limiter(group) {
             limiter.until_ready().await;
         }
+        self.acquire_global().await;
+    }
+
+    /// Takes `group`'s permit if it has one now; otherwise says how long until it will.
+    pub fn try_group(&self, group: usize) -> Result<(), Duration> {
+        match self.group_limiter(group) {
+            None => Ok(()),
+            Some(l) => l
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+        }
+    }
+
+    /// Waits for the global permit.
+    pub async fn acquire_global(&self) {
         if let Some(global) = &self.global {
             global.until_ready().await;
         }
     }
 
-    fn domain_limiter(&self, domain: &str) -> Option<&DefaultDirectRateLimiter> {
-        if self.domains.is_empty() {
-            return None;
-        }
-        let domain = domain.to_ascii_lowercase();
-        // `mail.docomo.ne.jp` falls under a `docomo.ne.jp` entry.
-        let mut candidate = domain.as_str();
-        loop {
-            if let Some(l) = self.domains.get(candidate) {
-                return Some(l);
-            }
-            candidate = candidate.split_once('.')?.1;
-        }
+    fn group_limiter(&self, group: usize) -> Option<&DefaultDirectRateLimiter> {
+        self.groups.get(group).and_then(Option::as_ref)
     }
 }
 
@@ -101,12 +113,23 @@ mod tests {
     }
 
     #[test]
-    fn subdomains_share_their_carrier_limit() {
-        let mut rates = BTreeMap::new();
-        rates.insert("docomo.ne.jp".to_string(), 5.0);
-        let t = Throttle::new(0.0, 1, &rates);
-        assert!(t.domain_limiter("docomo.ne.jp").is_some());
-        assert!(t.domain_limiter("MAIL.docomo.ne.jp").is_some());
-        assert!(t.domain_limiter("example.jp").is_none());
+    fn a_group_at_its_limit_says_how_long_and_others_are_free() {
+        let mut settings = crate::config::SendSettings::default();
+        settings
+            .domain_rates
+            .insert("docomo.ne.jp".to_string(), 1.0);
+        let groups = settings.destination_groups();
+        let t = Throttle::new(0.0, 1, &groups);
+        let docomo = groups.index_of("MAIL.docomo.ne.jp");
+        assert_eq!(groups.groups()[docomo].name, "docomo.ne.jp");
+        assert!(t.try_group(docomo).is_ok());
+        let wait = t.try_group(docomo).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        for _ in 0..100 {
+            assert!(t.try_group(groups.index_of("example.jp")).is_ok());
+        }
     }
 }

@@ -1,18 +1,18 @@
-//! One worker of a run: takes recipients from the channel, waits for the rate limits, builds
-//! the message, journals the attempt durably, sends it, journals the outcome, and retries
-//! temporary failures with backoff.
+//! One worker of a run: takes the next recipient the scheduler may send now (its permits
+//! taken), builds the message, journals the attempt durably, sends it, journals the outcome,
+//! and retries temporary failures with backoff (waiting for the permits again).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use tokio::sync::{Mutex, mpsc};
 
 use crate::config::SendSettings;
 use crate::journal::{Attempt, JournalWriter, Outcome, State, UNKNOWN_OUTCOME};
 use crate::mail::message::{MessageBuilder, OutgoingMessage};
 use crate::send::outage::RelayHealth;
+use crate::send::schedule::WorkSource;
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::{FailureKind, Session, file_name_for};
@@ -28,7 +28,7 @@ const RELAY_REFUSED: &str = "relay refused the session (not this recipient): ";
 
 pub(super) struct Worker<S: Session> {
     pub(super) session: S,
-    pub(super) rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    pub(super) source: WorkSource,
     pub(super) journal: Arc<JournalWriter>,
     pub(super) builder: Arc<MessageBuilder>,
     pub(super) throttle: Throttle,
@@ -54,12 +54,9 @@ impl<S: Session> Worker<S> {
             if self.shutdown.is_triggered() {
                 return Ok(());
             }
-            let job = {
-                let mut rx = self.rx.lock().await;
-                tokio::select! {
-                    job = rx.recv() => job,
-                    _ = self.shutdown.triggered() => None,
-                }
+            let job = tokio::select! {
+                job = self.source.next() => job,
+                _ = self.shutdown.triggered() => None,
             };
             let Some(job) = job else { return Ok(()) };
             self.deliver(job).await?;
@@ -72,13 +69,17 @@ impl<S: Session> Worker<S> {
         let mut attempt = job.attempts_before;
         let mut unknown_outcome = false;
         let mut tries = 0u32;
+        // The scheduler took the first attempt's permits; a retry waits for its own.
+        let mut permitted = true;
         loop {
             // During a relay outage one worker probes; the others wait here.
             let probing = match self.health.wait_turn(&self.shutdown).await {
                 Some(probing) => probing,
                 None => return Ok(()), // stopping: the row stays as the journal has it
             };
-            self.throttle.acquire(&job.domain).await;
+            if !std::mem::take(&mut permitted) {
+                self.throttle.acquire(job.group).await;
+            }
             if self.shutdown.is_triggered() && tries == 0 {
                 return Ok(());
             }

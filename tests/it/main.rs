@@ -34,6 +34,7 @@ mod relay_faults;
 mod render_regressions;
 mod review_groups;
 mod review_page_render;
+mod sched;
 mod send_kill;
 mod send_rate;
 mod send_regressions;

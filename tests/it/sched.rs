@@ -115,3 +115,241 @@ async fn a_group_at_its_limit_holds_back_only_its_own_rows() {
         docomo[9] - spawned
     );
 }
+
+// ---- send windows and the daily cap ----
+//
+// Windows are chosen relative to the real time in Tokyo, with margins of an hour, so that the
+// code path is the one an operator runs and no fake clock is needed.
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// The hour it is now in Tokyo.
+fn tokyo_hour() -> u32 {
+    let now =
+        jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap());
+    now.hour() as u32
+}
+
+/// `[send.window]` in Tokyo with these hours, every day, added to the sample config.
+fn with_window(cfg: String, hours: &str) -> String {
+    cfg.set(
+        "[[send.destinations]]\nname = \"docomo\"",
+        &format!(
+            "[send.window]\ntimezone = \"Asia/Tokyo\"\nhours = \"{hours}\"\ndays = \"mon-sun\"\n\n\
+             [[send.destinations]]\nname = \"docomo\""
+        ),
+    )
+}
+
+/// Hours that exclude now by at least an hour on either side.
+fn hours_excluding_now() -> String {
+    let h = tokyo_hour();
+    format!("{:02}:00-{:02}:00", (h + 2) % 24, (h + 3) % 24)
+}
+
+/// Runs `send` in the background, collecting its stderr line by line.
+fn spawn_send(
+    c: &TestCampaign,
+    url: &str,
+) -> (
+    std::process::Child,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::io::BufRead;
+    let mut child = c.spawn(&["send", "--smtp", url, "--rate", "0", "-q"]);
+    let stderr = child.stderr.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    (child, seen)
+}
+
+/// Waits (bounded) until `seen` contains `words`.
+async fn wait_for_line(seen: &std::sync::Mutex<String>, words: &str) -> String {
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        let s = seen.lock().unwrap().clone();
+        if s.contains(words) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {words:?} within {RUN_LIMIT:?}; stderr:\n{s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn interrupt(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outside_the_window_nothing_goes_the_wait_is_said_and_ctrl_c_leaves_it_resumable() {
+    let hours = hours_excluding_now();
+    let c = TestCampaign::new(6, |cfg| with_window(cfg, &hours));
+    let server = SmtpServer::start(Script::new()).await;
+    let (child, seen) = spawn_send(&c, &server.url());
+    let said = wait_for_line(&seen, "waiting for the send window: ").await;
+    // `HH:00 JST, in 1h 59m` or so: the opening in Tokyo time and how long until it.
+    let opening = &hours[..5];
+    assert!(said.contains(&format!("{opening} JST, in ")), "{said}");
+    interrupt(&child);
+    let out = crate::support::campaign::wait_bounded(child, RUN_LIMIT, "send").await;
+    assert_eq!(out.status.code(), Some(4), "resumable\n{}", text(&out));
+    assert_eq!(
+        server.received_count(),
+        0,
+        "nothing is sent outside the window"
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("interrupted by signal"), "{}", text(&out));
+    assert!(
+        summary.contains("6 recipients still need a message"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn within_the_window_everyone_is_sent_to() {
+    let h = tokyo_hour();
+    let hours = format!("{:02}:00-{:02}:00", (h + 23) % 24, (h + 2) % 24);
+    let c = TestCampaign::new(6, |cfg| with_window(cfg, &hours));
+    let server = SmtpServer::start(Script::new()).await;
+    let out = c
+        .run_async(&["send", "--smtp", &server.url(), "--rate", "0", "-q"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{hours}\n{}", text(&out));
+    assert_eq!(server.received_count(), 6);
+    assert!(
+        !text(&out).contains("waiting for the send window"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_across_midnight_that_includes_now_sends() {
+    // Afternoon: a window from an hour ago to 06:00 tomorrow; morning: from 20:00 yesterday to
+    // an hour from now. Either way the end is before the start.
+    let h = tokyo_hour();
+    let hours = if h >= 12 {
+        format!("{:02}:00-06:00", h - 1)
+    } else {
+        format!("20:00-{:02}:00", h + 1)
+    };
+    let c = TestCampaign::new(4, |cfg| with_window(cfg, &hours));
+    let server = SmtpServer::start(Script::new()).await;
+    let out = c
+        .run_async(&["send", "--smtp", &server.url(), "--rate", "0", "-q"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{hours}\n{}", text(&out));
+    assert_eq!(server.received_count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_brand_outside_its_window_waits_while_the_others_go() {
+    // Rows cycle through kaede, hoshizora, umineko (row i: BRANDS[i % 3]); hoshizora's window
+    // excludes now.
+    const N: usize = 12;
+    let hours = hours_excluding_now();
+    let c = TestCampaign::new(N, |cfg| {
+        cfg.set(
+            "[brands.hoshizora.hotline]",
+            &format!(
+                "[brands.hoshizora.send_window]\nhours = \"{hours}\"\n[brands.hoshizora.hotline]"
+            ),
+        )
+    });
+    let server = SmtpServer::start(Script::new()).await;
+    let (child, seen) = spawn_send(&c, &server.url());
+    let hoshizora = (1..=N).filter(|i| i % 3 == 1).count();
+    assert!(
+        server.wait_for_messages(N - hoshizora, RUN_LIMIT).await,
+        "the other brands' recipients were not all sent"
+    );
+    wait_for_line(&seen, "waiting for the send window: ").await;
+    interrupt(&child);
+    let out = crate::support::campaign::wait_bounded(child, RUN_LIMIT, "send").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let received = server.received();
+    assert_eq!(received.len(), N - hoshizora);
+    for r in &received {
+        let row = crate::support::campaign::row_of(&r.recipients[0]) as usize;
+        assert_ne!(
+            row % 3,
+            1,
+            "a hoshizora recipient (row {row}) was sent outside its window"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("{hoshizora} recipients still need a message")),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_limit_counts_across_runs_and_stops_resumable() {
+    // Not across midnight in Tokyo, where the day's count starts afresh.
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+    let now = jiff::Timestamp::now().to_zoned_datetime(tz);
+    if now.hour() == 23 && now.minute() >= 58 {
+        tokio::time::sleep(Duration::from_secs(180)).await;
+    }
+    let c = TestCampaign::new(8, |cfg| {
+        cfg.set("# daily_limit = 200000", "daily_limit = 5")
+    });
+    let server = SmtpServer::start(Script::new()).await;
+    let url = server.url();
+    let first = c
+        .run_async(&["send", "--smtp", &url, "--rate", "0", "-q", "--limit", "3"])
+        .await;
+    assert_eq!(first.status.code(), Some(4), "{}", text(&first));
+    assert_eq!(server.received_count(), 3);
+    let second = c
+        .run_async(&["send", "--smtp", &url, "--rate", "0", "-q"])
+        .await;
+    assert_eq!(
+        second.status.code(),
+        Some(4),
+        "resumable\n{}",
+        text(&second)
+    );
+    assert_eq!(server.received_count(), 5, "3 + 2 more make the day's 5");
+    let summary = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        summary.contains(
+            "daily limit of 5 notices reached (send.daily_limit); sending may go on from "
+        ) && summary.contains("00:00 JST"),
+        "{}",
+        text(&second)
+    );
+    assert!(
+        summary.contains("3 recipients still need a message"),
+        "{}",
+        text(&second)
+    );
+    // A third run the same day sends nothing more.
+    let third = c
+        .run_async(&["send", "--smtp", &url, "--rate", "0", "-q"])
+        .await;
+    assert_eq!(third.status.code(), Some(4), "{}", text(&third));
+    assert_eq!(server.received_count(), 5);
+}

@@ -1,5 +1,6 @@
 //! Progress while sending: an indicatif bar on a terminal (sent / deferred / failed, msg/s,
-//! ETA), a plain line every few seconds when the output is a log file. While the relay is
+//! ETA, and what each destination group has sent at what rate), a plain line every few
+//! seconds when the output is a log file. While the relay is
 //! down, both say so instead of a rate and an ETA that mean nothing then.
 //!
 //! Nothing here may stop a run: a write to a closed stderr (`tsuchi send 2>&1 | tee log` after
@@ -34,6 +35,7 @@ impl Progress {
         total: Option<u64>,
         counts: impl Fn() -> (u64, u64, u64) + Send + Sync + 'static,
         outage: impl Fn() -> Option<String> + Send + Sync + 'static,
+        groups: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static,
     ) -> Progress {
         let stop = Shutdown::default();
         if !enabled {
@@ -69,6 +71,7 @@ impl Progress {
                 let secs = started.elapsed().as_secs_f64().max(0.001);
                 let rate = (sent + failed) as f64 / secs;
                 let down = outage();
+                let by_group = group_line(&groups(), secs);
                 match &bar {
                     Some(bar) => {
                         if down.is_some() != was_down {
@@ -81,6 +84,10 @@ impl Progress {
                         }
                         bar.set_position(sent + deferred + failed);
                         let counts = format!("sent {sent} · deferred {deferred} · failed {failed}");
+                        let counts = match &by_group {
+                            Some(groups) => format!("{counts} · {groups}"),
+                            None => counts,
+                        };
                         bar.set_message(match &down {
                             Some(line) => format!("{counts} · {line}"),
                             None => counts,
@@ -105,6 +112,9 @@ impl Progress {
                             std::io::stderr(),
                             "progress: sent {sent}, deferred {deferred}, failed {failed}, {rate:.1} msg/s{eta}"
                         );
+                        if let Some(groups) = &by_group {
+                            let _ = writeln!(std::io::stderr(), "progress by group: {groups}");
+                        }
                     }
                 }
                 if stopped {
@@ -129,5 +139,41 @@ impl Progress {
         if let Some(t) = self.task {
             let _ = t.await;
         }
+    }
+}
+
+/// `docomo 120 at 5.0/s · default 2,000 at 150.0/s`: what each group with messages has sent
+/// in `secs`, when there is more than the default group to tell apart.
+fn group_line(groups: &[(String, u64)], secs: f64) -> Option<String> {
+    if !groups
+        .iter()
+        .any(|(name, _)| name != crate::config::DEFAULT_GROUP)
+    {
+        return None;
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(name, sent)| {
+            format!(
+                "{name} {} at {:.1}/s",
+                crate::util::format::group_digits(*sent),
+                *sent as f64 / secs
+            )
+        })
+        .collect();
+    Some(parts.join(" · "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_shown_only_beside_the_default_one() {
+        assert_eq!(group_line(&[("default".into(), 10)], 1.0), None);
+        assert_eq!(
+            group_line(&[("default".into(), 3000), ("docomo".into(), 50)], 10.0).as_deref(),
+            Some("default 3,000 at 300.0/s · docomo 50 at 5.0/s")
+        );
     }
 }

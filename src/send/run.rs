@@ -94,7 +94,13 @@ pub async fn send<T: Transport>(
 
     let settings = &opts.settings;
     let lanes = Arc::new(Lanes::new(config)?);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::for_groups(lanes.groups.groups().len()));
+    let group_names: Vec<String> = lanes
+        .groups
+        .groups()
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
     let health = Arc::new(RelayHealth::new(
         settings.outage_threshold,
         Duration::from_secs(settings.outage_max_secs),
@@ -154,10 +160,26 @@ pub async fn send<T: Transport>(
         }));
     }
 
-    let progress = Progress::start(opts.progress, expected, counters_view(&counters), {
-        let health = health.clone();
-        move || health.outage().map(|o| o.line())
-    });
+    let progress = Progress::start(
+        opts.progress,
+        expected,
+        counters_view(&counters),
+        {
+            let health = health.clone();
+            move || health.outage().map(|o| o.line())
+        },
+        {
+            let counters = counters.clone();
+            let names = group_names.clone();
+            move || {
+                counters
+                    .by_group(&names)
+                    .into_iter()
+                    .map(|g| (g.name, g.sent))
+                    .collect()
+            }
+        },
+    );
     let mut workers = Vec::new();
     for _ in 0..settings.concurrency {
         let worker = Worker {
@@ -236,6 +258,7 @@ pub async fn send<T: Transport>(
         failed_total: 0,
         list_unfinished: false,
         journal: journal_path.clone(),
+        by_group: counters.by_group(&group_names),
     };
     journal.flush()?;
     // What is left is whatever the journal now says still needs a message: for a run that

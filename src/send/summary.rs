@@ -40,6 +40,17 @@ pub struct RunReport {
     pub list_unfinished: bool,
     /// Where the journal is.
     pub journal: PathBuf,
+    /// This run's outcomes per destination group that had any, in the groups' order.
+    pub by_group: Vec<GroupReport>,
+}
+
+/// One destination group's outcomes in a run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupReport {
+    pub name: String,
+    pub sent: u64,
+    pub failed: u64,
+    pub deferred: u64,
 }
 
 impl RunReport {
@@ -67,9 +78,61 @@ pub(super) struct Counters {
     pub(super) possible_duplicates: std::sync::Mutex<Vec<String>>,
     /// The first refusal of the session by the relay.
     pub(super) relay_refused: std::sync::Mutex<Option<String>>,
+    /// The same outcomes by destination group (`DestinationGroups::index_of`).
+    pub(super) groups: Vec<GroupCounter>,
+}
+
+/// What a destination group's messages came to.
+#[derive(Default)]
+pub(super) struct GroupCounter {
+    pub(super) sent: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) deferred: AtomicU64,
+}
+
+/// An outcome counted by group.
+#[derive(Clone, Copy)]
+pub(super) enum Tally {
+    Sent,
+    Failed,
+    Deferred,
 }
 
 impl Counters {
+    /// Counters for `groups` destination groups.
+    pub(super) fn for_groups(groups: usize) -> Counters {
+        Counters {
+            groups: (0..groups).map(|_| GroupCounter::default()).collect(),
+            ..Counters::default()
+        }
+    }
+
+    /// Counts an outcome of a message to `group` (the run's totals are counted apart).
+    pub(super) fn tally(&self, group: usize, tally: Tally) {
+        if let Some(g) = self.groups.get(group) {
+            match tally {
+                Tally::Sent => &g.sent,
+                Tally::Failed => &g.failed,
+                Tally::Deferred => &g.deferred,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each group's outcomes so far, with its name, for groups that had any.
+    pub(super) fn by_group(&self, names: &[String]) -> Vec<GroupReport> {
+        self.groups
+            .iter()
+            .zip(names)
+            .map(|(g, name)| GroupReport {
+                name: name.clone(),
+                sent: g.sent.load(Ordering::Relaxed),
+                failed: g.failed.load(Ordering::Relaxed),
+                deferred: g.deferred.load(Ordering::Relaxed),
+            })
+            .filter(|g| g.sent + g.failed + g.deferred > 0)
+            .collect()
+    }
     pub(super) fn possible_duplicate(&self, id: &str) {
         let mut list = self
             .possible_duplicates
@@ -133,6 +196,27 @@ pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> R
             report.possible_duplicates.len(),
             report.possible_duplicates.join(", ")
         )?;
+    }
+    // By group only when there is more than the default group to tell apart.
+    if report
+        .by_group
+        .iter()
+        .any(|g| g.name != crate::config::DEFAULT_GROUP)
+    {
+        writeln!(out, "by destination group:")?;
+        let width = report
+            .by_group
+            .iter()
+            .map(|g| g.name.len())
+            .max()
+            .unwrap_or(0);
+        for g in &report.by_group {
+            writeln!(
+                out,
+                "  {:<width$}  {:>10} {what} · {} failed · {} deferred",
+                g.name, g.sent, g.failed, g.deferred
+            )?;
+        }
     }
     writeln!(out, "journal: {}", report.journal.display())?;
     if let Some(reason) = &report.stopped {

@@ -19,7 +19,7 @@ use crate::send::transport::{FailureKind, Session, file_name_for};
 use crate::util::redact::redact_reply;
 
 use super::producer::Job;
-use super::summary::Counters;
+use super::summary::{Counters, Tally};
 
 /// Starts the reply of a deferred outcome journaled because the relay refused the session
 /// (5xx before any recipient was named): nothing about the recipient, who is sent to on the
@@ -129,6 +129,7 @@ impl<S: Session> Worker<S> {
                     outcome.reply = Some(redact_reply(&delivery.reply));
                     self.journal.outcome(&outcome)?;
                     let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.counters.tally(job.group, Tally::Sent);
                     if self.sent_limit.is_some_and(|l| sent >= l) {
                         self.shutdown.trigger(StopReason::LimitReached);
                     }
@@ -146,6 +147,7 @@ impl<S: Session> Worker<S> {
                         outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
                         self.journal.outcome(&outcome)?;
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        self.counters.tally(job.group, Tally::Deferred);
                         let reason = StopReason::RelayRefused {
                             code: f.code,
                             reply: redact_reply(&f.text),
@@ -163,6 +165,7 @@ impl<S: Session> Worker<S> {
                         outcome.state = State::Failed;
                         self.journal.outcome(&outcome)?;
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.counters.tally(job.group, Tally::Failed);
                         return Ok(());
                     }
                     outcome.state = State::Deferred;
@@ -183,6 +186,7 @@ impl<S: Session> Worker<S> {
                     }
                     if tries >= self.settings.max_attempts || self.shutdown.is_triggered() {
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        self.counters.tally(job.group, Tally::Deferred);
                         return Ok(());
                     }
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +194,7 @@ impl<S: Session> Worker<S> {
                         let delay = backoff(self.settings.retry_base_ms, tries);
                         if !self.shutdown.sleep(delay).await {
                             self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                            self.counters.tally(job.group, Tally::Deferred);
                             return Ok(());
                         }
                     }

@@ -108,6 +108,20 @@ async fn a_group_at_its_limit_holds_back_only_its_own_rows() {
         last_other - spawned,
         docomo[5] - spawned
     );
+    // The summary tells the groups apart.
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let line = |group: &str| {
+        summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{group} ")))
+            .unwrap_or_else(|| panic!("no line for {group}\n{}", text(&out)))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(summary.contains("by destination group:"), "{}", text(&out));
+    assert_eq!(line("docomo"), "docomo 10 sent · 0 failed · 0 deferred");
+    assert_eq!(line("default"), "default 40 sent · 0 failed · 0 deferred");
     eprintln!(
         "others done {:?} after the start; docomo's 6th at {:?}, its 10th at {:?}",
         last_other - spawned,

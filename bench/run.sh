@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end figures for docs/PERFORMANCE.md: check throughput and memory, send throughput
-# against Postfix's smtp-sink next to smtp-source, resume of a 90 %-done 1M campaign, and
-# --rate accuracy. Prints a table at the end (also written to $WORK/results.txt).
+# against Postfix's smtp-sink next to smtp-source, resume of a 90 %-done 1M campaign,
+# --rate accuracy, and the scheduler's carrier groups (bench/sched.sh). Prints a table at the
+# end (also written to $WORK/results.txt).
 #
 #   bench/run.sh                      # everything (the 8M list is ~630 MB and takes minutes)
 #   SKIP_8M=1 INGEST_N= bench/run.sh  # quick: sizes 100k and 1M only, no 8M ingest
@@ -221,6 +222,9 @@ if [[ -n "$NODELAY" ]]; then
     --state-dir "$WORK/rate-nd/state" send --smtp "smtp://127.0.0.1:$PORT" --rate "$RATE" --concurrency "$SESSIONS" -q || true
   row "diagnostic: --rate $RATE with TCP_NODELAY: messages / wall" "$(calc "round($RN / $WALL, 2)") msg/s ($(calc "round(($RN / $WALL / $RATE - 1) * 100, 2)") %)"
 fi
+
+# The scheduler: carrier groups' makespan and the unthrottled recipients' time (bench/sched.sh).
+BIN=$BIN WORK=$WORK/sched RESULTS=$RESULTS PORT=$((PORT + 1)) "$REPO/bench/sched.sh" >/dev/null
 
 echo >&2
 echo "== results ($RESULTS)" >&2

@@ -1,6 +1,6 @@
 //! `status`: counts by state, the last run and its rate, failures by reply and by recipient
-//! domain, possible duplicates and overlapping shards — computed from the journals; the list
-//! is read only to group failures by domain. Nothing here prints a name, an address or a phone
+//! domain, counts by destination group, possible duplicates and overlapping shards — computed
+//! from the journals; the list is read only to group recipients by domain. Nothing here prints a name, an address or a phone
 //! number.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,10 @@ pub struct Status {
     pub states: BTreeMap<String, u64>,
     pub failures_by_reply: BTreeMap<String, u64>,
     pub failures_by_domain: BTreeMap<String, u64>,
+    /// Destination group (`[[send.destinations]]`) → state → recipients, when the config has
+    /// groups besides the default one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_group: BTreeMap<String, BTreeMap<String, u64>>,
     pub possible_duplicates: Vec<String>,
     /// Recipients recorded in the journals of two shards (the shards overlap).
     pub in_two_shards: Vec<String>,
@@ -101,13 +105,26 @@ pub fn status(
     }
     let duplicates = journals.possible_duplicates();
     // The list is read only when it is the journals' own (a different one is refused), and
-    // only for the failures by domain: recipients are named by the ids the journals hold.
+    // only for the failures by domain and the counts by destination group: recipients are
+    // named by the ids the journals hold.
     let bound = journals.bind_list(recipients, config, encoding)?;
-    if bound && !failing_rows.is_empty() {
+    let groups = config.send.destination_groups();
+    let by_group = groups.groups().len() > 1;
+    if bound && (by_group || !failing_rows.is_empty()) {
         for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-            if let Row::Valid { recipient, .. } = row?
-                && failing_rows.contains(&recipient.row)
-            {
+            let Row::Valid { recipient, .. } = row? else {
+                continue;
+            };
+            if by_group {
+                let domain = recipient.email.rsplit_once('@').map_or("", |(_, d)| d);
+                *status
+                    .by_group
+                    .entry(groups.group_of(domain).to_string())
+                    .or_default()
+                    .entry(journals.state(recipient.row).as_str().to_string())
+                    .or_default() += 1;
+            }
+            if failing_rows.contains(&recipient.row) {
                 let domain = recipient
                     .email
                     .rsplit_once('@')
@@ -200,6 +217,13 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
                 String::new()
             };
             writeln!(out, "  rate {rate:.1} msg/s{eta}")?;
+        }
+    }
+    if !s.by_group.is_empty() {
+        writeln!(out, "by destination group:")?;
+        for (group, states) in &s.by_group {
+            let counts: Vec<String> = states.iter().map(|(st, n)| format!("{st} {n}")).collect();
+            writeln!(out, "  {group:<20} {}", counts.join(" · "))?;
         }
     }
     if !s.failures_by_reply.is_empty() {

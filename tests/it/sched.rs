@@ -122,6 +122,19 @@ async fn a_group_at_its_limit_holds_back_only_its_own_rows() {
     assert!(summary.contains("by destination group:"), "{}", text(&out));
     assert_eq!(line("docomo"), "docomo 10 sent · 0 failed · 0 deferred");
     assert_eq!(line("default"), "default 40 sent · 0 failed · 0 deferred");
+    // And so does `status`, from the journal.
+    let status = c.run(&["status"]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("by destination group:"), "{}", text(&status));
+    for (group, sent) in [("docomo", 10), ("default", 40)] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.trim_start().starts_with(group) && l.ends_with(&format!("sent {sent}"))),
+            "{group}: {}",
+            text(&status)
+        );
+    }
     eprintln!(
         "others done {:?} after the start; docomo's 6th at {:?}, its 10th at {:?}",
         last_other - spawned,

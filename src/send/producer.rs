@@ -211,6 +211,9 @@ pub(super) fn produce(
                 let lane = cursor
                     .lanes
                     .lane_of(domain_of(&recipient.email), &recipient.brand);
+                if is_lead && needs_message(state, opts.retry_failed) {
+                    cursor.lead.to_send(cursor.lanes.group(lane));
+                }
                 if lane != cursor.lane {
                     continue;
                 }

@@ -35,7 +35,7 @@ impl Progress {
         total: Option<u64>,
         counts: impl Fn() -> (u64, u64, u64) + Send + Sync + 'static,
         outage: impl Fn() -> Option<String> + Send + Sync + 'static,
-        groups: impl Fn() -> Vec<(String, u64)> + Send + Sync + 'static,
+        groups: impl Fn() -> Vec<GroupProgress> + Send + Sync + 'static,
     ) -> Progress {
         let stop = Shutdown::default();
         if !enabled {
@@ -142,25 +142,56 @@ impl Progress {
     }
 }
 
-/// `docomo 120 at 5.0/s · default 2,000 at 150.0/s`: what each group with messages has sent
-/// in `secs`, when there is more than the default group to tell apart.
-fn group_line(groups: &[(String, u64)], secs: f64) -> Option<String> {
+/// One destination group's progress.
+pub struct GroupProgress {
+    pub name: String,
+    pub sent: u64,
+    /// Recipients of the group still to send in this run, as far as the list has been read.
+    pub left: u64,
+    /// The whole list has been read: `left` is the group's own, not a lower bound.
+    pub complete: bool,
+}
+
+/// `docomo 120 at 5.0/s, 3,880 left, ETA 12m 56s · default … · ETA (slowest group) 12m 56s`:
+/// each group with work, when there is more than the default group to tell apart. Until the
+/// list has been read to its end, what is left is a lower bound (`≥`).
+fn group_line(groups: &[GroupProgress], secs: f64) -> Option<String> {
     if !groups
         .iter()
-        .any(|(name, _)| name != crate::config::DEFAULT_GROUP)
+        .any(|g| g.name != crate::config::DEFAULT_GROUP)
     {
         return None;
     }
-    let parts: Vec<String> = groups
+    let at_least = if groups.iter().all(|g| g.complete) {
+        ""
+    } else {
+        "≥ "
+    };
+    let mut slowest: Option<f64> = None;
+    let mut parts: Vec<String> = groups
         .iter()
-        .map(|(name, sent)| {
-            format!(
-                "{name} {} at {:.1}/s",
-                crate::util::format::group_digits(*sent),
-                *sent as f64 / secs
-            )
+        .map(|g| {
+            let rate = g.sent as f64 / secs;
+            let mut part = format!(
+                "{} {} at {rate:.1}/s, {at_least}{} left",
+                g.name,
+                crate::util::format::group_digits(g.sent),
+                crate::util::format::group_digits(g.left)
+            );
+            if rate > 0.0 && g.left > 0 {
+                let eta = g.left as f64 / rate;
+                slowest = Some(slowest.map_or(eta, |s: f64| s.max(eta)));
+                part.push_str(&format!(", ETA {at_least}{}", format_duration(eta)));
+            }
+            part
         })
         .collect();
+    if let Some(eta) = slowest {
+        parts.push(format!(
+            "ETA (slowest group) {at_least}{}",
+            format_duration(eta)
+        ));
+    }
     Some(parts.join(" · "))
 }
 
@@ -168,12 +199,40 @@ fn group_line(groups: &[(String, u64)], secs: f64) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn group(name: &str, sent: u64, left: u64, complete: bool) -> GroupProgress {
+        GroupProgress {
+            name: name.into(),
+            sent,
+            left,
+            complete,
+        }
+    }
+
     #[test]
-    fn groups_are_shown_only_beside_the_default_one() {
-        assert_eq!(group_line(&[("default".into(), 10)], 1.0), None);
+    fn groups_are_shown_only_beside_the_default_one_and_the_eta_is_the_slowest_groups() {
+        assert!(group_line(&[group("default", 10, 5, true)], 1.0).is_none());
         assert_eq!(
-            group_line(&[("default".into(), 3000), ("docomo".into(), 50)], 10.0).as_deref(),
-            Some("default 3,000 at 300.0/s · docomo 50 at 5.0/s")
+            group_line(
+                &[
+                    group("default", 3000, 3000, true),
+                    group("docomo", 50, 500, true)
+                ],
+                10.0
+            )
+            .as_deref(),
+            Some(
+                "default 3,000 at 300.0/s, 3,000 left, ETA 10s · \
+                 docomo 50 at 5.0/s, 500 left, ETA 1m 40s · ETA (slowest group) 1m 40s"
+            )
+        );
+        let partial = group_line(
+            &[group("default", 10, 0, false), group("docomo", 0, 7, false)],
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(
+            partial,
+            "default 10 at 10.0/s, ≥ 0 left · docomo 0 at 0.0/s, ≥ 7 left"
         );
     }
 }

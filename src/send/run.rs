@@ -26,7 +26,7 @@ use crate::journal::{self, RunMarker, State};
 use crate::mail::message::MessageBuilder;
 use crate::render::notice::Renderer;
 use crate::send::outage::RelayHealth;
-use crate::send::progress::Progress;
+use crate::send::progress::{GroupProgress, Progress};
 use crate::send::schedule::{Dispatcher, Lanes, Lead};
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
@@ -118,7 +118,7 @@ pub async fn send<T: Transport>(
 
     // One cursor per lane reads the list on a blocking thread and feeds its lane's queue;
     // the lead (lane 0) holds the list's duplicates.
-    let lead = Arc::new(Lead::default());
+    let lead = Arc::new(Lead::new(lanes.groups.groups().len()));
     let queued = Arc::new(AtomicU64::new(0));
     let mut duplicates = Some(duplicates);
     let mut producers = Vec::new();
@@ -171,11 +171,22 @@ pub async fn send<T: Transport>(
         {
             let counters = counters.clone();
             let names = group_names.clone();
+            let lead = lead.clone();
             move || {
                 counters
-                    .by_group(&names)
+                    .per_group(&names)
                     .into_iter()
-                    .map(|g| (g.name, g.sent))
+                    .enumerate()
+                    .map(|(i, g)| {
+                        let (total, complete) = lead.group_total(i);
+                        GroupProgress {
+                            left: total.saturating_sub(g.sent + g.failed + g.deferred),
+                            complete,
+                            name: g.name,
+                            sent: g.sent,
+                        }
+                    })
+                    .filter(|g| g.sent > 0 || g.left > 0)
                     .collect()
             }
         },

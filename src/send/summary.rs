@@ -121,6 +121,14 @@ impl Counters {
 
     /// Each group's outcomes so far, with its name, for groups that had any.
     pub(super) fn by_group(&self, names: &[String]) -> Vec<GroupReport> {
+        self.per_group(names)
+            .into_iter()
+            .filter(|g| g.sent + g.failed + g.deferred > 0)
+            .collect()
+    }
+
+    /// Every group's outcomes so far, in the groups' order.
+    pub(super) fn per_group(&self, names: &[String]) -> Vec<GroupReport> {
         self.groups
             .iter()
             .zip(names)
@@ -130,7 +138,6 @@ impl Counters {
                 failed: g.failed.load(Ordering::Relaxed),
                 deferred: g.deferred.load(Ordering::Relaxed),
             })
-            .filter(|g| g.sent + g.failed + g.deferred > 0)
             .collect()
     }
     pub(super) fn possible_duplicate(&self, id: &str) {

@@ -86,7 +86,6 @@ async fn a_group_at_its_limit_holds_back_only_its_own_rows() {
             "20",
             "--concurrency",
             "4",
-            "-q",
         ])
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -122,6 +121,17 @@ async fn a_group_at_its_limit_holds_back_only_its_own_rows() {
     assert!(summary.contains("by destination group:"), "{}", text(&out));
     assert_eq!(line("docomo"), "docomo 10 sent · 0 failed · 0 deferred");
     assert_eq!(line("default"), "default 40 sent · 0 failed · 0 deferred");
+    // The progress (plain lines when stderr is not a terminal; always one at the end) tells
+    // each group's count, rate and what is left, and the slowest group's ETA.
+    let progress = String::from_utf8_lossy(&out.stderr);
+    let by_group = progress
+        .lines()
+        .rfind(|l| l.starts_with("progress by group: "))
+        .unwrap_or_else(|| panic!("no progress by group\n{}", text(&out)));
+    assert!(
+        by_group.contains("docomo 10 at ") && by_group.contains("default 40 at "),
+        "{by_group}"
+    );
     // And so does `status`, from the journal.
     let status = c.run(&["status"]);
     let shown = String::from_utf8_lossy(&status.stdout);

@@ -22,6 +22,8 @@ pub(crate) struct Lead {
     stopped_early: AtomicBool,
     /// Rows the lead refused (invalid, duplicate): one bit per row.
     refused: Mutex<Vec<u64>>,
+    /// Valid rows that need a message, per destination group, as far as the lead has read.
+    to_send: Vec<AtomicU64>,
 }
 
 /// What a follower may do with a row, once the lead has seen it.
@@ -34,6 +36,31 @@ pub(crate) enum Verdict {
 }
 
 impl Lead {
+    pub(crate) fn new(groups: usize) -> Lead {
+        Lead {
+            to_send: (0..groups).map(|_| AtomicU64::new(0)).collect(),
+            ..Lead::default()
+        }
+    }
+
+    /// A valid row of `group` that needs a message.
+    pub(crate) fn to_send(&self, group: usize) {
+        if let Some(n) = self.to_send.get(group) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rows of `group` that need a message, as far as the lead has read, and whether it has
+    /// read the whole list (then the count is the group's total).
+    pub(crate) fn group_total(&self, group: usize) -> (u64, bool) {
+        let n = self
+            .to_send
+            .get(group)
+            .map_or(0, |n| n.load(Ordering::Relaxed));
+        let complete =
+            self.done.load(Ordering::Acquire) && !self.stopped_early.load(Ordering::Acquire);
+        (n, complete)
+    }
     pub(crate) fn passed(&self, row: u64) {
         self.passed.store(row, Ordering::Release);
     }

@@ -12,6 +12,7 @@
 
 mod choices;
 mod digests;
+mod relays;
 mod sections;
 mod validate;
 
@@ -23,6 +24,10 @@ use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
+pub use relays::{
+    RelayEntry, ReplyAction, ReplyRuleEntry, parse_duration as parse_relay_duration,
+    parse_threshold,
+};
 pub use sections::{
     Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
 };

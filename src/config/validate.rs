@@ -105,6 +105,12 @@ impl Config {
                 bail!("send.domain_rates.\"{domain}\" must be a positive rate");
             }
         }
+        super::relays::validate(
+            &s.relays,
+            &s.reply_rules,
+            s.max_unknown_ratio,
+            s.unknown_window,
+        )?;
         Ok(())
     }
 }

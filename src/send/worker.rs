@@ -119,6 +119,7 @@ impl<S: Session> Worker<S> {
             let result = self.session.send(&message, &file_name_for(&job.id)).await;
             let mut outcome = Outcome {
                 message_id: Some(message_id.clone()),
+                relay: self.session.relay().map(str::to_string),
                 ..Outcome::new(job.row, job.id.clone(), State::Sent, attempt)
             };
             match result {
@@ -155,6 +156,14 @@ impl<S: Session> Worker<S> {
                             .unwrap_or_else(|e| e.into_inner())
                             .get_or_insert_with(|| reason.to_string());
                         self.shutdown.trigger(reason);
+                        return Ok(());
+                    }
+                    if f.kind == FailureKind::Held {
+                        // The relay pool held it back (a breaker, a stop, every relay
+                        // resting): nobody is marked, nothing is retried in this run.
+                        outcome.state = State::Deferred;
+                        self.journal.outcome(&outcome)?;
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
                         return Ok(());
                     }
                     if f.kind == FailureKind::Permanent {

@@ -83,6 +83,11 @@ pub trait Session: Send + 'static {
     fn relay(&self) -> Option<&str> {
         None
     }
+    /// True when messages to `domain` are held back (the relay pool's error-ratio breaker):
+    /// the worker leaves the row to a later run without waiting for a rate permit.
+    fn holds(&self, _domain: &str) -> bool {
+        false
+    }
 }
 
 /// The dry run's destination: every message as `<dir>/<name>.eml`.

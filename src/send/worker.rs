@@ -72,6 +72,11 @@ impl<S: Session> Worker<S> {
         let mut attempt = job.attempts_before;
         let mut unknown_outcome = false;
         let mut tries = 0u32;
+        if self.session.holds(&job.domain) {
+            // Held (the error-ratio breaker): not attempted; the row stays to be sent.
+            self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         loop {
             // During a relay outage one worker probes; the others wait here.
             let probing = match self.health.wait_turn(&self.shutdown).await {

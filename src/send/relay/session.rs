@@ -259,4 +259,8 @@ impl Session for PoolSession {
     fn relay(&self) -> Option<&str> {
         self.last.map(|i| self.shared.pool.relays[i].name.as_str())
     }
+
+    fn holds(&self, domain: &str) -> bool {
+        self.shared.breaker.held(&destination_key(domain)).is_some()
+    }
 }

@@ -19,8 +19,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// `[send]`.
 fn with_relays(config: String, relays: &[(&str, String, u32)], extra: &str) -> String {
     let mut config = config.set(
-        "allow_insecure = false",
-        &format!("allow_insecure = false\n{extra}"),
+        "outage_max_secs = 1800",
+        &format!("outage_max_secs = 1800\n{extra}"),
     );
     for (name, url, weight) in relays {
         config.push_str(&format!(
@@ -412,4 +412,45 @@ async fn the_breaker_stops_a_carrier_with_many_unknown_users_and_the_others_go_o
         "{}",
         text(&accepted)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_relay_logs_in_with_its_own_credentials_or_the_unnamed_ones() {
+    use base64::Engine;
+    let a = SmtpServer::start(Script::new().offer_auth()).await;
+    let b = SmtpServer::start(Script::new().offer_auth()).await;
+    let c = TestCampaign::new(20, |config| {
+        with_relays(
+            // Credentials over plain SMTP: the test relays are loopback without TLS.
+            config.set("allow_insecure = false", "allow_insecure = true"),
+            &[("relay-a", a.url(), 1), ("b", b.url(), 1)],
+            "",
+        )
+    });
+    let mut cmd = c.command(&["send", "-q", "--rate", "0"]);
+    cmd.env("TSUCHI_SMTP_USER_RELAY_A", "alice")
+        .env("TSUCHI_SMTP_PASSWORD_RELAY_A", "pw-of-alice")
+        .env("TSUCHI_SMTP_USER", "bob")
+        .env("TSUCHI_SMTP_PASSWORD", "pw-of-bob");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let login = |server: &SmtpServer| -> BTreeSet<String> {
+        server
+            .transcript()
+            .iter()
+            .filter_map(|(_, l)| l.strip_prefix("AUTH PLAIN "))
+            .map(|b64| {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .unwrap();
+                String::from_utf8(raw).unwrap().replace('\0', " ")
+            })
+            .collect()
+    };
+    assert_eq!(login(&a), BTreeSet::from([" alice pw-of-alice".to_string()]));
+    assert_eq!(login(&b), BTreeSet::from([" bob pw-of-bob".to_string()]));
+    let all = text(&out);
+    assert!(!all.contains("pw-of-"), "{all}");
 }

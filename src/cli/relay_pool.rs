@@ -52,6 +52,28 @@ pub(super) fn transport(
     Ok(PoolTransport::new(relays, rules, breaker, shutdown))
 }
 
+/// How often a run refreshes `relay-status.json` for `status`.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// While a run lasts: the pool's state written for `status` every few seconds. Abort the
+/// handle when the run ends.
+pub(super) fn keep_status(
+    state_dir: std::path::PathBuf,
+    shared: std::sync::Arc<Shared>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(STATUS_EVERY).await;
+            let (dir, shared) = (state_dir.clone(), shared.clone());
+            // The write fsyncs: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::send::relay::write_status(&dir, &shared)
+            })
+            .await;
+        }
+    })
+}
+
 /// After a run: the pool's state kept for `status`, and what the breaker holds, told.
 pub(super) fn after_run(state_dir: &Path, shared: &Shared, out: &mut dyn Write) {
     if let Err(e) = crate::send::relay::write_status(state_dir, shared) {

@@ -89,7 +89,9 @@ pub(super) fn send(
                 shutdown.clone(),
             )?;
             let shared = pool.shared();
+            let keeper = super::relay_pool::keep_status(state_dir.clone(), shared.clone());
             let report = crate::send::send(config, &opts, pool, shutdown, &mut out).await;
+            keeper.abort();
             super::relay_pool::after_run(&state_dir, &shared, &mut out);
             report
         } else {

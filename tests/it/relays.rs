@@ -61,7 +61,9 @@ fn reported_duplicates(stdout: &str) -> BTreeSet<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_send_is_failed_over_probed_and_used_again() {
-    let rows = 600;
+    // 40 s at 50 msg/s: long enough after the kill for the probes (1, 2, 4, 8, 16 s apart) to
+    // find the primary back however long `status` takes on a loaded machine.
+    let rows = 2000;
     let a = SmtpServer::start(Script::new()).await;
     let b = SmtpServer::start(Script::new()).await;
     let a_addr = a.addr();
@@ -72,7 +74,7 @@ async fn a_relay_killed_mid_send_is_failed_over_probed_and_used_again() {
             "",
         )
     });
-    let child = c.spawn(&["send", "-q", "--rate", "60", "--concurrency", "4"]);
+    let child = c.spawn(&["send", "-q", "--rate", "50", "--concurrency", "4"]);
     let run = tokio::spawn(wait_bounded(child, RUN_LIMIT, "send"));
     assert!(a.wait_for_messages(60, Duration::from_secs(60)).await);
     // Killed: the listener and every connection gone, new connections refused.
@@ -85,6 +87,23 @@ async fn a_relay_killed_mid_send_is_failed_over_probed_and_used_again() {
             .await,
         "the backup took no traffic while the primary was dead"
     );
+    // `status`, while the run goes on, shows the primary out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = c.run(&["status"]);
+        let status = String::from_utf8_lossy(&status.stdout).into_owned();
+        if status
+            .lines()
+            .any(|l| l.trim_start().starts_with("primary") && l.contains("down ("))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed the primary down:\n{status}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     // Brought back on the same port: the pool probes it and uses it again.
     let a2 = SmtpServer::start_on(a_addr, Script::new()).await;
     assert!(
@@ -449,7 +468,10 @@ async fn each_relay_logs_in_with_its_own_credentials_or_the_unnamed_ones() {
             })
             .collect()
     };
-    assert_eq!(login(&a), BTreeSet::from([" alice pw-of-alice".to_string()]));
+    assert_eq!(
+        login(&a),
+        BTreeSet::from([" alice pw-of-alice".to_string()])
+    );
     assert_eq!(login(&b), BTreeSet::from([" bob pw-of-bob".to_string()]));
     let all = text(&out);
     assert!(!all.contains("pw-of-"), "{all}");

@@ -1,7 +1,7 @@
 //! What `status` shows of the pool: each relay's state, rate and count, every rule that
 //! fired (on which relay, how often, first and last time), and the breaker's trips. The run
-//! writes it to `<state-dir>/relay-status.json` as it ends; it names relays, rules and
-//! destinations, never a recipient.
+//! writes it to `<state-dir>/relay-status.json` every few seconds and as it ends; it names
+//! relays, rules and destinations, never a recipient.
 
 use std::io::Write;
 use std::path::Path;
@@ -52,7 +52,7 @@ impl RelayStatus {
     pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(
             out,
-            "relays (as the last run left them, {}):",
+            "relays (as of {}):",
             crate::util::time::shown_time(&self.at)
         )?;
         for r in &self.relays {

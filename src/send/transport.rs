@@ -83,6 +83,11 @@ pub trait Session: Send + 'static {
     fn relay(&self) -> Option<&str> {
         None
     }
+    /// True when the last failure was the recipient's own temporary problem and the relay
+    /// is up (a reply rule said `defer`): it does not count towards the relay outage.
+    fn relay_answered(&self) -> bool {
+        false
+    }
     /// True when messages to `domain` are held back (the relay pool's error-ratio breaker):
     /// the worker leaves the row to a later run without waiting for a rate permit.
     fn holds(&self, _domain: &str) -> bool {

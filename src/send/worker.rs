@@ -185,10 +185,17 @@ impl<S: Session> Worker<S> {
                         unknown_outcome = true;
                     }
                     self.journal.outcome(&outcome)?;
-                    let outage = self.health.failure(
-                        &self.shutdown,
-                        &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
-                    );
+                    let outage = if self.session.relay_answered() {
+                        // The recipient's own temporary problem (greylisting, a full
+                        // mailbox): the relay is up.
+                        self.health.success();
+                        false
+                    } else {
+                        self.health.failure(
+                            &self.shutdown,
+                            &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
+                        )
+                    };
                     if probing || outage {
                         // Attempts that only probe a relay that is down are not held against
                         // the recipient.

@@ -476,3 +476,31 @@ async fn each_relay_logs_in_with_its_own_credentials_or_the_unnamed_ones() {
     let all = text(&out);
     assert!(!all.contains("pw-of-"), "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greylisting_defers_the_recipient_without_pausing_the_run_as_an_outage() {
+    // The first 40 RCPTs greylisted: twice `send.outage_threshold` (20) in a row. Counted as
+    // relay failures, they would start the outage pause, whose probes (1, 2, 4 … 60 s apart)
+    // would meet the other 20 and hold the run for many minutes.
+    let relay = SmtpServer::start(
+        Script::new()
+            .reject_recipient(
+                "user",
+                451,
+                "4.7.1",
+                "Greylisting in action, please come back later",
+            )
+            .times(40),
+    )
+    .await;
+    let c = TestCampaign::new(30, |config| {
+        with_relays(config, &[("main", relay.url(), 1)], "")
+    });
+    let out = send(&c, &["--rate", "0", "--concurrency", "1"]).await;
+    // Eight recipients met five greylistings each (max_attempts) and stay deferred; the
+    // others were sent.
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(copies(&relay.received()).len(), 22);
+    let status = String::from_utf8_lossy(&c.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("greylisted"), "{status}");
+}

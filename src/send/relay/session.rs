@@ -105,6 +105,7 @@ impl Transport for PoolTransport {
             sessions: self.relays.iter().map(|r| r.session()).collect(),
             shared: self.shared.clone(),
             last: None,
+            recipient_only: false,
         }
     }
 }
@@ -114,6 +115,8 @@ pub struct PoolSession {
     sessions: Vec<<SmtpRelay as Transport>::Session>,
     shared: Arc<Shared>,
     last: Option<usize>,
+    /// The last failure was deferred by a rule naming it the recipient's own problem.
+    recipient_only: bool,
 }
 
 /// A message held back without being offered to any relay: the row stays to be sent.
@@ -144,6 +147,7 @@ impl Session for PoolSession {
             return Err(held(format!("held by the error-ratio breaker: {trip}")));
         }
         self.last = None;
+        self.recipient_only = false;
         let mut slow_retries = 0u32;
         let mut failovers = 0usize;
         loop {
@@ -221,6 +225,7 @@ impl Session for PoolSession {
                     // nothing accepted still means the relay is unwell.
                     if verdict.rule.is_some() {
                         shared.pool.answered(index, false);
+                        self.recipient_only = true;
                     } else {
                         shared.pool.temporary(index, &reason);
                     }
@@ -258,6 +263,10 @@ impl Session for PoolSession {
 
     fn relay(&self) -> Option<&str> {
         self.last.map(|i| self.shared.pool.relays[i].name.as_str())
+    }
+
+    fn relay_answered(&self) -> bool {
+        self.recipient_only
     }
 
     fn holds(&self, domain: &str) -> bool {

@@ -44,6 +44,7 @@ fn sent(row: u64) -> Outcome {
         reply: Some("2.0.0 Ok: queued as 4XyZ1abCdE".into()),
         unknown: false,
         message_id: Some(message_id(row)),
+        relay: None,
         at: String::new(),
     }
 }

@@ -75,6 +75,7 @@ fn main() -> Result<()> {
                 reply: Some("2.0.0 Ok: queued as 4XyZ1abCdE".into()),
                 unknown: false,
                 message_id: Some(message_id),
+                relay: None,
                 at: at.clone(),
             })
             .to_line(),

@@ -117,6 +117,9 @@ pub struct SendArgs {
     /// Continue a journal although the templates or notice settings changed since it began.
     #[arg(long)]
     pub accept_changes: bool,
+    /// Send again to destinations the error-ratio breaker stopped (send.max_unknown_ratio).
+    #[arg(long)]
+    pub accept_error_ratio: bool,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,

@@ -15,6 +15,7 @@
 mod args;
 mod exit;
 mod preflight;
+mod relay_pool;
 mod report;
 mod review;
 mod send;

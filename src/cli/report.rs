@@ -21,6 +21,7 @@ pub(super) fn status(
 ) -> Result<i32> {
     print_approval(config, &cli.state_dir[0], out)?;
     crate::report::status(config, recipients, encoding, &cli.state_dir, out)?;
+    super::relay_pool::print_status(&cli.state_dir, out)?;
     Ok(EXIT_OK)
 }
 

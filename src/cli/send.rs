@@ -80,6 +80,20 @@ pub(super) fn send(
         if args.dry_run {
             let outbox = crate::send::transport::Outbox::create(&state_dir)?;
             crate::send::send(config, &opts, outbox, shutdown, &mut out).await
+        } else if !settings.relays.is_empty() && args.smtp.is_none() {
+            let pool = super::relay_pool::transport(
+                config,
+                &settings,
+                &state_dir,
+                args.accept_error_ratio,
+                shutdown.clone(),
+            )?;
+            let shared = pool.shared();
+            let keeper = super::relay_pool::keep_status(state_dir.clone(), shared.clone());
+            let report = crate::send::send(config, &opts, pool, shutdown, &mut out).await;
+            keeper.abort();
+            super::relay_pool::after_run(&state_dir, &shared, &mut out);
+            report
         } else {
             let relay = smtp_relay(config, &settings)?;
             crate::send::send(config, &opts, relay, shutdown, &mut out).await

@@ -12,6 +12,7 @@
 
 mod choices;
 mod digests;
+mod relays;
 mod schedule;
 mod sections;
 mod validate;
@@ -24,6 +25,10 @@ use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
+pub use relays::{
+    RelayEntry, ReplyAction, ReplyRuleEntry, parse_duration as parse_relay_duration,
+    parse_threshold,
+};
 pub use schedule::{
     DEFAULT_GROUP, Destination, DestinationGroups, Group, SendWindow, SendWindowSettings,
 };

@@ -299,6 +299,26 @@ pub struct SendSettings {
     /// return-path domain's SPF record permits them. Not used for sending.
     #[serde(default)]
     pub relay_ips: Vec<std::net::IpAddr>,
+    /// Several relays, traffic split by weight, with failover (see README, "Relay pool").
+    /// Empty: the one relay of `smtp`.
+    #[serde(default)]
+    pub relays: Vec<super::relays::RelayEntry>,
+    /// What relays' replies mean, before the built-in table.
+    #[serde(default)]
+    pub reply_rules: Vec<super::relays::ReplyRuleEntry>,
+    /// The error-ratio breaker: a destination stops being sent to when more than this share
+    /// of its last `unknown_window` messages went to unknown users.
+    #[serde(default = "default_max_unknown_ratio")]
+    pub max_unknown_ratio: f64,
+    #[serde(default = "default_unknown_window")]
+    pub unknown_window: usize,
+}
+
+fn default_max_unknown_ratio() -> f64 {
+    0.05
+}
+fn default_unknown_window() -> usize {
+    200
 }
 
 impl Default for SendSettings {

@@ -112,6 +112,12 @@ impl Config {
                     .with_context(|| format!("brands.{key}.send_window"))?;
             }
         }
+        super::relays::validate(
+            &s.relays,
+            &s.reply_rules,
+            s.max_unknown_ratio,
+            s.unknown_window,
+        )?;
         Ok(())
     }
 }

@@ -259,6 +259,10 @@ pub struct Outcome {
     pub unknown: bool,
     #[serde(default)]
     pub message_id: Option<String>,
+    /// The relay of `[[send.relays]]` that took (or refused) the message; absent with one
+    /// relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
     /// RFC 3339 UTC; the writer fills it in when empty.
     #[serde(default)]
     pub at: String,
@@ -278,6 +282,7 @@ impl Outcome {
             reply: None,
             unknown: false,
             message_id: None,
+            relay: None,
             at: String::new(),
         }
     }
@@ -418,6 +423,7 @@ mod tests {
             reply: Some("Ok: queued as ABC123".into()),
             unknown: false,
             message_id: Some("<a@b>".into()),
+            relay: None,
             at: "2026-11-25T08:00:00.000Z".into(),
         })
         .to_line();

@@ -15,7 +15,7 @@ use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::render::reference;
 
 /// The columns of `report --format csv`, in order (the fields of [`ReportRow`]).
-const REPORT_COLUMNS: [&str; 10] = [
+const REPORT_COLUMNS: [&str; 11] = [
     "id",
     "reference",
     "state",
@@ -26,6 +26,7 @@ const REPORT_COLUMNS: [&str; 10] = [
     "message_id",
     "time",
     "possible_duplicate",
+    "relay",
 ];
 
 /// One recipient's line in `report`.
@@ -41,6 +42,8 @@ struct ReportRow {
     message_id: Option<String>,
     time: Option<String>,
     possible_duplicate: bool,
+    /// The relay of `[[send.relays]]` that took (or refused) the last attempt.
+    relay: Option<String>,
 }
 
 impl ReportRow {
@@ -58,6 +61,7 @@ impl ReportRow {
             opt(&self.message_id),
             opt(&self.time),
             self.possible_duplicate.to_string(),
+            opt(&self.relay),
         ]
     }
 }
@@ -90,6 +94,7 @@ pub fn report(
             message_id: last.as_ref().and_then(|o| o.message_id.clone()),
             time: last.as_ref().map(|o| o.at.clone()),
             possible_duplicate: journals.possible_duplicate(row),
+            relay: last.as_ref().and_then(|o| o.relay.clone()),
         };
         n += 1;
         write_line(out, format, &line.cells(), &line)?;

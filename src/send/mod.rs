@@ -8,6 +8,7 @@ mod journal_open;
 pub(crate) mod outage;
 mod producer;
 pub(crate) mod progress;
+pub(crate) mod relay;
 mod run;
 mod schedule;
 pub(crate) mod shutdown;

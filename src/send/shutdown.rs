@@ -36,6 +36,15 @@ pub enum StopReason {
         /// When, as the operator reads it (`Thu 00:00 JST, in 3h 10m`).
         resumes: String,
     },
+    /// A relay of the pool answered with a policy block (`554 5.7.1`, "blocked", "spam"):
+    /// continuing would burn the list against it.
+    RelayPolicy {
+        relay: String,
+        /// The relay's reply, redacted and short.
+        reply: String,
+    },
+    /// Every relay of the pool rests (its quota is spent) until then (RFC 3339 UTC).
+    RelaysPaused { until: String },
     /// An error stopped a worker (most often: the journal could no longer be written).
     Error(String),
     /// The work is done: the stop a run gives its progress line, and the journal's stop
@@ -62,6 +71,16 @@ impl std::fmt::Display for StopReason {
             StopReason::DailyLimit { limit, resumes } => write!(
                 f,
                 "daily limit of {limit} notices reached (send.daily_limit); sending may go on from {resumes}"
+            ),
+            StopReason::RelayPolicy { relay, reply } => write!(
+                f,
+                "relay {relay} answered with a policy block ({reply}): stopped before more of \
+                 the list meets it; resume with `tsuchi send` once it is lifted"
+            ),
+            StopReason::RelaysPaused { until } => write!(
+                f,
+                "every relay rests (quota spent): resume with `tsuchi send` after {}",
+                crate::util::time::shown_time(until)
             ),
             StopReason::Error(text) => f.write_str(text),
             StopReason::Finished => f.write_str("finished"),

@@ -32,6 +32,11 @@ pub enum FailureKind {
     /// sender rejected: the sender is the same for every recipient). Nothing is wrong with
     /// the recipient: the run stops as a relay error and the row stays to be sent.
     Relay,
+    /// The relay pool held the message back without offering it to any relay (the
+    /// error-ratio breaker holds its destination, a policy block stopped the run, every relay
+    /// rests): nothing is wrong with the recipient, nothing is retried in this run, and the
+    /// row stays to be sent.
+    Held,
 }
 
 /// A failed attempt, classified from the typed SMTP reply (never from its text).
@@ -74,6 +79,20 @@ pub trait Session: Send + 'static {
     ) -> impl Future<Output = Result<Delivery, SendFailure>> + Send;
     /// Ends the session politely (SMTP QUIT).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
+    /// The relay that took (or last refused) the message just sent, when there are several.
+    fn relay(&self) -> Option<&str> {
+        None
+    }
+    /// True when the last failure was the recipient's own temporary problem and the relay
+    /// is up (a reply rule said `defer`): it does not count towards the relay outage.
+    fn relay_answered(&self) -> bool {
+        false
+    }
+    /// True when messages to `domain` are held back (the relay pool's error-ratio breaker):
+    /// the worker leaves the row to a later run without waiting for a rate permit.
+    fn holds(&self, _domain: &str) -> bool {
+        false
+    }
 }
 
 /// The dry run's destination: every message as `<dir>/<name>.eml`.

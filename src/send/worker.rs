@@ -71,6 +71,15 @@ impl<S: Session> Worker<S> {
         let mut tries = 0u32;
         // The scheduler took the first attempt's permits; a retry waits for its own.
         let mut permitted = true;
+        if self
+            .session
+            .holds(crate::send::schedule::domain_of(&job.email))
+        {
+            // Held (the error-ratio breaker): not attempted; the row stays to be sent.
+            self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+            self.counters.tally(job.group, Tally::Deferred);
+            return Ok(());
+        }
         loop {
             // During a relay outage one worker probes; the others wait here.
             let probing = match self.health.wait_turn(&self.shutdown).await {
@@ -120,6 +129,7 @@ impl<S: Session> Worker<S> {
             let result = self.session.send(&message, &file_name_for(&job.id)).await;
             let mut outcome = Outcome {
                 message_id: Some(message_id.clone()),
+                relay: self.session.relay().map(str::to_string),
                 ..Outcome::new(job.row, job.id.clone(), State::Sent, attempt)
             };
             match result {
@@ -160,6 +170,15 @@ impl<S: Session> Worker<S> {
                         self.shutdown.trigger(reason);
                         return Ok(());
                     }
+                    if f.kind == FailureKind::Held {
+                        // The relay pool held it back (a breaker, a stop, every relay
+                        // resting): nobody is marked, nothing is retried in this run.
+                        outcome.state = State::Deferred;
+                        self.journal.outcome(&outcome)?;
+                        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        self.counters.tally(job.group, Tally::Deferred);
+                        return Ok(());
+                    }
                     if f.kind == FailureKind::Permanent {
                         self.health.success(); // the relay answered: it is up
                         outcome.state = State::Failed;
@@ -175,10 +194,17 @@ impl<S: Session> Worker<S> {
                         unknown_outcome = true;
                     }
                     self.journal.outcome(&outcome)?;
-                    let outage = self.health.failure(
-                        &self.shutdown,
-                        &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
-                    );
+                    let outage = if self.session.relay_answered() {
+                        // The recipient's own temporary problem (greylisting, a full
+                        // mailbox): the relay is up.
+                        self.health.success();
+                        false
+                    } else {
+                        self.health.failure(
+                            &self.shutdown,
+                            &crate::send::outage::short_reason(f.code, &redact_reply(&f.text)),
+                        )
+                    };
                     if probing || outage {
                         // Attempts that only probe a relay that is down are not held against
                         // the recipient.

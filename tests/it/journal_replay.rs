@@ -35,6 +35,7 @@ pub(crate) fn outcome(row: u64, state: State, n: u32) -> Outcome {
         reply: Some("Ok: queued as ABC123 — 受付".into()),
         unknown: false,
         message_id: Some(format!("<{row}.{n}@notice.example.jp>")),
+        relay: None,
         at: String::new(),
     }
 }

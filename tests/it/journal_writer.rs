@@ -36,6 +36,7 @@ fn sent(row: u64) -> Outcome {
         reply: Some("Ok: queued as 4Xk2Lq0v7Nz".into()),
         unknown: false,
         message_id: Some(format!("<{row}.1.kaede-2026-11@notice.example.jp>")),
+        relay: None,
         at: String::new(),
     }
 }

@@ -31,6 +31,7 @@ mod recipients_ingest;
 mod recipients_samples;
 mod recipients_scale;
 mod relay_faults;
+mod relays;
 mod render_regressions;
 mod review_groups;
 mod review_page_render;

@@ -177,6 +177,18 @@ pub struct Script {
     rules: Vec<Rule>,
     outage: Option<Duration>,
     auth: bool,
+    rate_limit: Option<RateLimit>,
+}
+
+/// A relay account's sending rate (see [`Script::rate_limit`]): a token bucket.
+#[derive(Clone, Debug)]
+struct RateLimit {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+    code: u16,
+    text: String,
 }
 
 impl Script {
@@ -295,11 +307,29 @@ impl Script {
         self.outage = Some(d);
         self
     }
+
+    /// Accept at most `per_sec` transactions per second (bursts of `burst`), as a provider
+    /// account does, answering `MAIL` above that with `code text` (SES: `454 Throttling
+    /// failure: Maximum sending rate exceeded`). Checked before the other rules; the times of
+    /// these replies are in [`SmtpServer::throttled`].
+    pub fn rate_limit(mut self, per_sec: f64, burst: u32, code: u16, text: &str) -> Self {
+        self.rate_limit = Some(RateLimit {
+            per_sec,
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last: None,
+            code,
+            text: text.to_string(),
+        });
+        self
+    }
 }
 
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
+    rate_limit: Option<RateLimit>,
+    throttled: Vec<Instant>,
     outage_until: Option<Instant>,
     received: Vec<Received>,
     hung_up: Vec<Received>,
@@ -339,6 +369,21 @@ impl Shared {
     /// Decide what to do for an event: (total delay, overriding action).
     fn decide(&self, cmd: Command, arg: Option<&str>) -> (Duration, Option<Action>) {
         let mut st = self.lock();
+        if cmd == Command::Mail
+            && let Some(limit) = st.rate_limit.as_mut()
+        {
+            let now = Instant::now();
+            let since = limit.last.map_or(Duration::ZERO, |t| now - t);
+            limit.last = Some(now);
+            limit.tokens = (limit.tokens + since.as_secs_f64() * limit.per_sec).min(limit.burst);
+            if limit.tokens >= 1.0 {
+                limit.tokens -= 1.0;
+            } else {
+                let reply = Action::Reply(limit.code, limit.text.clone());
+                st.throttled.push(now);
+                return (Duration::ZERO, Some(reply));
+            }
+        }
         let mut delay = Duration::ZERO;
         let mut action = None;
         for rule in st.rules.iter_mut() {
@@ -372,9 +417,14 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Bind 127.0.0.1:0 and start serving according to `script`.
     pub async fn start(script: Script) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        Self::start_on("127.0.0.1:0".parse().expect("an address"), script).await
+    }
+
+    /// Bind `addr` (a loopback address; the port of a server that was shut down, to bring a
+    /// relay back) and start serving according to `script`.
+    pub async fn start_on(addr: SocketAddr, script: Script) -> SmtpServer {
+        assert!(addr.ip().is_loopback(), "tests use loopback only");
+        let listener = TcpListener::bind(addr).await.expect("bind a loopback port");
         let addr = listener.local_addr().expect("local_addr");
         let (changed, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
@@ -424,6 +474,11 @@ impl SmtpServer {
 
     pub fn in_outage(&self) -> bool {
         self.shared.in_outage()
+    }
+
+    /// When each `MAIL` refused by [`Script::rate_limit`] was answered.
+    pub fn throttled(&self) -> Vec<Instant> {
+        self.shared.lock().throttled.clone()
     }
 
     /// Messages accepted so far, in acceptance order.
@@ -511,6 +566,7 @@ fn install_script(shared: &Shared, script: Script) {
     st.rules = script.rules;
     st.outage_until = script.outage.map(|d| Instant::now() + d);
     st.auth = script.auth;
+    st.rate_limit = script.rate_limit;
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {

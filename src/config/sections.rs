@@ -286,6 +286,16 @@ pub struct SendSettings {
     /// return-path domain's SPF record permits them. Not used for sending.
     #[serde(default)]
     pub relay_ips: Vec<std::net::IpAddr>,
+    /// A PEM bundle of CA certificates trusted for the relay's certificate, on top of the
+    /// built-in roots: a company relay's internal CA (relative to the config file).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) to present to a relay that asks for one, with its key.
+    #[serde(default)]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM, PKCS#8, PKCS#1 or SEC1) of `tls_client_cert`.
+    #[serde(default)]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 impl Default for SendSettings {

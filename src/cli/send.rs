@@ -64,6 +64,7 @@ pub(super) fn send(
         accept_changes: args.accept_changes,
         progress: !args.quiet,
         shard: cli.shard,
+        metrics: args.metrics,
     };
     if !args.dry_run {
         check_approval(config, cli.one_state_dir()?)?;

@@ -5,6 +5,7 @@
 //! and shutdown ([`shutdown`]).
 
 mod journal_open;
+mod metrics;
 pub(crate) mod outage;
 mod producer;
 pub(crate) mod progress;
@@ -17,6 +18,7 @@ pub(crate) mod transport;
 mod worker;
 
 pub use journal_open::notice_settings_digest;
+pub use metrics::{MetricsListener, destination_group};
 pub(crate) use run::{SendOptions, send};
 pub(crate) use summary::{RunReport, print_report};
 pub use transport::file_name_for;

@@ -32,6 +32,7 @@ use crate::send::throttle::Throttle;
 use crate::send::transport::Transport;
 
 use super::journal_open::{OpenJournal, expected_messages, open_journal};
+use super::metrics::{ByDestination, MetricsListener, MetricsServer, RunView};
 use super::producer::{Job, produce};
 use super::summary::{Counters, RunReport, counters_view};
 use super::worker::Worker;
@@ -54,6 +55,8 @@ pub struct SendOptions {
     pub progress: bool,
     /// Only this shard of the list.
     pub shard: Option<crate::ingest::Shard>,
+    /// Serve metrics on this address while the run lasts (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the campaign through `transport`. Progress and the summary go to `out`.
@@ -64,6 +67,8 @@ pub async fn send<T: Transport>(
     shutdown: Shutdown,
     out: &mut (dyn Write + Send),
 ) -> Result<RunReport> {
+    // Bound first: a port already taken stops the run before its journal is touched.
+    let metrics_listener = opts.metrics.map(MetricsListener::bind).transpose()?;
     let renderer = Arc::new(Renderer::new(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
     let OpenJournal {
@@ -94,11 +99,27 @@ pub async fn send<T: Transport>(
     let settings = &opts.settings;
     let (tx, rx) = mpsc::channel::<Job>(settings.concurrency * 4);
     let rx = Arc::new(Mutex::new(rx));
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters {
+        by_destination: ByDestination::new(&settings.domain_rates),
+        ..Counters::default()
+    });
     let health = Arc::new(RelayHealth::new(
         settings.outage_threshold,
         Duration::from_secs(settings.outage_max_secs),
     ));
+    let _metrics = metrics_listener.map(|listener| {
+        MetricsServer::start(
+            listener,
+            RunView {
+                counters: counters.clone(),
+                health: health.clone(),
+                rate_limit: settings.rate,
+                expected,
+                campaign: config.campaign.id.clone(),
+                approval_digest: approval_digest(config, &renderer),
+            },
+        )
+    });
     let throttle = Throttle::new(settings.rate, settings.burst, &settings.domain_rates);
     let replay = Arc::new(replay);
 
@@ -238,4 +259,17 @@ pub async fn send<T: Transport>(
     journal.run_marker(&stop)?;
     journal.flush()?;
     Ok(report)
+}
+
+/// A digest of what an approval pins — every template and every notice setting in force — for
+/// the metrics' info line: the same digest on two hosts means the same approved notice.
+fn approval_digest(config: &Config, renderer: &Renderer) -> String {
+    let mut pinned = std::collections::BTreeMap::new();
+    for (k, v) in &renderer.template_digests {
+        pinned.insert(format!("templates/{k}"), v.clone());
+    }
+    for (k, v) in config.notice_digests() {
+        pinned.insert(format!("settings/{k}"), v);
+    }
+    crate::config::digest_of(&pinned)
 }

@@ -67,6 +67,8 @@ pub(super) struct Counters {
     pub(super) possible_duplicates: std::sync::Mutex<Vec<String>>,
     /// The first refusal of the session by the relay.
     pub(super) relay_refused: std::sync::Mutex<Option<String>>,
+    /// Sent, deferred and failed by destination group, and messages in flight, for metrics.
+    pub(super) by_destination: super::metrics::ByDestination,
 }
 
 impl Counters {

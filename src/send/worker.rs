@@ -116,7 +116,9 @@ impl<S: Session> Worker<S> {
                     message_id: message_id.clone(),
                 })
                 .await?;
+            let in_flight = self.counters.by_destination.in_flight();
             let result = self.session.send(&message, &file_name_for(&job.id)).await;
+            drop(in_flight);
             let mut outcome = Outcome {
                 message_id: Some(message_id.clone()),
                 ..Outcome::new(job.row, job.id.clone(), State::Sent, attempt)
@@ -128,6 +130,7 @@ impl<S: Session> Worker<S> {
                     outcome.reply = Some(redact_reply(&delivery.reply));
                     self.journal.outcome(&outcome)?;
                     let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
+                    self.counters.by_destination.sent(&job.domain);
                     if self.sent_limit.is_some_and(|l| sent >= l) {
                         self.shutdown.trigger(StopReason::LimitReached);
                     }
@@ -145,6 +148,7 @@ impl<S: Session> Worker<S> {
                         outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
                         self.journal.outcome(&outcome)?;
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        self.counters.by_destination.deferred(&job.domain);
                         let reason = StopReason::RelayRefused {
                             code: f.code,
                             reply: redact_reply(&f.text),
@@ -162,6 +166,7 @@ impl<S: Session> Worker<S> {
                         outcome.state = State::Failed;
                         self.journal.outcome(&outcome)?;
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        self.counters.by_destination.failed(&job.domain);
                         return Ok(());
                     }
                     outcome.state = State::Deferred;
@@ -182,6 +187,7 @@ impl<S: Session> Worker<S> {
                     }
                     if tries >= self.settings.max_attempts || self.shutdown.is_triggered() {
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                        self.counters.by_destination.deferred(&job.domain);
                         return Ok(());
                     }
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -189,6 +195,7 @@ impl<S: Session> Worker<S> {
                         let delay = backoff(self.settings.retry_base_ms, tries);
                         if !self.shutdown.sleep(delay).await {
                             self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                            self.counters.by_destination.deferred(&job.domain);
                             return Ok(());
                         }
                     }

@@ -1,0 +1,447 @@
+//! Metrics for the operations team's dashboards: `send --metrics 127.0.0.1:9184` serves the
+//! run's counters and gauges as Prometheus text (OpenMetrics) at `/metrics` while the run
+//! lasts.
+//!
+//! ```text
+//! tsuchi_messages_sent_total{group="docomo.ne.jp",relay="default"} 1200
+//! tsuchi_in_flight 4
+//! tsuchi_approval_info{campaign="kaede-2026-11",digest="9f2c…"} 1
+//! ```
+//!
+//! The outcome counters are fed where the run's summary counts ([`super::summary::Counters`]),
+//! so the dashboard and the summary never disagree. Labels are few and never personal: the
+//! destination group is the `send.domain_rates` entry that covers a recipient's domain, or
+//! `other` ([`destination_group`], the one place that decides it) — never a domain per label,
+//! let alone an address; the relay is `default` until relays come in pools. The HTTP side is
+//! tiny_http on its own thread: a scrape never waits on the sending workers.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::send::outage::RelayHealth;
+
+use super::summary::Counters;
+
+/// The label of the only relay until relays come in pools.
+const DEFAULT_RELAY: &str = "default";
+
+/// The group of recipients whose domain no `send.domain_rates` entry covers.
+const OTHER_GROUP: &str = "other";
+
+/// The labels of an outcome counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Destination {
+    group: String,
+    relay: String,
+}
+
+/// The group a recipient's domain is counted under: the `send.domain_rates` entry that covers
+/// it (`mail.docomo.ne.jp` under `docomo.ne.jp`), else `other`. Groups are the operator's own
+/// few names, so a label never carries a recipient's own domain.
+pub fn destination_group<'a>(domain: &str, groups: &'a [String]) -> &'a str {
+    let domain = domain.to_ascii_lowercase();
+    let mut candidate = domain.as_str();
+    loop {
+        if let Some(g) = groups.iter().find(|g| g.as_str() == candidate) {
+            return g;
+        }
+        match candidate.split_once('.') {
+            Some((_, rest)) => candidate = rest,
+            None => return OTHER_GROUP,
+        }
+    }
+}
+
+/// The outcome counters by destination, kept beside the summary's totals.
+#[derive(Clone, Default)]
+pub(super) struct ByDestination {
+    groups: Arc<Vec<String>>,
+    sent: Family<Destination, Counter>,
+    deferred: Family<Destination, Counter>,
+    failed: Family<Destination, Counter>,
+    in_flight: Gauge,
+}
+
+impl ByDestination {
+    /// Groups from `send.domain_rates`' keys.
+    pub(super) fn new(domain_rates: &BTreeMap<String, f64>) -> ByDestination {
+        ByDestination {
+            groups: Arc::new(
+                domain_rates
+                    .keys()
+                    .map(|k| k.to_ascii_lowercase())
+                    .collect(),
+            ),
+            ..ByDestination::default()
+        }
+    }
+
+    fn labels(&self, domain: &str) -> Destination {
+        Destination {
+            group: destination_group(domain, &self.groups).to_string(),
+            relay: DEFAULT_RELAY.to_string(),
+        }
+    }
+
+    pub(super) fn sent(&self, domain: &str) {
+        self.sent.get_or_create(&self.labels(domain)).inc();
+    }
+
+    pub(super) fn deferred(&self, domain: &str) {
+        self.deferred.get_or_create(&self.labels(domain)).inc();
+    }
+
+    pub(super) fn failed(&self, domain: &str) {
+        self.failed.get_or_create(&self.labels(domain)).inc();
+    }
+
+    /// Counts a message in flight until the returned guard is dropped.
+    pub(super) fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+}
+
+/// A message handed to the transport and not yet answered.
+pub(super) struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The metrics address, bound before the run opens its journal so that a taken port is an
+/// error before anything else happens.
+pub struct MetricsListener {
+    server: Arc<tiny_http::Server>,
+}
+
+impl MetricsListener {
+    pub fn bind(addr: SocketAddr) -> Result<MetricsListener> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
+        Ok(MetricsListener {
+            server: Arc::new(server),
+        })
+    }
+
+    /// The address it listens on (the port, when 0 was asked for).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.server_addr().to_ip()
+    }
+}
+
+/// What a scrape reads besides the outcome counters.
+pub(super) struct RunView {
+    pub(super) counters: Arc<Counters>,
+    pub(super) health: Arc<RelayHealth>,
+    /// `send.rate` (0: unlimited).
+    pub(super) rate_limit: f64,
+    /// Messages this run expects to send, when known.
+    pub(super) expected: Option<u64>,
+    pub(super) campaign: String,
+    /// A digest of the templates and notice settings in force: what an approval pins.
+    pub(super) approval_digest: String,
+}
+
+/// The gauges a scrape sets from the run's state, and the registry they are encoded from.
+struct Exposition {
+    registry: Registry,
+    rate: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pending: Gauge,
+    outage: Gauge,
+    retries: Counter,
+    refused: Counter,
+    duplicates: Counter,
+    view: RunView,
+    /// (when, sent) at earlier scrapes: the current rate is over the last one within a minute.
+    samples: Mutex<VecDeque<(Instant, u64)>>,
+}
+
+impl Exposition {
+    fn new(view: RunView) -> Exposition {
+        let mut registry = Registry::with_prefix("tsuchi");
+        let d = view.counters.by_destination.clone();
+        registry.register(
+            "messages_sent",
+            "Messages the relay accepted (2xx to the end of data) in this run",
+            d.sent,
+        );
+        registry.register(
+            "messages_deferred",
+            "Recipients left deferred after their attempts in this run (temporary failures)",
+            d.deferred,
+        );
+        registry.register(
+            "messages_failed",
+            "Recipients refused permanently (5xx) in this run",
+            d.failed,
+        );
+        let refused = Counter::default();
+        registry.register(
+            "rows_refused",
+            "Rows refused when their message was built (see tsuchi check)",
+            refused.clone(),
+        );
+        let duplicates = Counter::default();
+        registry.register(
+            "possible_duplicates",
+            "Recipients re-sent after an attempt whose outcome was unknown",
+            duplicates.clone(),
+        );
+        let retries = Counter::default();
+        registry.register(
+            "retries",
+            "Attempts retried after a temporary failure",
+            retries.clone(),
+        );
+        registry.register(
+            "in_flight",
+            "Messages handed to the relay and not yet answered",
+            d.in_flight,
+        );
+        let rate = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "send_rate_messages_per_second",
+            "Messages sent per second since the previous scrape (at most the last minute)",
+            rate.clone(),
+        );
+        let limit = Gauge::<f64, AtomicU64>::default();
+        limit.set(view.rate_limit);
+        registry.register(
+            "send_rate_limit_messages_per_second",
+            "The configured send.rate (0: unlimited)",
+            limit,
+        );
+        let pending = Gauge::default();
+        if view.expected.is_some() {
+            registry.register(
+                "pending",
+                "Messages this run still expects to send",
+                pending.clone(),
+            );
+        }
+        let outage = Gauge::default();
+        registry.register(
+            "relay_down",
+            "1 while the relay is down and being probed, else 0",
+            outage.clone(),
+        );
+        registry.register(
+            "approval",
+            "The campaign and the digest of the templates and notice settings in force",
+            Info::new(vec![
+                ("campaign".to_string(), view.campaign.clone()),
+                ("digest".to_string(), view.approval_digest.clone()),
+            ]),
+        );
+        Exposition {
+            registry,
+            rate,
+            pending,
+            outage,
+            retries,
+            refused,
+            duplicates,
+            view,
+            samples: Mutex::new(VecDeque::from([(Instant::now(), 0)])),
+        }
+    }
+
+    /// Brings the gauges up to date and encodes everything.
+    fn render(&self) -> String {
+        let c = &self.view.counters;
+        let sent = c.sent.load(Ordering::Relaxed);
+        let settled = sent
+            + c.failed.load(Ordering::Relaxed)
+            + c.deferred.load(Ordering::Relaxed)
+            + c.refused.load(Ordering::Relaxed);
+        if let Some(expected) = self.view.expected {
+            self.pending
+                .set(i64::try_from(expected.saturating_sub(settled)).unwrap_or(i64::MAX));
+        }
+        catch_up(&self.retries, c.retries.load(Ordering::Relaxed));
+        catch_up(&self.refused, c.refused.load(Ordering::Relaxed));
+        let duplicates = c
+            .possible_duplicates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len() as u64;
+        catch_up(&self.duplicates, duplicates);
+        self.outage
+            .set(i64::from(self.view.health.outage().is_some()));
+        {
+            let now = Instant::now();
+            let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+            while samples.len() > 1
+                && samples
+                    .front()
+                    .is_some_and(|(t, _)| now.duration_since(*t) > Duration::from_secs(60))
+            {
+                samples.pop_front();
+            }
+            if let Some(&(t, n)) = samples.back() {
+                let secs = now.duration_since(t).as_secs_f64();
+                if secs > 0.0 {
+                    self.rate.set(sent.saturating_sub(n) as f64 / secs);
+                }
+            }
+            samples.push_back((now, sent));
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Raises a counter to `total` (the run's own count, which only grows).
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+/// The metrics endpoint while a run lasts; stopped when dropped.
+pub(super) struct MetricsServer {
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    pub(super) fn start(listener: MetricsListener, view: RunView) -> MetricsServer {
+        let exposition = Exposition::new(view);
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = listener.server;
+        let thread = {
+            let server = server.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("metrics".into())
+                .spawn(move || serve(&server, &stop, &exposition))
+                .ok()
+        };
+        MetricsServer {
+            server,
+            stop,
+            thread,
+        }
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, stop: &AtomicBool, exposition: &Exposition) {
+    use tiny_http::{Header, Method, Response};
+    while !stop.load(Ordering::Relaxed) {
+        let request = match server.recv_timeout(Duration::from_millis(500)) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(_) => return,
+        };
+        // A scraper that went away is its own problem, never the run's.
+        let path = request.url().split('?').next().unwrap_or("");
+        if *request.method() == Method::Get && path == "/metrics" {
+            let body = exposition.render();
+            let content_type = Header::from_bytes(
+                "Content-Type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+            .expect("a valid header");
+            let _ = request.respond(Response::from_string(body).with_header(content_type));
+        } else {
+            let _ = request.respond(Response::from_string("not found\n").with_status_code(404));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_the_configured_domains_or_other() {
+        let groups = vec!["docomo.ne.jp".to_string(), "au.com".to_string()];
+        assert_eq!(destination_group("docomo.ne.jp", &groups), "docomo.ne.jp");
+        assert_eq!(
+            destination_group("Mail.DOCOMO.ne.jp", &groups),
+            "docomo.ne.jp"
+        );
+        assert_eq!(destination_group("example.jp", &groups), "other");
+        assert_eq!(destination_group("xdocomo.ne.jp", &groups), "other");
+        assert_eq!(destination_group("", &groups), "other");
+    }
+
+    #[test]
+    fn a_scrape_shows_counts_by_group_and_gauges_without_personal_data() {
+        let counters = Arc::new(Counters {
+            by_destination: ByDestination::new(&BTreeMap::from([("docomo.ne.jp".into(), 5.0)])),
+            ..Counters::default()
+        });
+        counters.sent.fetch_add(2, Ordering::Relaxed);
+        counters.by_destination.sent("mail.docomo.ne.jp");
+        counters.by_destination.sent("person-domain.example");
+        counters.possible_duplicate("C000001");
+        let _flight = counters.by_destination.in_flight();
+        let e = Exposition::new(RunView {
+            counters: counters.clone(),
+            health: Arc::new(RelayHealth::new(20, Duration::from_secs(60))),
+            rate_limit: 20.0,
+            expected: Some(10),
+            campaign: "kaede-2026-11".into(),
+            approval_digest: "abc123".into(),
+        });
+        let text = e.render();
+        assert!(
+            text.contains(r#"tsuchi_messages_sent_total{group="docomo.ne.jp",relay="default"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tsuchi_messages_sent_total{group="other",relay="default"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("tsuchi_in_flight 1"), "{text}");
+        assert!(text.contains("tsuchi_pending 8"), "{text}");
+        assert!(
+            text.contains("tsuchi_possible_duplicates_total 1"),
+            "{text}"
+        );
+        assert!(text.contains("tsuchi_relay_down 0"), "{text}");
+        assert!(
+            text.contains("tsuchi_send_rate_limit_messages_per_second 20"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"tsuchi_approval_info{campaign="kaede-2026-11",digest="abc123"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("person-domain") && !text.contains("C000001"),
+            "{text}"
+        );
+        drop(_flight);
+        assert!(e.render().contains("tsuchi_in_flight 0"));
+    }
+}

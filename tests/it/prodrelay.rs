@@ -1,0 +1,154 @@
+//! Operations around a production relay: `send --metrics` scraped while a send runs against the
+//! scripted SMTP server on loopback (slow enough that messages are seen in flight).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::support::campaign::{ConfigEdit, TestCampaign, send_args, text};
+use crate::support::smtp_server::{Command, Script, SmtpServer};
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+/// `GET path` over HTTP/1.0 on loopback: the status line and the body, or `None` when nothing
+/// listens (yet). Bounded in time and size.
+fn get(port: u16, path: &str) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut raw = Vec::new();
+    s.take(4 * 1024 * 1024).read_to_end(&mut raw).ok()?;
+    let raw = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// The value of the sample `name` (with its labels, exactly as exposed), if present.
+fn sample(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_served_during_a_send_by_group_without_personal_data() {
+    const N: usize = 16;
+    // All generated recipients are at example.jp: a send.domain_rates entry makes it a group.
+    let c = TestCampaign::new(N, |cfg| {
+        cfg.set(
+            "\"docomo.ne.jp\" = 5\n",
+            "\"docomo.ne.jp\" = 5\n\"example.jp\" = 1000\n",
+        )
+    });
+    // Each message waits at the end of its data: with 4 sessions, 4 are in flight for a while.
+    let server =
+        SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(400))).await;
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let args = send_args(
+        &server.url(),
+        &["--concurrency", "4", "--metrics", &metrics],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = c.spawn(&args);
+
+    let scrapes = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        let mut not_found = None;
+        while Instant::now() < deadline {
+            if let Some((status, body)) = get(port, "/metrics") {
+                assert!(status.contains(" 200"), "{status}");
+                let in_flight = sample(&body, "tsuchi_in_flight").unwrap_or(0.0);
+                let done = body.contains("# EOF");
+                seen.push(body);
+                if not_found.is_none() {
+                    not_found = get(port, "/").map(|(s, _)| s);
+                }
+                if in_flight >= 1.0 && done {
+                    return (seen, not_found);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        (seen, not_found)
+    })
+    .await
+    .unwrap();
+    let (seen, not_found) = scrapes;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!seen.is_empty(), "no scrape answered during the send");
+    let in_flight = seen
+        .iter()
+        .find(|b| sample(b, "tsuchi_in_flight").unwrap_or(0.0) >= 1.0)
+        .unwrap_or_else(|| panic!("never saw a message in flight: {seen:#?}"));
+    let body = in_flight;
+    assert!(
+        sample(body, "tsuchi_in_flight").unwrap() <= 4.0,
+        "at most one per session: {body}"
+    );
+    assert_eq!(
+        sample(body, "tsuchi_send_rate_limit_messages_per_second"),
+        Some(0.0),
+        "--rate 0: {body}"
+    );
+    assert_eq!(sample(body, "tsuchi_relay_down"), Some(0.0), "{body}");
+    let pending = sample(body, "tsuchi_pending").expect("pending");
+    assert!((1.0..=N as f64).contains(&pending), "{body}");
+    assert!(
+        body.contains("tsuchi_approval_info{campaign=\"kaede-2026-11\",digest=\""),
+        "{body}"
+    );
+    // Some scrape saw messages sent, counted under the configured group, never a domain of
+    // its own; the counts only grow.
+    let sent = |b: &String| {
+        sample(
+            b,
+            "tsuchi_messages_sent_total{group=\"example.jp\",relay=\"default\"}",
+        )
+    };
+    let counts: Vec<f64> = seen.iter().filter_map(sent).collect();
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    assert!(counts.iter().all(|&n| n <= N as f64), "{counts:?}");
+    for b in &seen {
+        assert!(!b.contains('@'), "an address in the metrics: {b}");
+        assert!(!b.contains("user1"), "a recipient in the metrics: {b}");
+        assert!(!b.contains("C0000"), "a customer id in the metrics: {b}");
+    }
+    assert!(
+        not_found.is_some_and(|s| s.contains(" 404")),
+        "only /metrics is served"
+    );
+    assert_eq!(server.received_count(), N);
+    // The endpoint goes with the run.
+    assert!(
+        get(port, "/metrics").is_none(),
+        "still listening after the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metrics_port_already_taken_stops_the_send_before_the_journal() {
+    let c = TestCampaign::new(3, |cfg| cfg);
+    let server = SmtpServer::start(Script::new()).await;
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let args = send_args(&server.url(), &["--metrics", &addr]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.run_async(&args).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--metrics"),
+        "{}",
+        text(&out)
+    );
+    assert!(!c.journal().exists(), "the journal was created");
+    assert_eq!(server.received_count(), 0);
+}

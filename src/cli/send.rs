@@ -70,6 +70,16 @@ pub(super) fn send(
         check_approval(config, cli.one_state_dir()?)?;
     }
     let _lock = crate::journal::lock_state_dir(&state_dir)?;
+    if args.log_format == super::args::LogFormat::Json {
+        // Events only, as JSON lines on stderr; an already installed subscriber stays.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

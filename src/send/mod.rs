@@ -4,6 +4,7 @@
 //! rate limits ([`throttle`]), relay outages ([`outage`]), the progress line ([`progress`])
 //! and shutdown ([`shutdown`]).
 
+mod events;
 mod journal_open;
 mod metrics;
 pub(crate) mod outage;

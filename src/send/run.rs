@@ -31,6 +31,7 @@ use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::Transport;
 
+use super::events;
 use super::journal_open::{OpenJournal, expected_messages, open_journal};
 use super::metrics::{ByDestination, MetricsListener, MetricsServer, RunView};
 use super::producer::{Job, produce};
@@ -88,7 +89,9 @@ pub async fn send<T: Transport>(
             torn.len, torn.line, torn.reason
         );
     }
-    journal.run_marker(&RunMarker::start())?;
+    let run_id = events::run_id();
+    journal.run_marker(&RunMarker::start().with("run", run_id.clone()))?;
+    events::started(&run_id, &config.campaign.id, expected, &opts.settings);
     {
         let journal = journal.clone();
         shutdown.on_immediate_exit(move || {
@@ -258,6 +261,12 @@ pub async fn send<T: Transport>(
     .with("retries", counters.retries.load(Ordering::Relaxed));
     journal.run_marker(&stop)?;
     journal.flush()?;
+    events::stopped(
+        &run_id,
+        &config.campaign.id,
+        &report,
+        counters.retries.load(Ordering::Relaxed),
+    );
     Ok(report)
 }
 

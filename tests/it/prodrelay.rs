@@ -152,3 +152,56 @@ async fn a_metrics_port_already_taken_stops_the_send_before_the_journal() {
     assert!(!c.journal().exists(), "the journal was created");
     assert_eq!(server.received_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_the_run_id_event_and_counts_and_no_personal_data() {
+    const N: usize = 7;
+    let c = TestCampaign::new(N, |cfg| cfg);
+    let server = SmtpServer::start(Script::new().reject_recipient(
+        "user3@example.jp",
+        550,
+        "5.1.1",
+        "user unknown",
+    ))
+    .await;
+    let args = send_args(&server.url(), &["--log-format", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.run_async(&args).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let find = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {stderr}"))
+            .clone()
+    };
+    let start = find("run_start");
+    let stop = find("run_stop");
+    let run = start["run"].as_str().expect("a run id").to_string();
+    assert_eq!(run.len(), 16, "{start}");
+    assert_eq!(stop["run"], run.as_str(), "{stop}");
+    assert_eq!(start["campaign"], "kaede-2026-11");
+    assert_eq!(start["expected"], N as u64, "{start}");
+    assert_eq!(stop["sent"], (N - 1) as u64, "{stop}");
+    assert_eq!(stop["failed"], 1, "{stop}");
+    assert_eq!(stop["reason"], "finished", "{stop}");
+    assert!(stop["timestamp"].is_string(), "{stop}");
+    for e in &events {
+        let line = e.to_string();
+        assert!(!line.contains('@') && !line.contains("C00000"), "{line}");
+    }
+    // The journal's start marker carries the same run id.
+    let journal = std::fs::read_to_string(c.journal()).unwrap();
+    let marker = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "run" && v["event"] == "start")
+        .expect("a start marker");
+    assert_eq!(marker["run"], run.as_str(), "{marker}");
+}

@@ -26,6 +26,8 @@ const HOST: &str = "localhost";
 /// A CA and the certificates it issued, as PEM.
 struct Pki {
     ca_pem: String,
+    client_pem: String,
+    client_key: String,
     server_pem: String,
     server_key: String,
     expired_pem: String,
@@ -45,6 +47,10 @@ fn pki() -> Pki {
     let leaf = |expired: bool| {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec![HOST.to_string()]).unwrap();
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
@@ -54,8 +60,12 @@ fn pki() -> Pki {
     };
     let (server_pem, server_key) = leaf(false);
     let (expired_pem, expired_key) = leaf(true);
+    // The client's certificate: the same CA, as a company PKI would issue it.
+    let (client_pem, client_key) = leaf(false);
     Pki {
         ca_pem: ca.pem(),
+        client_pem,
+        client_key,
         server_pem,
         server_key,
         expired_pem,
@@ -80,7 +90,13 @@ struct Postfix {
     plain: u16,
     /// STARTTLS with an expired certificate.
     expired: u16,
+    /// Implicit TLS (`smtps://`, Postfix's wrapper mode), AUTH required.
+    smtps: u16,
+    /// STARTTLS that requires a client certificate from the test CA.
+    client_cert: u16,
     ca_file: PathBuf,
+    client_cert_file: PathBuf,
+    client_key_file: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -145,6 +161,8 @@ impl Postfix {
         write("conf/expired.pem", &pki.expired_pem);
         write("conf/expired.key", &pki.expired_key);
         write("ca.pem", &pki.ca_pem);
+        write("client.pem", &pki.client_pem);
+        write("client.key", &pki.client_key);
         // Cyrus reads `<path>/smtpd.conf`; Debian's Postfix looks in `<path>/sasl/` instead.
         let sasl_conf = format!(
             "pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\n\
@@ -219,13 +237,21 @@ smtpd_recipient_restrictions = permit_sasl_authenticated, reject
 "
             ),
         );
-        let (submission, plain, expired) = (free_port(), free_port(), free_port());
+        let (submission, plain, expired, smtps, client_cert) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
         write(
                 "conf/master.cf",
                 &format!(
                     "127.0.0.1:{submission} inet n - n - - smtpd
 127.0.0.1:{plain} inet n - n - - smtpd -o smtpd_tls_security_level=none -o smtpd_sasl_auth_enable=no
 127.0.0.1:{expired} inet n - n - - smtpd -o smtpd_tls_cert_file={d_s}/conf/expired.pem -o smtpd_tls_key_file={d_s}/conf/expired.key
+127.0.0.1:{smtps} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
+127.0.0.1:{client_cert} inet n - n - - smtpd -o smtpd_tls_req_ccert=yes -o smtpd_tls_CAfile={d_s}/ca.pem -o smtpd_sasl_auth_enable=no -o smtpd_recipient_restrictions=permit_tls_all_clientcerts,reject -o smtpd_relay_restrictions=permit_tls_all_clientcerts,reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -259,10 +285,14 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         let conf_dir = d.join("conf");
         let postfix = Postfix {
             ca_file: d.join("ca.pem"),
+            client_cert_file: d.join("client.pem"),
+            client_key_file: d.join("client.key"),
             dir,
             submission,
             plain,
             expired,
+            smtps,
+            client_cert,
         };
         assert!(
             out.status.success(),
@@ -273,7 +303,7 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            let up = [submission, plain, expired]
+            let up = [submission, plain, expired, smtps, client_cert]
                 .iter()
                 .all(|&p| TcpStream::connect(("127.0.0.1", p)).is_ok());
             if up {
@@ -550,4 +580,90 @@ fn a_relay_without_starttls_is_refused_when_tls_is_required() {
         pf.log()
     );
     assert_password_nowhere(&c, &[&out], PASSWORD);
+}
+
+/// The generated messages in `delivered`, as (recipient row, parsed) — each parsed.
+fn rows_delivered(delivered: &[PathBuf]) -> std::collections::BTreeSet<usize> {
+    let mut rows = std::collections::BTreeSet::new();
+    for path in delivered {
+        let raw = std::fs::read(path).unwrap();
+        let msg = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .unwrap_or_else(|| panic!("{} does not parse", path.display()));
+        let to = msg.to().and_then(|a| a.first()).and_then(|a| a.address());
+        let row = to
+            .and_then(|t| t.strip_prefix("user"))
+            .and_then(|r| r.strip_suffix("@example.jp"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}: unexpected To {to:?}", path.display()));
+        assert!(rows.insert(row), "row {row} got two messages");
+    }
+    rows
+}
+
+#[test]
+#[ignore = "needs postfix and sasl2-bin"]
+fn implicit_tls_with_auth_delivers_through_postfix() {
+    const N: usize = 6;
+    let Some(pf) = Postfix::start() else { return };
+    let c = campaign(N, Some(&pf.ca_file));
+    let url = format!("smtps://{HOST}:{}", pf.smtps);
+    let out = send(&c, &url, PASSWORD);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), pf.log());
+    let delivered = pf.wait_delivered(N);
+    assert_eq!(rows_delivered(&delivered).len(), N, "{}", pf.log());
+    for path in &delivered {
+        let raw = String::from_utf8_lossy(&std::fs::read(path).unwrap()).to_string();
+        assert!(
+            raw.contains("with ESMTPSA id"),
+            "not over TLS with AUTH:\n{raw}"
+        );
+    }
+    assert_password_nowhere(&c, &[&out], PASSWORD);
+}
+
+#[test]
+#[ignore = "needs postfix and sasl2-bin"]
+fn a_relay_that_requires_a_client_certificate_gets_ours() {
+    const N: usize = 4;
+    let Some(pf) = Postfix::start() else { return };
+    let url = pf.url(HOST, pf.client_cert);
+    // Without the certificate the relay lets nobody through.
+    let without = campaign(N, Some(&pf.ca_file));
+    let out = without
+        .command(&["send", "--smtp", &url, "--rate", "0", "-q", "--limit", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(pf.delivered().is_empty(), "{}", pf.log());
+    // With it, everyone is delivered (no AUTH on this port: the certificate is the credential).
+    let with = TestCampaign::new(N, |cfg| {
+        cfg.set(
+            "allow_insecure = false\n",
+            &format!(
+                "allow_insecure = false\ntls_ca_file = \"{}\"\ntls_client_cert = \"{}\"\n\
+                 tls_client_key = \"{}\"\n",
+                pf.ca_file.display(),
+                pf.client_cert_file.display(),
+                pf.client_key_file.display()
+            ),
+        )
+    });
+    let out = with
+        .command(&["send", "--smtp", &url, "--rate", "0", "-q"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), pf.log());
+    assert_eq!(
+        rows_delivered(&pf.wait_delivered(N)).len(),
+        N,
+        "{}",
+        pf.log()
+    );
+    // The private key is shown nowhere.
+    let key = std::fs::read_to_string(&pf.client_key_file).unwrap();
+    let key_line = key.lines().nth(1).unwrap();
+    assert_password_nowhere(&with, &[&out], key_line);
 }

@@ -13,11 +13,11 @@
 //! destination group is the `send.domain_rates` entry that covers a recipient's domain, or
 //! `other` ([`destination_group`], the one place that decides it) — never a domain per label,
 //! let alone an address; the relay is `default` until relays come in pools. The HTTP side is
-//! tiny_http on its own thread: a scrape never waits on the sending workers.
+//! hyper's HTTP/1 server on the run's runtime, bounded; a scrape never waits on the workers.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,21 +125,20 @@ impl Drop for InFlight {
 /// The metrics address, bound before the run opens its journal so that a taken port is an
 /// error before anything else happens.
 pub struct MetricsListener {
-    server: Arc<tiny_http::Server>,
+    listener: std::net::TcpListener,
 }
 
 impl MetricsListener {
     pub fn bind(addr: SocketAddr) -> Result<MetricsListener> {
-        let server = tiny_http::Server::http(addr)
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| anyhow::anyhow!("--metrics {addr}: cannot listen: {e}"))?;
-        Ok(MetricsListener {
-            server: Arc::new(server),
-        })
+        Ok(MetricsListener { listener })
     }
 
     /// The address it listens on (the port, when 0 was asked for).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.server.server_addr().to_ip()
+        self.listener.local_addr().ok()
     }
 }
 
@@ -315,66 +314,80 @@ fn catch_up(counter: &Counter, total: u64) {
     }
 }
 
+/// The most scrapes served at once; more wait for the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 16;
+
+/// How long a scraper may take to send its request's head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The metrics endpoint while a run lasts; stopped when dropped.
 pub(super) struct MetricsServer {
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl MetricsServer {
-    pub(super) fn start(listener: MetricsListener, view: RunView) -> MetricsServer {
-        let exposition = Exposition::new(view);
-        let stop = Arc::new(AtomicBool::new(false));
-        let server = listener.server;
-        let thread = {
-            let server = server.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("metrics".into())
-                .spawn(move || serve(&server, &stop, &exposition))
-                .ok()
-        };
-        MetricsServer {
-            server,
-            stop,
-            thread,
-        }
+    /// Serves on the run's runtime: HTTP/1 by hyper, one request per connection, the request's
+    /// head bounded in size (hyper's buffer limit, 64 headers) and in time, at most
+    /// [`MAX_CONNECTIONS`] at once. A scrape only reads counters: it never waits on a worker.
+    pub(super) fn start(listener: MetricsListener, view: RunView) -> Result<MetricsServer> {
+        let listener = tokio::net::TcpListener::from_std(listener.listener)?;
+        let exposition = Arc::new(Exposition::new(view));
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let exposition = exposition.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let response = respond(&exposition, &request);
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                    // A scraper that went away is its own problem, never the run's.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(false)
+                        .max_headers(64)
+                        .max_buf_size(64 * 1024)
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(REQUEST_TIMEOUT)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                    drop(permit);
+                });
+            }
+        });
+        Ok(MetricsServer { task })
     }
 }
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.task.abort();
     }
 }
 
-fn serve(server: &tiny_http::Server, stop: &AtomicBool, exposition: &Exposition) {
-    use tiny_http::{Header, Method, Response};
-    while !stop.load(Ordering::Relaxed) {
-        let request = match server.recv_timeout(Duration::from_millis(500)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
-            Err(_) => return,
-        };
-        // A scraper that went away is its own problem, never the run's.
-        let path = request.url().split('?').next().unwrap_or("");
-        if *request.method() == Method::Get && path == "/metrics" {
-            let body = exposition.render();
-            let content_type = Header::from_bytes(
-                "Content-Type",
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+/// `GET /metrics` is the exposition; anything else is 404.
+fn respond<B>(exposition: &Exposition, request: &hyper::Request<B>) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(Body::default());
+    if request.method() == hyper::Method::GET && request.uri().path() == "/metrics" {
+        *response.body_mut() = Body::from(exposition.render());
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )
-            .expect("a valid header");
-            let _ = request.respond(Response::from_string(body).with_header(content_type));
-        } else {
-            let _ = request.respond(Response::from_string("not found\n").with_status_code(404));
-        }
+            ),
+        );
+    } else {
+        *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+        *response.body_mut() = Body::from("not found\n");
     }
+    response
 }
 
 #[cfg(test)]

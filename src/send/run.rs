@@ -110,19 +110,21 @@ pub async fn send<T: Transport>(
         settings.outage_threshold,
         Duration::from_secs(settings.outage_max_secs),
     ));
-    let _metrics = metrics_listener.map(|listener| {
-        MetricsServer::start(
-            listener,
-            RunView {
-                counters: counters.clone(),
-                health: health.clone(),
-                rate_limit: settings.rate,
-                expected,
-                campaign: config.campaign.id.clone(),
-                approval_digest: approval_digest(config, &renderer),
-            },
-        )
-    });
+    let _metrics = metrics_listener
+        .map(|listener| {
+            MetricsServer::start(
+                listener,
+                RunView {
+                    counters: counters.clone(),
+                    health: health.clone(),
+                    rate_limit: settings.rate,
+                    expected,
+                    campaign: config.campaign.id.clone(),
+                    approval_digest: approval_digest(config, &renderer),
+                },
+            )
+        })
+        .transpose()?;
     let throttle = Throttle::new(settings.rate, settings.burst, &settings.domain_rates);
     let replay = Arc::new(replay);
 

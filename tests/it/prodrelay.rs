@@ -205,3 +205,62 @@ async fn json_logs_carry_the_run_id_event_and_counts_and_no_personal_data() {
         .expect("a start marker");
     assert_eq!(marker["run"], run.as_str(), "{marker}");
 }
+
+/// Sends a request head of 8 MiB without end: whether the endpoint cut it off (a write
+/// failed because it closed, or it answered 431) and what it answered.
+fn flood(port: u16) -> (bool, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nX-Long: ");
+    let chunk = vec![b'a'; 16 * 1024];
+    let mut write_failed = false;
+    for _ in 0..(8 * 1024 * 1024 / chunk.len()) {
+        if s.write_all(&chunk).is_err() {
+            write_failed = true;
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = s.take(64 * 1024).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    (write_failed || answer.starts_with("HTTP/1.1 431"), answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scraper_that_floods_the_endpoint_is_cut_off_and_the_send_goes_on() {
+    const N: usize = 8;
+    let c = TestCampaign::new(N, |cfg| cfg);
+    let server =
+        SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(300))).await;
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let args = send_args(
+        &server.url(),
+        &["--concurrency", "2", "--metrics", &metrics],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let child = c.spawn(&args);
+    let ((cut_off, answer), after) = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(port, "/metrics").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let answer = flood(port);
+        (answer, get(port, "/metrics"))
+    })
+    .await
+    .unwrap();
+    assert!(cut_off, "a header without end was read on: {answer:.200}");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(server.received_count(), N);
+    if let Some((status, body)) = after {
+        assert!(
+            status.contains(" 200") && body.contains("# EOF"),
+            "{status}"
+        );
+    }
+}

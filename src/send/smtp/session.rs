@@ -14,7 +14,7 @@ use crate::send::transport::{Delivery, FailureKind, SendFailure, Session};
 use super::SmtpSettings;
 use super::bounded::{Bounded, TlsOverBounded};
 use super::classify::{classify, queue_id, refuses_session, temporary};
-use super::tls::certificate_problem;
+use super::tls::{CertificateProblem, certificate_problem};
 use super::transaction::{Leave, transaction};
 use super::url::Security;
 
@@ -27,11 +27,16 @@ fn handshake_failure(
     stage: &str,
 ) -> SendFailure {
     if let Some(problem) = certificate_problem(e) {
-        let mut f = temporary(format!(
-            "{stage}: the certificate of {} was refused: {problem}{}",
-            s.url.host,
-            s.tls.hint(&problem)
-        ));
+        let text = if problem == CertificateProblem::ClientCertificateRefused {
+            format!("{stage}: {} refused our certificate: {problem}", s.url.host)
+        } else {
+            format!(
+                "{stage}: the certificate of {} was refused: {problem}{}",
+                s.url.host,
+                s.tls.hint(&problem)
+            )
+        };
+        let mut f = temporary(text);
         f.kind = FailureKind::Relay;
         return f;
     }

@@ -160,6 +160,8 @@ pub enum CertificateProblem {
     NotYetValid,
     /// Revoked by its CA.
     Revoked,
+    /// The relay refused the certificate we presented, or wants one and we have none.
+    ClientCertificateRefused,
     /// Anything else the verifier said.
     Other(String),
 }
@@ -178,6 +180,9 @@ impl std::fmt::Display for CertificateProblem {
                 f.write_str("not valid yet (check this machine's clock)")
             }
             CertificateProblem::Revoked => f.write_str("revoked"),
+            CertificateProblem::ClientCertificateRefused => {
+                f.write_str("the relay wants a client certificate it trusts (send.tls_client_cert)")
+            }
             CertificateProblem::Other(s) => f.write_str(s),
         }
     }
@@ -206,9 +211,21 @@ pub(super) fn certificate_problem(
 }
 
 fn from_rustls(e: &rustls::Error) -> Option<CertificateProblem> {
+    use rustls::AlertDescription as A;
     use rustls::CertificateError as C;
-    let rustls::Error::InvalidCertificate(c) = e else {
-        return None;
+    let c = match e {
+        rustls::Error::InvalidCertificate(c) => c,
+        // The relay's alerts about our certificate: it will not change by asking again.
+        rustls::Error::AlertReceived(
+            A::CertificateRequired
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateUnknown
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::UnknownCA,
+        ) => return Some(CertificateProblem::ClientCertificateRefused),
+        _ => return None,
     };
     Some(match c {
         C::UnknownIssuer => CertificateProblem::UnknownIssuer,
@@ -239,6 +256,14 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
         );
         assert_eq!(certificate_problem(&io), Some(CertificateProblem::Expired));
+        let alert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+        );
+        assert_eq!(
+            certificate_problem(&alert),
+            Some(CertificateProblem::ClientCertificateRefused)
+        );
         let other = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
         assert_eq!(certificate_problem(&other), None);
     }

@@ -31,52 +31,37 @@ pub(super) fn started(run: &str, campaign: &str, expected: Option<u64>, s: &Send
     );
 }
 
-/// The run ended: why, and its counts.
+/// The run ended: why, and its counts; at level ERROR when the relay refused the session.
 pub(super) fn stopped(run: &str, campaign: &str, report: &RunReport, retries: u64) {
     let reason = report
         .stopped
         .as_ref()
         .map(|r| r.to_string())
         .unwrap_or_else(|| "finished".to_string());
-    let fields = (
-        report.sent,
-        report.failed,
-        report.deferred,
-        report.refused,
-        report.already_done,
-        report.remaining,
-    );
+    let duplicates = report.possible_duplicates.len() as u64;
+    macro_rules! stop_event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                event = "run_stop",
+                run,
+                campaign,
+                reason,
+                relay_refused = report.relay_refused.is_some(),
+                sent = report.sent,
+                failed = report.failed,
+                deferred = report.deferred,
+                refused = report.refused,
+                already_done = report.already_done,
+                remaining = report.remaining,
+                possible_duplicates = duplicates,
+                retries,
+            )
+        };
+    }
     if report.relay_refused.is_some() {
-        tracing::error!(
-            event = "run_stop",
-            run,
-            campaign,
-            reason,
-            relay_refused = true,
-            sent = fields.0,
-            failed = fields.1,
-            deferred = fields.2,
-            refused = fields.3,
-            already_done = fields.4,
-            remaining = fields.5,
-            possible_duplicates = report.possible_duplicates.len() as u64,
-            retries,
-        );
+        stop_event!(tracing::Level::ERROR);
     } else {
-        tracing::info!(
-            event = "run_stop",
-            run,
-            campaign,
-            reason,
-            relay_refused = false,
-            sent = fields.0,
-            failed = fields.1,
-            deferred = fields.2,
-            refused = fields.3,
-            already_done = fields.4,
-            remaining = fields.5,
-            possible_duplicates = report.possible_duplicates.len() as u64,
-            retries,
-        );
+        stop_event!(tracing::Level::INFO);
     }
 }

@@ -89,6 +89,9 @@ pub async fn send<T: Transport>(
             torn.len, torn.line, torn.reason
         );
     }
+    if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr()) {
+        let _ = writeln!(out, "metrics: http://{addr}/metrics");
+    }
     let run_id = events::run_id();
     journal.run_marker(&RunMarker::start().with("run", run_id.clone()))?;
     events::started(&run_id, &config.campaign.id, expected, &opts.settings);

@@ -8,9 +8,40 @@ use std::time::{Duration, Instant};
 use crate::support::campaign::{ConfigEdit, TestCampaign, send_args, text};
 use crate::support::smtp_server::{Command, Script, SmtpServer};
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+/// Starts `tsuchi send … --metrics 127.0.0.1:0` and reads the port it says it listens on.
+fn spawn_with_metrics(
+    c: &TestCampaign,
+    url: &str,
+    extra: &[&str],
+) -> (std::process::Child, u16, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut extra: Vec<&str> = extra.to_vec();
+    extra.extend(["--metrics", "127.0.0.1:0"]);
+    let args = send_args(url, &extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = c.spawn(&args);
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut port = None;
+    let mut seen = String::new();
+    let mut line = String::new();
+    // The line comes before the first message; the read ends at the latest with the run.
+    while port.is_none() && stdout.read_line(&mut line).unwrap_or(0) > 0 {
+        port = line
+            .trim()
+            .strip_prefix("metrics: http://127.0.0.1:")
+            .and_then(|r| r.strip_suffix("/metrics"))
+            .and_then(|p| p.parse::<u16>().ok());
+        seen.push_str(&line);
+        line.clear();
+    }
+    let port = port.unwrap_or_else(|| panic!("no metrics address in stdout: {seen}"));
+    // The rest of stdout, so the binary never blocks on a full pipe.
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    (child, port, rest)
 }
 
 /// `GET path` over HTTP/1.0 on loopback: the status line and the body, or `None` when nothing
@@ -47,14 +78,7 @@ async fn metrics_are_served_during_a_send_by_group_without_personal_data() {
     // Each message waits at the end of its data: with 4 sessions, 4 are in flight for a while.
     let server =
         SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(400))).await;
-    let port = free_port();
-    let metrics = format!("127.0.0.1:{port}");
-    let args = send_args(
-        &server.url(),
-        &["--concurrency", "4", "--metrics", &metrics],
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = c.spawn(&args);
+    let (child, port, _rest) = spawn_with_metrics(&c, &server.url(), &["--concurrency", "4"]);
 
     let scrapes = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -233,14 +257,7 @@ async fn a_scraper_that_floods_the_endpoint_is_cut_off_and_the_send_goes_on() {
     let c = TestCampaign::new(N, |cfg| cfg);
     let server =
         SmtpServer::start(Script::new().delay(Command::DataEnd, Duration::from_millis(300))).await;
-    let port = free_port();
-    let metrics = format!("127.0.0.1:{port}");
-    let args = send_args(
-        &server.url(),
-        &["--concurrency", "2", "--metrics", &metrics],
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let child = c.spawn(&args);
+    let (child, port, _rest) = spawn_with_metrics(&c, &server.url(), &["--concurrency", "2"]);
     let ((cut_off, answer), after) = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
         while get(port, "/metrics").is_none() && Instant::now() < deadline {

@@ -111,9 +111,9 @@ fn exit_for(report: &crate::send::RunReport, dry_run: bool) -> i32 {
         let _ = writeln!(
             std::io::stderr(),
             "error: {refusal}\nThe relay refused the session before any recipient was named \
-             (check send.smtp, send.tls_ca_file, the credentials in TSUCHI_SMTP_USER / TSUCHI_SMTP_PASSWORD and \
-             the sender address); nobody was marked failed for it: run `tsuchi send` again \
-             once the relay accepts us."
+             (check send.smtp, send.tls_ca_file, the credentials in TSUCHI_SMTP_USER / \
+             TSUCHI_SMTP_PASSWORD and the sender address); nobody was marked failed for it: run \
+             `tsuchi send` again once the relay accepts us."
         );
         return EXIT_ERROR;
     }

@@ -87,6 +87,15 @@ pub enum Command {
     },
 }
 
+/// How `send` logs its events.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Only the progress line and the summary.
+    Text,
+    /// Also one JSON line per event on stderr.
+    Json,
+}
+
 /// Output of `tsuchi preflight`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 pub enum PreflightFormat {
@@ -123,6 +132,13 @@ pub struct SendArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// `json`: the run's events (start, stop, with run id and counts) as JSON lines on
+    /// stderr, for log shippers.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run lasts (e.g. 127.0.0.1:9184).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Cli {

@@ -11,7 +11,7 @@ use super::exit::{EXIT_USAGE, Failure};
 use crate::config::{Config, SendSettings};
 use crate::send::relay::{Breaker, PoolTransport, ReplyRules, Shared};
 use crate::send::shutdown::Shutdown;
-use crate::send::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings};
+use crate::send::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings, TlsSettings};
 
 /// The pool transport of a run; a URL or credentials it cannot use are a usage error.
 pub(super) fn transport(
@@ -28,6 +28,17 @@ pub(super) fn transport(
     for r in &settings.relays {
         let url = RelayUrl::parse(&r.url).map_err(|e| usage(&r.name, e))?;
         let credentials = Secret::from_env_for(&r.name).map_err(|e| usage(&r.name, e))?;
+        // A relay's own TLS files, else the run's.
+        let tls = TlsSettings::load(
+            r.tls_ca_file.as_deref().or(settings.tls_ca_file.as_deref()),
+            r.tls_client_cert
+                .as_deref()
+                .or(settings.tls_client_cert.as_deref()),
+            r.tls_client_key
+                .as_deref()
+                .or(settings.tls_client_key.as_deref()),
+        )
+        .map_err(|e| usage(&r.name, e))?;
         let relay = SmtpRelay::new(SmtpSettings {
             url,
             timeout: std::time::Duration::from_secs(settings.timeout_secs),
@@ -35,6 +46,7 @@ pub(super) fn transport(
             credentials,
             allow_insecure: settings.allow_insecure,
             hello_name: config.sender_domain().to_string(),
+            tls,
         })
         .map_err(|e| usage(&r.name, e))?;
         // A relay without a rate of its own is paced at the run's rate once it throttles.

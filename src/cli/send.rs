@@ -64,11 +64,22 @@ pub(super) fn send(
         accept_changes: args.accept_changes,
         progress: !args.quiet,
         shard: cli.shard,
+        metrics: args.metrics,
     };
     if !args.dry_run {
         check_approval(config, cli.one_state_dir()?)?;
     }
     let _lock = crate::journal::lock_state_dir(&state_dir)?;
+    if args.log_format == super::args::LogFormat::Json {
+        // Events only, as JSON lines on stderr; an already installed subscriber stays.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,9 +125,9 @@ fn exit_for(report: &crate::send::RunReport, dry_run: bool) -> i32 {
         let _ = writeln!(
             std::io::stderr(),
             "error: {refusal}\nThe relay refused the session before any recipient was named \
-             (check send.smtp, the credentials in TSUCHI_SMTP_USER / TSUCHI_SMTP_PASSWORD and \
-             the sender address); nobody was marked failed for it: run `tsuchi send` again \
-             once the relay accepts us."
+             (check send.smtp, send.tls_ca_file, the credentials in TSUCHI_SMTP_USER / \
+             TSUCHI_SMTP_PASSWORD and the sender address); nobody was marked failed for it: run \
+             `tsuchi send` again once the relay accepts us."
         );
         return EXIT_ERROR;
     }
@@ -135,11 +146,17 @@ pub(super) fn smtp_relay(
     config: &Config,
     settings: &crate::config::SendSettings,
 ) -> Result<crate::send::smtp::SmtpRelay> {
-    use crate::send::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings};
+    use crate::send::smtp::{RelayUrl, Secret, SmtpRelay, SmtpSettings, TlsSettings};
     let usage =
         |e: anyhow::Error| -> anyhow::Error { Failure::new(EXIT_USAGE, format!("{e:#}")).into() };
     let url = RelayUrl::parse(&settings.smtp).map_err(usage)?;
     let credentials = Secret::from_env().map_err(usage)?;
+    let tls = TlsSettings::load(
+        settings.tls_ca_file.as_deref(),
+        settings.tls_client_cert.as_deref(),
+        settings.tls_client_key.as_deref(),
+    )
+    .map_err(usage)?;
     SmtpRelay::new(SmtpSettings {
         url,
         timeout: std::time::Duration::from_secs(settings.timeout_secs),
@@ -147,6 +164,7 @@ pub(super) fn smtp_relay(
         credentials,
         allow_insecure: settings.allow_insecure,
         hello_name: config.sender_domain().to_string(),
+        tls,
     })
     .map_err(usage)
 }

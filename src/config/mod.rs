@@ -109,7 +109,26 @@ impl Config {
             fields: file.fields,
             incident: file.incident,
             brands: file.brands,
-            send: file.send,
+            send: {
+                let mut send = file.send;
+                for path in [
+                    &mut send.tls_ca_file,
+                    &mut send.tls_client_cert,
+                    &mut send.tls_client_key,
+                ] {
+                    *path = path.take().map(|p| base.join(p));
+                }
+                for relay in &mut send.relays {
+                    for path in [
+                        &mut relay.tls_ca_file,
+                        &mut relay.tls_client_cert,
+                        &mut relay.tls_client_key,
+                    ] {
+                        *path = path.take().map(|p| base.join(p));
+                    }
+                }
+                send
+            },
             dkim: file.dkim.map(|mut d| {
                 d.key_file = d.key_file.map(|k| base.join(k));
                 d
@@ -157,6 +176,26 @@ mod tests {
                 .starts_with(env!("CARGO_MANIFEST_DIR"))
         );
         assert_eq!(c.fields[0].key, "name");
+    }
+
+    #[test]
+    fn tls_files_resolve_relative_to_the_file_and_a_client_cert_needs_its_key() {
+        let d = tempfile::tempdir().unwrap();
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .unwrap();
+        assert!(sample.contains("allow_insecure = false\n"));
+        let with = |extra: &str| {
+            sample.replace(
+                "allow_insecure = false\n",
+                &format!("allow_insecure = false\n{extra}\n"),
+            )
+        };
+        let c = Config::load(&write(d.path(), &with("tls_ca_file = \"pki/ca.pem\""))).unwrap();
+        assert_eq!(c.send.tls_ca_file, Some(d.path().join("pki/ca.pem")));
+        let e =
+            Config::load(&write(d.path(), &with("tls_client_cert = \"client.pem\""))).unwrap_err();
+        assert!(format!("{e:#}").contains("send.tls_client_key"), "{e:#}");
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub struct RelayEntry {
     /// throttling replies never raise its rate above it.
     #[serde(default)]
     pub rate: Option<f64>,
+    /// This relay's CA bundle, client certificate and key (PEM, relative to the config file);
+    /// unset: `send.tls_ca_file`, `send.tls_client_cert`, `send.tls_client_key`.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub tls_client_key: Option<std::path::PathBuf>,
 }
 
 fn one() -> u32 {
@@ -209,6 +217,9 @@ mod tests {
             url: "smtp://127.0.0.1:25".into(),
             weight,
             rate: None,
+            tls_ca_file: None,
+            tls_client_cert: None,
+            tls_client_key: None,
         };
         let ok = [relay("primary", 3), relay("backup", 1)];
         assert!(validate(&ok, &[], 0.05, 200).is_ok());

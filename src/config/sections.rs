@@ -312,6 +312,16 @@ pub struct SendSettings {
     pub max_unknown_ratio: f64,
     #[serde(default = "default_unknown_window")]
     pub unknown_window: usize,
+    /// A PEM bundle of CA certificates trusted for the relay's certificate, on top of the
+    /// built-in roots: a company relay's internal CA (relative to the config file).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) to present to a relay that asks for one, with its key.
+    #[serde(default)]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM, PKCS#8, PKCS#1 or SEC1) of `tls_client_cert`.
+    #[serde(default)]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 fn default_max_unknown_ratio() -> f64 {

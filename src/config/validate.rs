@@ -27,6 +27,17 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("{key} {v:?} is not an e-mail address: {e}"))?;
             }
         }
+        if self.send.tls_client_cert.is_some() != self.send.tls_client_key.is_some() {
+            bail!("send.tls_client_cert and send.tls_client_key go together: set both or neither");
+        }
+        for r in &self.send.relays {
+            if r.tls_client_cert.is_some() != r.tls_client_key.is_some() {
+                bail!(
+                    "send.relays ({}): tls_client_cert and tls_client_key go together: set both or neither",
+                    r.name
+                );
+            }
+        }
         if self.mail.verp && self.sender.return_path.is_none() {
             bail!("mail.verp needs sender.return_path (the bounce address to extend)");
         }

@@ -4,7 +4,9 @@
 //! rate limits ([`throttle`]), relay outages ([`outage`]), the progress line ([`progress`])
 //! and shutdown ([`shutdown`]).
 
+mod events;
 mod journal_open;
+mod metrics;
 pub(crate) mod outage;
 mod producer;
 pub(crate) mod progress;
@@ -19,6 +21,7 @@ pub(crate) mod transport;
 mod worker;
 
 pub use journal_open::notice_settings_digest;
+pub use metrics::MetricsListener;
 pub(crate) use run::{SendOptions, send};
 pub(crate) use summary::{RunReport, print_report};
 pub use transport::file_name_for;

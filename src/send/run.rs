@@ -32,7 +32,9 @@ use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
 use crate::send::transport::Transport;
 
+use super::events;
 use super::journal_open::{OpenJournal, expected_messages, open_journal};
+use super::metrics::{MetricsListener, MetricsServer, RunView};
 use super::producer::{Cursor, produce};
 use super::summary::{Counters, RunReport, counters_view};
 use super::worker::Worker;
@@ -55,6 +57,8 @@ pub struct SendOptions {
     pub progress: bool,
     /// Only this shard of the list.
     pub shard: Option<crate::ingest::Shard>,
+    /// Serve metrics on this address while the run lasts (`--metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs the campaign through `transport`. Progress and the summary go to `out`.
@@ -65,6 +69,8 @@ pub async fn send<T: Transport>(
     shutdown: Shutdown,
     out: &mut (dyn Write + Send),
 ) -> Result<RunReport> {
+    // Bound first: a port already taken stops the run before its journal is touched.
+    let metrics_listener = opts.metrics.map(MetricsListener::bind).transpose()?;
     let renderer = Arc::new(Renderer::new(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
     let OpenJournal {
@@ -84,7 +90,12 @@ pub async fn send<T: Transport>(
             torn.len, torn.line, torn.reason
         );
     }
-    journal.run_marker(&RunMarker::start())?;
+    if let Some(addr) = metrics_listener.as_ref().and_then(|l| l.local_addr()) {
+        let _ = writeln!(out, "metrics: http://{addr}/metrics");
+    }
+    let run_id = events::run_id();
+    journal.run_marker(&RunMarker::start().with("run", run_id.clone()))?;
+    events::started(&run_id, &config.campaign.id, expected, &opts.settings);
     {
         let journal = journal.clone();
         shutdown.on_immediate_exit(move || {
@@ -94,7 +105,7 @@ pub async fn send<T: Transport>(
 
     let settings = &opts.settings;
     let lanes = Arc::new(Lanes::new(config)?);
-    let counters = Arc::new(Counters::for_groups(lanes.groups.groups().len()));
+    let counters = Arc::new(Counters::for_groups(&lanes.groups));
     let group_names: Vec<String> = lanes
         .groups
         .groups()
@@ -105,6 +116,21 @@ pub async fn send<T: Transport>(
         settings.outage_threshold,
         Duration::from_secs(settings.outage_max_secs),
     ));
+    let _metrics = metrics_listener
+        .map(|listener| {
+            MetricsServer::start(
+                listener,
+                RunView {
+                    counters: counters.clone(),
+                    health: health.clone(),
+                    rate_limit: settings.rate,
+                    expected,
+                    campaign: config.campaign.id.clone(),
+                    approval_digest: approval_digest(config, &renderer),
+                },
+            )
+        })
+        .transpose()?;
     let throttle = Throttle::new(settings.rate, settings.burst, &lanes.groups);
     let replay = Arc::new(replay);
     let (dispatcher, queues, source) = Dispatcher::new(
@@ -310,5 +336,24 @@ pub async fn send<T: Transport>(
     .with("retries", counters.retries.load(Ordering::Relaxed));
     journal.run_marker(&stop)?;
     journal.flush()?;
+    events::stopped(
+        &run_id,
+        &config.campaign.id,
+        &report,
+        counters.retries.load(Ordering::Relaxed),
+    );
     Ok(report)
+}
+
+/// A digest of what an approval pins — every template and every notice setting in force — for
+/// the metrics' info line: the same digest on two hosts means the same approved notice.
+fn approval_digest(config: &Config, renderer: &Renderer) -> String {
+    let mut pinned = std::collections::BTreeMap::new();
+    for (k, v) in &renderer.template_digests {
+        pinned.insert(format!("templates/{k}"), v.clone());
+    }
+    for (k, v) in config.notice_digests() {
+        pinned.insert(format!("settings/{k}"), v);
+    }
+    crate::config::digest_of(&pinned)
 }

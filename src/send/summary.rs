@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Result;
 
+use crate::config::DestinationGroups;
 use crate::send::shutdown::StopReason;
 
 /// How a run ended.
@@ -80,6 +81,8 @@ pub(super) struct Counters {
     pub(super) relay_refused: std::sync::Mutex<Option<String>>,
     /// The same outcomes by destination group (`DestinationGroups::index_of`).
     pub(super) groups: Vec<GroupCounter>,
+    /// Sent, deferred and failed by destination group, and messages in flight, for metrics.
+    pub(super) by_destination: super::metrics::ByDestination,
 }
 
 /// What a destination group's messages came to.
@@ -99,16 +102,21 @@ pub(super) enum Tally {
 }
 
 impl Counters {
-    /// Counters for `groups` destination groups.
-    pub(super) fn for_groups(groups: usize) -> Counters {
+    /// Counters for the campaign's destination groups.
+    pub(super) fn for_groups(groups: &DestinationGroups) -> Counters {
         Counters {
-            groups: (0..groups).map(|_| GroupCounter::default()).collect(),
+            groups: (0..groups.groups().len())
+                .map(|_| GroupCounter::default())
+                .collect(),
+            by_destination: super::metrics::ByDestination::new(groups),
             ..Counters::default()
         }
     }
 
-    /// Counts an outcome of a message to `group` (the run's totals are counted apart).
-    pub(super) fn tally(&self, group: usize, tally: Tally) {
+    /// Counts an outcome of a message to `group` through `relay` (the run's totals are
+    /// counted apart): the summary's groups and the metrics' labels, from one call.
+    pub(super) fn tally(&self, group: usize, tally: Tally, relay: Option<&str>) {
+        self.by_destination.count(group, relay, tally);
         if let Some(g) = self.groups.get(group) {
             match tally {
                 Tally::Sent => &g.sent,

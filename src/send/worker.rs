@@ -77,7 +77,8 @@ impl<S: Session> Worker<S> {
         {
             // Held (the error-ratio breaker): not attempted; the row stays to be sent.
             self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-            self.counters.tally(job.group, Tally::Deferred);
+            self.counters
+                .tally(job.group, Tally::Deferred, self.session.relay());
             return Ok(());
         }
         loop {
@@ -126,7 +127,9 @@ impl<S: Session> Worker<S> {
                     message_id: message_id.clone(),
                 })
                 .await?;
+            let in_flight = self.counters.by_destination.in_flight();
             let result = self.session.send(&message, &file_name_for(&job.id)).await;
+            drop(in_flight);
             let mut outcome = Outcome {
                 message_id: Some(message_id.clone()),
                 relay: self.session.relay().map(str::to_string),
@@ -139,7 +142,8 @@ impl<S: Session> Worker<S> {
                     outcome.reply = Some(redact_reply(&delivery.reply));
                     self.journal.outcome(&outcome)?;
                     let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed) + 1;
-                    self.counters.tally(job.group, Tally::Sent);
+                    self.counters
+                        .tally(job.group, Tally::Sent, self.session.relay());
                     if self.sent_limit.is_some_and(|l| sent >= l) {
                         self.shutdown.trigger(StopReason::LimitReached);
                     }
@@ -157,7 +161,8 @@ impl<S: Session> Worker<S> {
                         outcome.reply = Some(format!("{RELAY_REFUSED}{}", redact_reply(&f.text)));
                         self.journal.outcome(&outcome)?;
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-                        self.counters.tally(job.group, Tally::Deferred);
+                        self.counters
+                            .tally(job.group, Tally::Deferred, self.session.relay());
                         let reason = StopReason::RelayRefused {
                             code: f.code,
                             reply: redact_reply(&f.text),
@@ -176,7 +181,8 @@ impl<S: Session> Worker<S> {
                         outcome.state = State::Deferred;
                         self.journal.outcome(&outcome)?;
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-                        self.counters.tally(job.group, Tally::Deferred);
+                        self.counters
+                            .tally(job.group, Tally::Deferred, self.session.relay());
                         return Ok(());
                     }
                     if f.kind == FailureKind::Permanent {
@@ -184,7 +190,8 @@ impl<S: Session> Worker<S> {
                         outcome.state = State::Failed;
                         self.journal.outcome(&outcome)?;
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                        self.counters.tally(job.group, Tally::Failed);
+                        self.counters
+                            .tally(job.group, Tally::Failed, self.session.relay());
                         return Ok(());
                     }
                     outcome.state = State::Deferred;
@@ -212,7 +219,8 @@ impl<S: Session> Worker<S> {
                     }
                     if tries >= self.settings.max_attempts || self.shutdown.is_triggered() {
                         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-                        self.counters.tally(job.group, Tally::Deferred);
+                        self.counters
+                            .tally(job.group, Tally::Deferred, self.session.relay());
                         return Ok(());
                     }
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -220,7 +228,8 @@ impl<S: Session> Worker<S> {
                         let delay = backoff(self.settings.retry_base_ms, tries);
                         if !self.shutdown.sleep(delay).await {
                             self.counters.deferred.fetch_add(1, Ordering::Relaxed);
-                            self.counters.tally(job.group, Tally::Deferred);
+                            self.counters
+                                .tally(job.group, Tally::Deferred, self.session.relay());
                             return Ok(());
                         }
                     }

@@ -26,6 +26,7 @@ mod message_parse;
 mod notice_render;
 mod preflight;
 mod privacy;
+mod prodrelay;
 mod recipients_fuzz;
 mod recipients_ingest;
 mod recipients_samples;

@@ -22,11 +22,13 @@ mod bounded;
 mod classify;
 mod secret;
 mod session;
+mod tls;
 mod transaction;
 mod url;
 
 pub use secret::Secret;
 use session::SmtpSession;
+pub use tls::TlsSettings;
 pub use url::{RelayUrl, Security};
 
 /// Settings of the SMTP transport.
@@ -39,6 +41,8 @@ pub struct SmtpSettings {
     pub allow_insecure: bool,
     /// Our name in EHLO: the sender's domain.
     pub hello_name: String,
+    /// The CA bundle and client certificate for TLS to this relay.
+    pub tls: TlsSettings,
 }
 
 /// The relay; hands out one session (one connection) per worker.
@@ -90,6 +94,7 @@ mod tests {
             }),
             allow_insecure: false,
             hello_name: "example.jp".into(),
+            tls: TlsSettings::default(),
         }
     }
 

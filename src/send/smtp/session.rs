@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 
 use crate::mail::message::OutgoingMessage;
@@ -14,8 +14,34 @@ use crate::send::transport::{Delivery, FailureKind, SendFailure, Session};
 use super::SmtpSettings;
 use super::bounded::{Bounded, TlsOverBounded};
 use super::classify::{classify, queue_id, refuses_session, temporary};
+use super::tls::{CertificateProblem, certificate_problem};
 use super::transaction::{Leave, transaction};
 use super::url::Security;
+
+/// A failed TLS handshake: a certificate that does not verify refuses the session (the run
+/// stops before any message: asking again will not make it verify), with the reason in words;
+/// anything else is classified like any other failure.
+fn handshake_failure(
+    s: &SmtpSettings,
+    e: &lettre::transport::smtp::Error,
+    stage: &str,
+) -> SendFailure {
+    if let Some(problem) = certificate_problem(e) {
+        let text = if problem == CertificateProblem::ClientCertificateRefused {
+            format!("{stage}: {} refused our certificate: {problem}", s.url.host)
+        } else {
+            format!(
+                "{stage}: the certificate of {} was refused: {problem}{}",
+                s.url.host,
+                s.tls.hint(&problem)
+            )
+        };
+        let mut f = temporary(text);
+        f.kind = FailureKind::Relay;
+        return f;
+    }
+    refuses_session(classify(e, stage))
+}
 
 /// One worker's SMTP connection.
 pub struct SmtpSession {
@@ -34,11 +60,14 @@ impl SmtpSession {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+    /// Opens a connection up to the point where it could authenticate: TCP, TLS (implicit or
+    /// STARTTLS, the certificate verified), the greeting and EHLO.
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendFailure> {
         let s = &self.settings;
         let hello = ClientId::Domain(s.hello_name.clone());
         let tls = || {
-            TlsParameters::new(s.url.host.clone())
+            s.tls
+                .parameters(&s.url.host)
                 .map_err(|e| temporary(format!("TLS setup for {}: {e}", s.url.host)))
         };
         // lettre's timeout covers the TCP connect only; the whole dialogue gets ours.
@@ -63,7 +92,7 @@ impl SmtpSession {
                     tls_stream
                         .upgrade_tls(tls()?)
                         .await
-                        .map_err(|e| classify(&e, "TLS"))?;
+                        .map_err(|e| handshake_failure(s, &e, "TLS"))?;
                     Box::new(TlsOverBounded(tls_stream))
                 }
                 Security::Plain | Security::StartTls => Box::new(stream),
@@ -91,8 +120,15 @@ impl SmtpSession {
             }
             conn.starttls(tls()?, &hello)
                 .await
-                .map_err(|e| refuses_session(classify(&e, "STARTTLS")))?;
+                .map_err(|e| handshake_failure(s, &e, "STARTTLS"))?;
         }
+        Ok(conn)
+    }
+
+    /// Opens a connection and authenticates: what the first message of a session needs.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+        let s = &self.settings;
+        let mut conn = self.open().await?;
         if let Some(secret) = &s.credentials {
             let credentials = Credentials::new(secret.user.clone(), secret.password.clone());
             if let Err(e) = conn

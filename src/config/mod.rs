@@ -24,8 +24,12 @@ use serde::Deserialize;
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
 pub use sections::{
-    Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
+    Brand, Campaign, Dkim, Field, FollowUpSettings, Follows, Hotline, IncidentTexts, Mail,
+    PersonKey, SendSettings, Sender, SummarySettings,
 };
+
+/// The classes of a follow-up campaign, as `campaign.follow_up.send_to` names them.
+pub const FOLLOW_UP_KINDS: [&str; 5] = ["new", "added", "corrected", "unchanged", "not_reached"];
 
 /// A loaded and validated campaign configuration.
 #[derive(Debug, Clone)]
@@ -42,6 +46,7 @@ pub struct Config {
     pub brands: BTreeMap<String, Brand>,
     pub send: SendSettings,
     pub dkim: Option<Dkim>,
+    pub summary: SummarySettings,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +63,8 @@ struct File {
     send: SendSettings,
     #[serde(default)]
     dkim: Option<Dkim>,
+    #[serde(default)]
+    summary: SummarySettings,
 }
 
 /// A TOML error as `config.toml: line L, column C: message`. The offending line is never
@@ -91,6 +98,10 @@ impl Config {
         let mut campaign = file.campaign;
         campaign.recipients = base.join(&campaign.recipients);
         campaign.templates = base.join(&campaign.templates);
+        if let Some(follows) = &mut campaign.follows {
+            follows.state_dir = base.join(&follows.state_dir);
+            follows.recipients = base.join(&follows.recipients);
+        }
         let config = Config {
             path: path.to_path_buf(),
             file_digest: sha256_hex(&bytes),
@@ -105,6 +116,7 @@ impl Config {
                 d.key_file = d.key_file.map(|k| base.join(k));
                 d
             }),
+            summary: file.summary,
         };
         config
             .validate()

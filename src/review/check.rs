@@ -26,6 +26,8 @@ pub struct ListSummary {
     pub variants: VariantCounts,
     pub encoding: &'static str,
     pub shard: Option<crate::ingest::shard::Shard>,
+    /// For a follow-up campaign: ready rows per class against the earlier campaign.
+    pub follow_up: BTreeMap<crate::render::FollowUpKind, u64>,
 }
 
 /// Runs `check`, writing the report to `out`. Returns the summary; the caller turns refused
@@ -37,7 +39,7 @@ pub fn run(
     shard: Option<crate::ingest::shard::Shard>,
     out: &mut dyn Write,
 ) -> Result<ListSummary> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     writeln!(
         out,
         "config {}: campaign {}, {} brands, {} fields, locales {}",
@@ -121,6 +123,9 @@ fn check_rows(
                 summary
                     .variants
                     .add(&recipient.brand, &recipient.locale, recipient.leaked);
+                if let Some(f) = renderer.follow_up(&recipient.id, recipient.leaked) {
+                    *summary.follow_up.entry(f.kind).or_default() += 1;
+                }
             }
             Scanned::Refused { errors, .. } => {
                 summary.refused += 1;
@@ -164,6 +169,22 @@ fn print_summary(
             "  {} fallback {:>10}  (messages {} cannot carry, sent in UTF-8)",
             config.mail.charset, s.utf8_fallback, config.mail.charset
         )?;
+    }
+    if let Some(follows) = &config.campaign.follows {
+        writeln!(
+            out,
+            "follow-up of campaign {} (ready rows by class):",
+            follows.campaign
+        )?;
+        for kind in crate::render::FollowUpKind::ALL {
+            let n = s.follow_up.get(&kind).copied().unwrap_or(0);
+            let action = if crate::waves::sends_to(config, kind) {
+                "sent"
+            } else {
+                "skipped"
+            };
+            writeln!(out, "  {:<12} {n:>10}  {action}", kind.as_str())?;
+        }
     }
     writeln!(out, "by brand:")?;
     for (brand, n) in &s.per_brand {

@@ -14,7 +14,7 @@ use crate::ingest::Encoding;
 use crate::ingest::variant::{Variant, VariantCounts};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
-use crate::render::notice::{Person, Renderer};
+use crate::render::notice::Person;
 use crate::send::transport::file_name_for;
 use crate::util::fs::create_private_dir;
 
@@ -43,7 +43,7 @@ pub fn preview_variants(
     out_dir: &Path,
     write: &dyn Fn(&Variant) -> bool,
 ) -> Result<(Vec<VariantPreview>, u64)> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     let builder = MessageBuilder::new(config)?;
     let mut counts = VariantCounts::default();
     let mut refused = 0u64;
@@ -123,7 +123,7 @@ pub fn preview_ids(
     ids: &[String],
     log: &mut dyn Write,
 ) -> Result<(Vec<PathBuf>, Vec<String>)> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     let builder = MessageBuilder::new(config)?;
     let mut wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     create_private_dir(out_dir)?;

@@ -59,6 +59,8 @@ pub(super) struct Job {
 pub(super) struct Produced {
     rows: u64,
     pub(super) refused: u64,
+    /// Valid rows not mailed by choice (follow-up classes not in `send_to`).
+    pub(super) skipped: u64,
     /// Valid rows of this shard seen by the producer.
     pub(super) sendable: RowSet,
     /// The producer stopped before the end of the list.
@@ -103,6 +105,7 @@ pub(super) fn produce(
     let mut produced = Produced {
         rows: 0,
         refused: 0,
+        skipped: 0,
         sendable: RowSet::default(),
         stopped_early: false,
         already_done: 0,
@@ -161,6 +164,10 @@ pub(super) fn produce(
                 if opts.limit.is_some_and(|l| queued >= l) {
                     continue;
                 }
+                if let Some(reason) = crate::waves::skip_reason(config, renderer, &recipient) {
+                    produced.skip(journal, recipient.row, recipient.id, reason)?;
+                    continue;
+                }
                 if state == State::Attempting {
                     produced.possible_duplicates.push(recipient.id.clone());
                 }
@@ -202,6 +209,20 @@ pub(super) fn produce(
 }
 
 impl Produced {
+    /// A valid row this campaign does not mail (a follow-up class not in `send_to`): no longer
+    /// sendable, journaled as skipped with `reason`, and done for every later run.
+    fn skip(
+        &mut self,
+        journal: &JournalWriter,
+        row: u64,
+        id: String,
+        reason: String,
+    ) -> Result<()> {
+        self.skipped += 1;
+        self.sendable.remove(row);
+        journal.outcome(&Outcome::skipped(row, id, 0, reason))
+    }
+
     /// A row that will not be sent: counted, no longer sendable, and journaled with its
     /// problems (which never quote personal data) unless an earlier run journaled it (`state`).
     fn refuse(

@@ -24,7 +24,6 @@ use crate::config::{Config, SendSettings};
 use crate::ingest::Encoding;
 use crate::journal::{self, RunMarker, State};
 use crate::mail::message::MessageBuilder;
-use crate::render::notice::Renderer;
 use crate::send::outage::RelayHealth;
 use crate::send::progress::Progress;
 use crate::send::shutdown::{Shutdown, StopReason};
@@ -64,7 +63,7 @@ pub async fn send<T: Transport>(
     shutdown: Shutdown,
     out: &mut (dyn Write + Send),
 ) -> Result<RunReport> {
-    let renderer = Arc::new(Renderer::new(config)?);
+    let renderer = Arc::new(crate::waves::renderer(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
     let OpenJournal {
         writer: journal,
@@ -172,6 +171,7 @@ pub async fn send<T: Transport>(
         failed: counters.failed.load(Ordering::Relaxed),
         deferred: counters.deferred.load(Ordering::Relaxed),
         refused: produced.refused + counters.refused.load(Ordering::Relaxed),
+        skipped: produced.skipped,
         already_done: produced.already_done,
         possible_duplicates: {
             let mut all = produced.possible_duplicates;

@@ -1,8 +1,8 @@
 //! A second wave end to end: wave 1 is sent over loopback SMTP and one notice bounces; wave 2
 //! follows it with a list where people are new, have fields added or withdrawn, are
 //! unchanged, or were not reached; `check` classifies each, `send` mails exactly the chosen
-//! classes, and each notice (parsed with mail-parser) states the right added and corrected
-//! fields.
+//! classes, each notice (parsed with mail-parser) states the right added and corrected fields,
+//! and `report --summary` across both waves counts every person once.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -325,6 +325,55 @@ async fn a_second_wave_mails_exactly_the_people_whose_situation_changed() {
     assert_eq!(server2.received_count(), 7, "{}", text(&out));
     let status = String::from_utf8_lossy(&c2.run(&["status"]).stdout).to_string();
     assert!(status.contains("skipped"), "{status}");
+
+    // The summary across both waves: 17 records, 9 persons (C10 is C1; C8's refused row of
+    // wave 1 is the C8 of wave 2), 8 notified, C4 not reachable (bounced, then refused).
+    let out = c2.run(&["report", "--summary", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["waves"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["waves"][0]["campaign"], "kaede-2026-11");
+    assert_eq!(s["waves"][0]["records"]["notified_by_email"], 6);
+    assert_eq!(s["waves"][0]["records"]["bounced"], 1);
+    assert_eq!(s["waves"][0]["records"]["invalid_row"], 1);
+    assert_eq!(s["waves"][1]["records"]["notified_by_email"], 7);
+    assert_eq!(s["waves"][1]["records"]["refused_by_server"], 1);
+    assert_eq!(s["waves"][1]["records"]["not_mailed_by_choice"], 1);
+    assert!(s["waves"][1]["first_notified_at"].is_string());
+    assert_eq!(s["records"]["total"], 17);
+    assert_eq!(s["persons"]["total"], 9, "{s}");
+    assert_eq!(s["persons"]["notified_by_email"], 8, "{s}");
+    assert_eq!(s["persons"]["not_reachable"], 1, "{s}");
+    assert_eq!(s["persons"]["bounced"], 1, "{s}");
+    assert_eq!(s["persons"]["invalid_row"], 0, "{s}");
+    assert_eq!(s["persons"]["not_mailed_by_choice"], 0, "{s}");
+    assert_eq!(s["ppc"]["persons_concerned"], 9);
+    assert_eq!(s["ppc"]["notified"], 8);
+    assert_eq!(s["ppc"]["not_reachable_public_announcement"], 1);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("example.jp"));
+
+    let out = c2.run(&["report", "--summary"]);
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    let figures = |label: &str| -> (u64, u64) {
+        let line = summary
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("{label}: {summary}"));
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .rev()
+            .take(2)
+            .map(|n| n.replace(',', "").parse().unwrap())
+            .collect();
+        (n[1], n[0])
+    };
+    assert_eq!(figures("people in the list"), (17, 9), "{summary}");
+    assert_eq!(figures("notified by e-mail"), (13, 8), "{summary}");
+    assert_eq!(figures("not reachable by any channel"), (3, 1), "{summary}");
+    assert_eq!(figures("not mailed: follow-up class"), (1, 0), "{summary}");
+    assert!(!summary.contains("warning"), "{summary}");
+    assert!(summary.contains("本人への対応の実施状況"), "{summary}");
+    assert!(summary.contains("公表"), "{summary}");
 }
 
 /// `send` to the relay at `url`, on a blocking thread so the relay keeps serving.

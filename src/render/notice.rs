@@ -208,6 +208,16 @@ impl Renderer {
         self.follow_ups.as_ref().map(|s| s.follow_up(id, leaked))
     }
 
+    /// The standing a sample person of a follow-up variant is rendered with (a preview).
+    pub fn sample_follow_up(&self, variant: crate::ingest::FollowUpVariant) -> FollowUp {
+        FollowUp {
+            kind: variant.kind,
+            added: variant.added,
+            corrected: variant.corrected,
+            previous_sent_at: self.follow_ups.as_ref().and_then(|s| s.sample_sent_at()),
+        }
+    }
+
     /// One digest over all template files, for the journal header.
     pub fn templates_digest(&self) -> String {
         crate::config::digest_of(&self.template_digests)
@@ -225,6 +235,17 @@ impl Renderer {
 
     /// Renders, wraps and lints one person's notice.
     pub fn render(&self, person: &Person<'_>) -> Result<Notice, RenderError> {
+        let follow_up = self.follow_up(person.id, person.leaked);
+        self.render_as(person, follow_up.as_ref())
+    }
+
+    /// [`Renderer::render`] with the given follow-up standing instead of the person's own (a
+    /// preview's sample person of a follow-up variant).
+    pub fn render_as(
+        &self,
+        person: &Person<'_>,
+        follow_up: Option<&FollowUp>,
+    ) -> Result<Notice, RenderError> {
         let texts = self
             .locales
             .get(person.locale)
@@ -239,8 +260,6 @@ impl Renderer {
                 found.kind.describe()
             )));
         }
-        let follow_up = self.follow_up(person.id, person.leaked);
-        let follow_up = follow_up.as_ref();
         // A follow-up may have to tell someone that nothing of theirs leaked after all: the
         // correction is the notice.
         let correction = follow_up.is_some_and(|f| f.kind == FollowUpKind::Corrected);

@@ -62,7 +62,9 @@ pub fn run(
     let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
         .collecting_duplicates();
     let mut spool = tempfile::SpooledTempFile::new(SPOOL_IN_MEMORY);
-    let (summary, reader) = check_rows(reader, recipients, &renderer, &builder, shard, &mut spool)?;
+    let (summary, reader) = check_rows(
+        config, reader, recipients, &renderer, &builder, shard, &mut spool,
+    )?;
     let duplicates = reader.collected_duplicates()?;
     let summary = if duplicates.is_empty() {
         spool.seek(SeekFrom::Start(0))?;
@@ -72,7 +74,7 @@ pub fn run(
         drop(spool);
         let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
             .with_duplicates(duplicates)?;
-        check_rows(reader, recipients, &renderer, &builder, shard, out)?.0
+        check_rows(config, reader, recipients, &renderer, &builder, shard, out)?.0
     };
     print_summary(config, recipients, &summary, out)?;
     Ok(summary)
@@ -84,6 +86,7 @@ const SPOOL_IN_MEMORY: usize = 4 << 20;
 /// Checks every row, writing each problem to `out`; returns the counts and the reader, at the
 /// end of the list.
 fn check_rows(
+    config: &Config,
     reader: RecipientReader,
     recipients: &std::path::Path,
     renderer: &Renderer,
@@ -120,11 +123,17 @@ fn check_rows(
                     .per_brand
                     .entry(recipient.brand.clone())
                     .or_default() += 1;
-                summary
-                    .variants
-                    .add(&recipient.brand, &recipient.locale, recipient.leaked);
-                if let Some(f) = renderer.follow_up(&recipient.id, recipient.leaked) {
+                let follow_up = renderer.follow_up(&recipient.id, recipient.leaked);
+                if let Some(f) = &follow_up {
                     *summary.follow_up.entry(f.kind).or_default() += 1;
+                }
+                if crate::waves::skip_reason(config, renderer, &recipient).is_none() {
+                    summary.variants.add_follow_up(
+                        &recipient.brand,
+                        &recipient.locale,
+                        recipient.leaked,
+                        follow_up.map(|f| f.variant()),
+                    );
                 }
             }
             Scanned::Refused { errors, .. } => {
@@ -201,9 +210,13 @@ fn print_summary(
         s.variants.len()
     )?;
     for (variant, n) in s.variants.by_count() {
+        let follow_up = match &variant.follow_up {
+            Some(f) => format!("{:<12}", f.kind.as_str()),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "  {n:>10}  {:<12} {:<3} {}",
+            "  {n:>10}  {:<12} {:<3} {follow_up}{}",
             variant.brand,
             variant.locale,
             variant.field_labels(config).join("・")

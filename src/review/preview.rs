@@ -52,8 +52,17 @@ pub fn preview_variants(
         .with_shard(shard)
     {
         match scanned? {
+            // A follow-up class that is not mailed has nothing to review.
+            Scanned::Ready { recipient, .. }
+                if crate::waves::skip_reason(config, &renderer, &recipient).is_some() => {}
             Scanned::Ready { recipient, .. } => {
-                counts.add(&recipient.brand, &recipient.locale, recipient.leaked)
+                let follow_up = renderer.follow_up(&recipient.id, recipient.leaked);
+                counts.add_follow_up(
+                    &recipient.brand,
+                    &recipient.locale,
+                    recipient.leaked,
+                    follow_up.map(|f| f.variant()),
+                )
             }
             Scanned::Refused { .. } => refused += 1,
         }
@@ -74,8 +83,9 @@ pub fn preview_variants(
             locale: &variant.locale,
             leaked: variant.fields,
         };
+        let follow_up = variant.follow_up.map(|f| renderer.sample_follow_up(f));
         let notice = renderer
-            .render(&person)
+            .render_as(&person, follow_up.as_ref())
             .map_err(|e| anyhow::anyhow!("variant {}: {}", variant.code(), e))?;
         if !write(&variant) {
             previews.push(VariantPreview {

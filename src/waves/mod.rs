@@ -163,6 +163,15 @@ impl FollowUps for EarlierWave {
         });
         FollowUp::classify(leaked, earlier)
     }
+
+    fn sample_sent_at(&self) -> Option<String> {
+        self.sent_day
+            .iter()
+            .copied()
+            .filter(|&d| d != i32::MIN)
+            .min()
+            .map(date_of_day)
+    }
 }
 
 /// The day in Japan each row's notice was last accepted (`sent` or `delayed`), from the

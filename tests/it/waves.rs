@@ -212,6 +212,55 @@ async fn a_second_wave_mails_exactly_the_people_whose_situation_changed() {
     assert_eq!(class("unchanged"), (1, "skipped".into()), "{check}");
     assert_eq!(class("not_reached"), (2, "sent".into()), "{check}");
 
+    // The review: a group per brand × locale × passport passage × follow-up class mailed,
+    // each sample stating its own change; nothing for the unchanged, who get no notice.
+    let out = c2.run(&["preview", "--out", c2.path("preview").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let files: Vec<String> = std::fs::read_dir(c2.path("preview"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".eml"))
+        .collect();
+    let group = |code: &str| -> String {
+        let file = files
+            .iter()
+            .find(|f| f.contains(&format!("-{code}-")))
+            .unwrap_or_else(|| panic!("no group {code}: {files:?}"));
+        let raw = std::fs::read(c2.path("preview").join(file)).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        parsed.body_text(0).unwrap().into_owned()
+    };
+    // C4 and C8, not reached before, read the same apart from their list: one group.
+    assert_eq!(files.len(), 7, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("-kaede-ja-nopassport-not_reached-2people.eml")),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.contains("unchanged")), "{files:?}");
+    let sample = group("kaede-ja-nopassport-added");
+    assert_eq!(
+        items_under(&sample, "■ 新たに流出したおそれがあるとわかった情報"),
+        Some(vec!["生年月日".into()]),
+        "{sample}"
+    );
+    let sample = group("hoshizora-en-nopassport-corrected");
+    assert_eq!(
+        items_under(
+            &sample,
+            "[Correction: data confirmed not to have been leaked]"
+        ),
+        Some(vec!["Phone number".into()]),
+        "{sample}"
+    );
+    assert!(group("kaede-ja-nopassport-not_reached").contains("■ 概要"));
+    let page = std::fs::read_to_string(c2.path("preview/index.html")).unwrap();
+    assert!(
+        page.contains("続報の種類"),
+        "the page shows the follow-up class"
+    );
+
     // The relay now refuses C4's address: not reachable in either wave.
     let server2 =
         SmtpServer::start(Script::new().reject_recipient("a4@", 550, "5.1.1", "no such user"))

@@ -222,4 +222,41 @@ mod tests {
             .collect();
         assert_eq!(changed, vec!["brands.kaede".to_string()]);
     }
+
+    #[test]
+    fn a_follow_up_resolves_its_paths_and_checks_its_classes() {
+        let d = tempfile::tempdir().unwrap();
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .unwrap();
+        let follows = "case_sensitive_local_part = false\nfollows = { campaign = \"kaede-2026-11\", \
+             state_dir = \"../wave1/state\", recipients = \"../wave1/list.csv\" }\n";
+        let text = sample
+            .replace("id = \"kaede-2026-11\"", "id = \"kaede-2026-12\"")
+            .replace("case_sensitive_local_part = false\n", follows);
+        let c = Config::load(&write(d.path(), &text)).unwrap();
+        let f = c.campaign.follows.as_ref().unwrap();
+        assert_eq!(f.state_dir, d.path().join("../wave1/state"));
+        assert_eq!(f.recipients, d.path().join("../wave1/list.csv"));
+        assert_eq!(
+            c.campaign.follow_up.send_to,
+            ["new", "added", "corrected", "not_reached"],
+            "all but unchanged by default"
+        );
+        assert_eq!(c.summary.person_key, PersonKey::Email);
+
+        let own_id = text.replace("id = \"kaede-2026-12\"", "id = \"kaede-2026-11\"");
+        let err = format!("{:#}", Config::load(&write(d.path(), &own_id)).unwrap_err());
+        assert!(err.contains("campaign.follows.campaign"), "{err}");
+
+        let typo = text.replace(
+            "\n[sender]",
+            "\n[campaign.follow_up]\nsend_to = [\"new\", \"changed\"]\n\n[sender]",
+        );
+        let err = format!("{:#}", Config::load(&write(d.path(), &typo)).unwrap_err());
+        assert!(
+            err.contains("campaign.follow_up.send_to") && err.contains("\"changed\""),
+            "{err}"
+        );
+    }
 }

@@ -367,7 +367,8 @@ fn count_wave(
                 let chosen = journals.last_outcome(row)?.is_some_and(|o| {
                     o.reply
                         .as_deref()
-                        .is_some_and(|r| r.starts_with(crate::waves::SKIP_REASON_PREFIX))
+                        .and_then(crate::waves::skipped_class)
+                        .is_some()
                 });
                 if chosen {
                     Standing::NotSelected

@@ -242,6 +242,16 @@ pub fn skip_reason(config: &Config, renderer: &Renderer, recipient: &Recipient) 
     ))
 }
 
+/// The class of a row `send` skipped by `campaign.follow_up.send_to`, read back from the
+/// skipped outcome's reason (`None` for any other reason: an invalid row).
+pub fn skipped_class(reason: &str) -> Option<crate::render::FollowUpKind> {
+    let rest = reason.strip_prefix(SKIP_REASON_PREFIX)?;
+    let name = rest.split(' ').next()?;
+    crate::render::FollowUpKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == name)
+}
+
 /// Whether a follow-up sends to the class `kind` (for `check`'s counts).
 pub fn sends_to(config: &Config, kind: crate::render::FollowUpKind) -> bool {
     config
@@ -255,6 +265,16 @@ pub fn sends_to(config: &Config, kind: crate::render::FollowUpKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_reason_names_its_class() {
+        let reason = format!("{SKIP_REASON_PREFIX}unchanged since campaign k, not in …");
+        assert_eq!(
+            skipped_class(&reason),
+            Some(crate::render::FollowUpKind::Unchanged)
+        );
+        assert_eq!(skipped_class("invalid row: email: not an address"), None);
+    }
 
     #[test]
     fn dates_are_days_in_japan() {

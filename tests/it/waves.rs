@@ -375,6 +375,18 @@ async fn a_second_wave_mails_exactly_the_people_whose_situation_changed() {
     let status = String::from_utf8_lossy(&c2.run(&["status"]).stdout).to_string();
     assert!(status.contains("skipped"), "{status}");
 
+    // Those the follow-up did not reach: C4 only; C1, unchanged and reached by wave 1, is not
+    // among them.
+    let out = c2.run(&["report", "--unreached", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let unreached = String::from_utf8_lossy(&out.stdout).to_string();
+    let rows: Vec<&str> = unreached.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{unreached}");
+    assert!(
+        rows[0].starts_with("C4,") && rows[0].contains(",smtp_refused,"),
+        "{unreached}"
+    );
+
     // The summary across both waves: 17 records, 9 persons (C10 is C1; C8's refused row of
     // wave 1 is the C8 of wave 2), 8 notified, C4 not reachable (bounced, then refused).
     let out = c2.run(&["report", "--summary", "--format", "json"]);

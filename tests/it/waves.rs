@@ -375,6 +375,16 @@ async fn a_second_wave_mails_exactly_the_people_whose_situation_changed() {
     let status = String::from_utf8_lossy(&c2.run(&["status"]).stdout).to_string();
     assert!(status.contains("skipped"), "{status}");
 
+    // The hotline sees why C1 got no second notice.
+    let out = c2.run(&["lookup", "C1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("follow-up: unchanged since campaign kaede-2026-11"),
+        "{}",
+        text(&out)
+    );
+
     // Those the follow-up did not reach: C4 only; C1, unchanged and reached by wave 1, is not
     // among them.
     let out = c2.run(&["report", "--unreached", "--format", "csv"]);

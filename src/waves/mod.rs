@@ -105,6 +105,19 @@ impl EarlierWave {
                         row: recipient.row as u32,
                     },
                 ),
+                // Sent by the earlier campaign, refused under this one's config (a brand or a
+                // field column since removed): what it told the person cannot be read back.
+                Row::Invalid { row, errors, .. }
+                    if EarlierWave::reached_in(&reached, row as u32) =>
+                {
+                    let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                    bail!(
+                        "campaign.follows: {first} — campaign {} sent this row, but this \
+                         campaign's config refuses it, so what its notice said cannot be \
+                         compared; keep the earlier brands and fields in this config",
+                        follows.campaign
+                    );
+                }
                 Row::Invalid {
                     row, id: Some(id), ..
                 } => (

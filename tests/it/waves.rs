@@ -453,3 +453,48 @@ async fn send(c: &TestCampaign, url: &str) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     c.run_async(&args).await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_earlier_row_this_config_refuses_stops_the_follow_up_naming_it() {
+    let c1 = TestCampaign::with_list(
+        &list(&[
+            person("C1", "a1@example.jp", "kaede", "ja", &["name"]),
+            person("C2", "a2@example.jp", "umineko", "ja", &["name"]),
+        ]),
+        |c| c,
+    );
+    let server = SmtpServer::start(Script::new()).await;
+    let out = send(&c1, &server.url()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let follows = format!(
+        "case_sensitive_local_part = false\nfollows = {{ campaign = \"kaede-2026-11\", state_dir = \"{}\", recipients = \"{}\" }}",
+        c1.state_dir().display(),
+        c1.path("list.csv").display()
+    );
+    // The follow-up's config no longer has the brand C2 was sent under.
+    let c2 = TestCampaign::with_list(
+        &list(&[person(
+            "C1",
+            "a1@example.jp",
+            "kaede",
+            "ja",
+            &["name", "phone"],
+        )]),
+        |c| {
+            c.set("id = \"kaede-2026-11\"", "id = \"kaede-2026-12-followup\"")
+                .set("case_sensitive_local_part = false", &follows)
+                .set("[brands.umineko]", "[brands.umineko_old]")
+                .set("[brands.umineko.hotline]", "[brands.umineko_old.hotline]")
+        },
+    );
+    copy_follow_up_templates(c2.dir.path());
+    let out = c2.run(&["check"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let list1 = c1.path("list.csv").display().to_string();
+    assert!(err.contains(&format!("{list1}:3: C2:")), "{err}");
+    assert!(
+        err.contains("campaign kaede-2026-11 sent this row"),
+        "{err}"
+    );
+}

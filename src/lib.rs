@@ -15,6 +15,7 @@
 //! - [`send`]: the run — producer, workers, transports, rate limits, outages, shutdown;
 //! - [`journal`]: the append-only record of attempts and outcomes; it knows nothing of SMTP;
 //! - [`review`]: `check`, previews, the review page and the approval;
+//! - [`waves`]: follow-up campaigns — each person compared with what an earlier campaign told them;
 //! - [`report`]: status, report, lookup and bounces, read back from the journals;
 //! - [`preflight`]: the sender domain's DNS (SPF, DKIM key, DMARC, bounce MX, alignment);
 //! - [`cli`]: the commands, and the only place that knows exit codes.
@@ -30,3 +31,4 @@ pub mod report;
 pub mod review;
 pub mod send;
 mod util;
+pub mod waves;

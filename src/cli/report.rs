@@ -42,7 +42,8 @@ pub(super) fn report(
         summary,
     } = args;
     if *summary {
-        crate::report::summary(config, &cli.state_dir, out)?;
+        let json = matches!(format, crate::report::Format::Json);
+        crate::report::summary(config, recipients, encoding, &cli.state_dir, json, out)?;
         return Ok(EXIT_OK);
     }
     let personal = !columns.is_empty();

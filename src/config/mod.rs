@@ -33,8 +33,12 @@ pub use schedule::{
     DEFAULT_GROUP, Destination, DestinationGroups, Group, SendWindow, SendWindowSettings,
 };
 pub use sections::{
-    Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
+    Brand, Campaign, Dkim, Field, FollowUpSettings, Follows, Hotline, IncidentTexts, Mail,
+    PersonKey, SendSettings, Sender, SummarySettings,
 };
+
+/// The classes of a follow-up campaign, as `campaign.follow_up.send_to` names them.
+pub const FOLLOW_UP_KINDS: [&str; 5] = ["new", "added", "corrected", "unchanged", "not_reached"];
 
 /// A loaded and validated campaign configuration.
 #[derive(Debug, Clone)]
@@ -51,6 +55,7 @@ pub struct Config {
     pub brands: BTreeMap<String, Brand>,
     pub send: SendSettings,
     pub dkim: Option<Dkim>,
+    pub summary: SummarySettings,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +72,8 @@ struct File {
     send: SendSettings,
     #[serde(default)]
     dkim: Option<Dkim>,
+    #[serde(default)]
+    summary: SummarySettings,
 }
 
 /// A TOML error as `config.toml: line L, column C: message`. The offending line is never
@@ -100,6 +107,10 @@ impl Config {
         let mut campaign = file.campaign;
         campaign.recipients = base.join(&campaign.recipients);
         campaign.templates = base.join(&campaign.templates);
+        if let Some(follows) = &mut campaign.follows {
+            follows.state_dir = base.join(&follows.state_dir);
+            follows.recipients = base.join(&follows.recipients);
+        }
         let config = Config {
             path: path.to_path_buf(),
             file_digest: sha256_hex(&bytes),
@@ -133,6 +144,7 @@ impl Config {
                 d.key_file = d.key_file.map(|k| base.join(k));
                 d
             }),
+            summary: file.summary,
         };
         config
             .validate()
@@ -257,5 +269,42 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(changed, vec!["brands.kaede".to_string()]);
+    }
+
+    #[test]
+    fn a_follow_up_resolves_its_paths_and_checks_its_classes() {
+        let d = tempfile::tempdir().unwrap();
+        let sample =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml"))
+                .unwrap();
+        let follows = "case_sensitive_local_part = false\nfollows = { campaign = \"kaede-2026-11\", \
+             state_dir = \"../wave1/state\", recipients = \"../wave1/list.csv\" }\n";
+        let text = sample
+            .replace("id = \"kaede-2026-11\"", "id = \"kaede-2026-12\"")
+            .replace("case_sensitive_local_part = false\n", follows);
+        let c = Config::load(&write(d.path(), &text)).unwrap();
+        let f = c.campaign.follows.as_ref().unwrap();
+        assert_eq!(f.state_dir, d.path().join("../wave1/state"));
+        assert_eq!(f.recipients, d.path().join("../wave1/list.csv"));
+        assert_eq!(
+            c.campaign.follow_up.send_to,
+            ["new", "added", "corrected", "not_reached"],
+            "all but unchanged by default"
+        );
+        assert_eq!(c.summary.person_key, PersonKey::Email);
+
+        let own_id = text.replace("id = \"kaede-2026-12\"", "id = \"kaede-2026-11\"");
+        let err = format!("{:#}", Config::load(&write(d.path(), &own_id)).unwrap_err());
+        assert!(err.contains("campaign.follows.campaign"), "{err}");
+
+        let typo = text.replace(
+            "\n[sender]",
+            "\n[campaign.follow_up]\nsend_to = [\"new\", \"changed\"]\n\n[sender]",
+        );
+        let err = format!("{:#}", Config::load(&write(d.path(), &typo)).unwrap_err());
+        assert!(
+            err.contains("campaign.follow_up.send_to") && err.contains("\"changed\""),
+            "{err}"
+        );
     }
 }

@@ -52,6 +52,72 @@ pub struct Campaign {
     /// notices to one mailbox look like phishing. The domain is never case-sensitive.
     #[serde(default)]
     pub case_sensitive_local_part: bool,
+    /// The earlier campaign this one follows (a second wave, 第2報), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<Follows>,
+    /// Who of a follow-up campaign gets a notice.
+    #[serde(default)]
+    pub follow_up: FollowUpSettings,
+}
+
+/// The earlier campaign a follow-up compares each person with: its id, its state directory
+/// (where its journal is) and the list it sent from (paths relative to this config file).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Follows {
+    pub campaign: String,
+    pub state_dir: PathBuf,
+    pub recipients: PathBuf,
+    /// Encoding of the earlier list (defaults to `auto`).
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// `[campaign.follow_up]`: the classes of people a follow-up mails.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpSettings {
+    /// Any of `new`, `added`, `corrected`, `unchanged`, `not_reached`; the others are
+    /// journaled as skipped with the reason.
+    #[serde(default = "default_send_to")]
+    pub send_to: Vec<String>,
+}
+
+impl Default for FollowUpSettings {
+    fn default() -> Self {
+        FollowUpSettings {
+            send_to: default_send_to(),
+        }
+    }
+}
+
+/// Everyone whose situation changed or who was not reached: all but `unchanged`.
+fn default_send_to() -> Vec<String> {
+    ["new", "added", "corrected", "not_reached"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// `[summary]`: how `report --summary` counts people.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SummarySettings {
+    /// What makes two records one person: `email` (default; the address as receivers compare
+    /// it) or `id` (the customer id).
+    #[serde(default)]
+    pub person_key: PersonKey,
+}
+
+/// The key that makes records of the list (and of several waves) one person.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonKey {
+    /// The e-mail address folded as receivers compare mailboxes (one person under two brands
+    /// counts once).
+    #[default]
+    Email,
+    /// The customer id.
+    Id,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

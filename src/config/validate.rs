@@ -17,6 +17,21 @@ impl Config {
         {
             bail!("campaign.id {id:?} must be 1-64 ASCII letters, digits, '-' or '_'");
         }
+        if let Some(follows) = &self.campaign.follows
+            && follows.campaign == *id
+        {
+            bail!(
+                "campaign.follows.campaign is this campaign's own id {id:?}: a follow-up needs an id of its own"
+            );
+        }
+        for class in &self.campaign.follow_up.send_to {
+            if !crate::config::FOLLOW_UP_KINDS.contains(&class.as_str()) {
+                bail!(
+                    "campaign.follow_up.send_to: {class:?} is not one of {}",
+                    crate::config::FOLLOW_UP_KINDS.join(", ")
+                );
+            }
+        }
         for (key, value) in [
             ("sender.address", Some(&self.sender.address)),
             ("sender.return_path", self.sender.return_path.as_ref()),

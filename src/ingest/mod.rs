@@ -13,6 +13,7 @@ mod columns;
 mod decode;
 pub(crate) mod duplicates;
 mod fields;
+pub(crate) mod follow_up;
 mod identity;
 mod keys;
 mod list_duplicates;
@@ -24,6 +25,7 @@ mod validate;
 pub(crate) mod variant;
 
 pub use crate::config::Encoding;
+pub use follow_up::{FollowUp, FollowUpKind, FollowUpVariant};
 pub use identity::list_identity;
 pub(crate) use keys::mailbox_key;
 pub(crate) use list_duplicates::ListDuplicates;

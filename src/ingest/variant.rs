@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crate::config::Config;
 use crate::ingest::FieldSet;
+use crate::ingest::follow_up::FollowUpVariant;
 
 /// One distinct notice text (up to the person's name and reference number).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,12 +14,24 @@ pub struct Variant {
     pub brand: String,
     pub locale: String,
     pub fields: FieldSet,
+    /// For a campaign that follows an earlier one: the class and the fields added and
+    /// withdrawn, which the follow-up wording states.
+    pub follow_up: Option<FollowUpVariant>,
 }
 
 impl Variant {
     /// A short, stable, file-name-safe code: `kaede-ja-0007f` (the field bits in hex).
     pub fn code(&self) -> String {
-        format!("{}-{}-{:05x}", self.brand, self.locale, self.fields.0)
+        let code = format!("{}-{}-{:05x}", self.brand, self.locale, self.fields.0);
+        match &self.follow_up {
+            None => code,
+            Some(f) => format!(
+                "{code}-{}-{:05x}-{:05x}",
+                f.kind.as_str().replace('_', ""),
+                f.added.0,
+                f.corrected.0
+            ),
+        }
     }
 
     /// The leaked fields' labels joined for display: `氏名・性別・生年月日`.
@@ -35,23 +48,36 @@ impl Variant {
 #[derive(Debug, Default, Clone)]
 pub struct VariantCounts {
     // Keyed by field set first, then a short list of (brand, locale): no allocation per row.
-    counts: HashMap<FieldSet, Vec<(String, String, u64)>>,
+    counts: HashMap<FieldSet, Vec<Entry>>,
 }
+
+type Entry = (String, String, Option<FollowUpVariant>, u64);
 
 impl VariantCounts {
     pub fn add(&mut self, brand: &str, locale: &str, fields: FieldSet) {
+        self.add_follow_up(brand, locale, fields, None);
+    }
+
+    /// [`VariantCounts::add`] for a person of a follow-up campaign.
+    pub fn add_follow_up(
+        &mut self,
+        brand: &str,
+        locale: &str,
+        fields: FieldSet,
+        follow_up: Option<FollowUpVariant>,
+    ) {
         let entries = self.counts.entry(fields).or_default();
         match entries
             .iter_mut()
-            .find(|(b, l, _)| b == brand && l == locale)
+            .find(|(b, l, f, _)| b == brand && l == locale && *f == follow_up)
         {
-            Some((_, _, n)) => *n += 1,
-            None => entries.push((brand.to_string(), locale.to_string(), 1)),
+            Some((_, _, _, n)) => *n += 1,
+            None => entries.push((brand.to_string(), locale.to_string(), follow_up, 1)),
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.values().flatten().map(|(_, _, n)| n).sum()
+        self.counts.values().flatten().map(|(_, _, _, n)| n).sum()
     }
 
     pub fn len(&self) -> usize {
@@ -68,12 +94,13 @@ impl VariantCounts {
             .counts
             .iter()
             .flat_map(|(fields, entries)| {
-                entries.iter().map(|(brand, locale, n)| {
+                entries.iter().map(|(brand, locale, follow_up, n)| {
                     (
                         Variant {
                             brand: brand.clone(),
                             locale: locale.clone(),
                             fields: *fields,
+                            follow_up: *follow_up,
                         },
                         *n,
                     )

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::config::{Config, sha256_hex};
 use crate::ingest::FieldSet;
+use crate::render::follow_up::{FollowUp, FollowUpKind, FollowUpView, FollowUps};
 use crate::render::lint;
 use crate::render::reference;
 use crate::render::wrap;
@@ -62,10 +63,14 @@ pub struct Renderer {
     /// Per variant (locale and brand by position, fields, name empty): the raw subject and body with
     /// placeholders, or `None` when the templates do more with the name than print it.
     skeletons: std::sync::Mutex<Skeletons>,
+    /// For a campaign that follows an earlier one: how each person stands against it.
+    follow_ups: Option<std::sync::Arc<dyn FollowUps>>,
 }
 
-type Skeletons =
-    std::collections::HashMap<(usize, usize, u64, bool), Option<std::sync::Arc<Prepared>>>;
+type Skeletons = std::collections::HashMap<
+    (usize, usize, u64, bool, Option<FollowUp>),
+    Option<std::sync::Arc<Prepared>>,
+>;
 
 struct LocaleTexts {
     /// Position among the locales: part of a variant's key.
@@ -105,6 +110,8 @@ struct TemplateData<'a> {
     passport_leaked: bool,
     brand: &'a BrandView,
     incident: &'a crate::config::IncidentTexts,
+    /// Absent (null) unless the campaign follows an earlier one.
+    follow_up: Option<FollowUpView<'a>>,
 }
 
 impl Renderer {
@@ -185,7 +192,30 @@ impl Renderer {
             passport_bits,
             template_digests,
             skeletons: Default::default(),
+            follow_ups: None,
         })
+    }
+
+    /// The renderer of a follow-up campaign: every notice also gets `follow_up` (kind,
+    /// `added_fields`, `corrected_fields`, `previous_sent_at`) from `source`.
+    pub fn with_follow_ups(mut self, source: std::sync::Arc<dyn FollowUps>) -> Renderer {
+        self.follow_ups = Some(source);
+        self
+    }
+
+    /// How the person stands against the earlier campaign, for a follow-up campaign.
+    pub fn follow_up(&self, id: &str, leaked: FieldSet) -> Option<FollowUp> {
+        self.follow_ups.as_ref().map(|s| s.follow_up(id, leaked))
+    }
+
+    /// The standing a sample person of a follow-up variant is rendered with (a preview).
+    pub fn sample_follow_up(&self, variant: crate::ingest::FollowUpVariant) -> FollowUp {
+        FollowUp {
+            kind: variant.kind,
+            added: variant.added,
+            corrected: variant.corrected,
+            previous_sent_at: self.follow_ups.as_ref().and_then(|s| s.sample_sent_at()),
+        }
     }
 
     /// One digest over all template files, for the journal header.
@@ -205,6 +235,17 @@ impl Renderer {
 
     /// Renders, wraps and lints one person's notice.
     pub fn render(&self, person: &Person<'_>) -> Result<Notice, RenderError> {
+        let follow_up = self.follow_up(person.id, person.leaked);
+        self.render_as(person, follow_up.as_ref())
+    }
+
+    /// [`Renderer::render`] with the given follow-up standing instead of the person's own (a
+    /// preview's sample person of a follow-up variant).
+    pub fn render_as(
+        &self,
+        person: &Person<'_>,
+        follow_up: Option<&FollowUp>,
+    ) -> Result<Notice, RenderError> {
         let texts = self
             .locales
             .get(person.locale)
@@ -219,17 +260,21 @@ impl Renderer {
                 found.kind.describe()
             )));
         }
-        if person.leaked.is_empty() {
+        // A follow-up may have to tell someone that nothing of theirs leaked after all: the
+        // correction is the notice.
+        let correction = follow_up.is_some_and(|f| f.kind == FollowUpKind::Corrected);
+        if person.leaked.is_empty() && !correction {
             return Err(RenderError(
                 "no leaked field is flagged: there is nothing to notify".into(),
             ));
         }
         let name = display_name(person.name);
         let reference = reference::reference(&self.campaign_id, person.id);
-        if let Some(prepared) = self.prepared(person, texts, brand, name)? {
+        if let Some(prepared) = self.prepared(person, texts, brand, name, follow_up)? {
             return prepared.fill(name, &reference, self.wrap_width);
         }
-        let (subject, body) = self.tera_render(person, texts, brand, name, &reference)?;
+        let (subject, body) =
+            self.tera_render(person, texts, brand, name, &reference, follow_up)?;
         let subject = lint_subject(&subject)?;
         let body = lint_and_wrap(&tidy_body(&body), self.wrap_width)?;
         Ok(Notice { subject, body })
@@ -247,11 +292,18 @@ impl Renderer {
         texts: &LocaleTexts,
         brand: &BrandView,
         name: &str,
+        follow_up: Option<&FollowUp>,
     ) -> Result<Option<std::sync::Arc<Prepared>>, RenderError> {
         if name.chars().any(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)) {
             return Ok(None);
         }
-        let key = (texts.index, brand.index, person.leaked.0, name.is_empty());
+        let key = (
+            texts.index,
+            brand.index,
+            person.leaked.0,
+            name.is_empty(),
+            follow_up.cloned(),
+        );
         if let Some(entry) = self
             .skeletons
             .lock()
@@ -261,14 +313,16 @@ impl Renderer {
             return Ok(entry.clone());
         }
         let slot_name = if name.is_empty() { "" } else { NAME_SLOT };
-        let skeleton = self.tera_render(person, texts, brand, slot_name, REFERENCE_SLOT)?;
+        let skeleton =
+            self.tera_render(person, texts, brand, slot_name, REFERENCE_SLOT, follow_up)?;
         let mut sound = true;
         for (probe_name, probe_reference) in [
             ("見本 花子", "ZZZZ-ZZZZ-ZZZ0"),
             ("Mihon Hanako Tarou", "AAAA-BBBB-CCC1"),
         ] {
             let probe_name = if name.is_empty() { "" } else { probe_name };
-            let direct = self.tera_render(person, texts, brand, probe_name, probe_reference)?;
+            let direct =
+                self.tera_render(person, texts, brand, probe_name, probe_reference, follow_up)?;
             sound &= fill(&skeleton.0, probe_name, probe_reference) == direct.0
                 && fill(&skeleton.1, probe_name, probe_reference) == direct.1;
         }
@@ -296,6 +350,7 @@ impl Renderer {
         brand: &BrandView,
         name: &str,
         reference: &str,
+        follow_up: Option<&FollowUp>,
     ) -> Result<(String, String), RenderError> {
         let english = person.locale != "ja";
         let greeting_name = match (name.is_empty(), english) {
@@ -324,6 +379,7 @@ impl Renderer {
             passport_leaked: !FieldSet(person.leaked.0 & self.passport_bits.0).is_empty(),
             brand,
             incident: &texts.incident,
+            follow_up: follow_up.map(|f| FollowUpView::new(f, &texts.labels)),
         };
         let context = tera::Context::from_serialize(&context)
             .map_err(|e| RenderError(format!("template context: {}", tera_error(&e))))?;

@@ -126,6 +126,9 @@ fn describe(state: State) -> &'static str {
         State::Deferred => "not yet: temporary failures, will be retried",
         State::Failed => "not reachable by e-mail: the address was refused",
         State::Bounced => "not reachable by e-mail: the message bounced",
-        State::Skipped => "not sent: the row in the list is invalid",
+        State::Skipped => {
+            "not sent: the row in the list is invalid, or (in a follow-up) its class is not mailed; \
+             the reason is below"
+        }
     }
 }

@@ -167,7 +167,7 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
             let label = match state.as_str() {
                 "attempting" if running.is_some() => "attempting (in flight now)",
                 "attempting" => "attempting (in flight when a run died)",
-                "skipped" => "skipped (invalid rows)",
+                "skipped" => "skipped (invalid rows; follow-up classes not mailed)",
                 other => other,
             };
             writeln!(out, "  {label:<40} {n:>10}")?;

@@ -27,6 +27,13 @@ fn unreached_category(state: State) -> Option<&'static str> {
     }
 }
 
+/// The follow-up class of a row skipped by `campaign.follow_up.send_to`, from its last outcome.
+fn follow_up_skip(last: Option<&crate::journal::Outcome>) -> Option<crate::render::FollowUpKind> {
+    last.filter(|o| o.state == State::Skipped)
+        .and_then(|o| o.reply.as_deref())
+        .and_then(crate::waves::skipped_class)
+}
+
 /// Writes one line per recipient not reached by e-mail — invalid rows, permanent SMTP
 /// failures, deferred and never-sent recipients, bounces — with `columns` copied from the list
 /// (a postal address for a letter, say). Returns the number of lines.
@@ -79,9 +86,15 @@ pub fn unreached(
         };
         let (category, detail_text) = match invalid {
             Some(problems) => ("invalid", problems),
-            None => match unreached_category(state) {
-                None => continue,
-                Some(c) => (c, last.as_ref().map(describe_outcome).unwrap_or_default()),
+            None => match (unreached_category(state), follow_up_skip(last.as_ref())) {
+                (None, _) => continue,
+                // Unchanged since the earlier campaign, whose notice reached them.
+                (_, Some(crate::render::FollowUpKind::Unchanged)) => continue,
+                (_, Some(_)) => (
+                    "not_mailed",
+                    last.as_ref().map(describe_outcome).unwrap_or_default(),
+                ),
+                (Some(c), None) => (c, last.as_ref().map(describe_outcome).unwrap_or_default()),
             },
         };
         let time = last.as_ref().map(|o| o.at.clone()).unwrap_or_default();
@@ -117,6 +130,11 @@ fn unreached_from_journal(
             continue;
         };
         let last = journals.last_outcome(row)?;
+        let category = match follow_up_skip(last.as_ref()) {
+            Some(crate::render::FollowUpKind::Unchanged) => continue,
+            Some(_) => "not_mailed",
+            None => category,
+        };
         let record = vec![
             reference::reference(&config.campaign.id, &id),
             category.to_string(),

@@ -26,6 +26,8 @@ pub struct ListSummary {
     pub variants: VariantCounts,
     pub encoding: &'static str,
     pub shard: Option<crate::ingest::shard::Shard>,
+    /// For a follow-up campaign: ready rows per class against the earlier campaign.
+    pub follow_up: BTreeMap<crate::render::FollowUpKind, u64>,
 }
 
 /// Runs `check`, writing the report to `out`. Returns the summary; the caller turns refused
@@ -37,7 +39,7 @@ pub fn run(
     shard: Option<crate::ingest::shard::Shard>,
     out: &mut dyn Write,
 ) -> Result<ListSummary> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     writeln!(
         out,
         "config {}: campaign {}, {} brands, {} fields, locales {}",
@@ -60,7 +62,9 @@ pub fn run(
     let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
         .collecting_duplicates();
     let mut spool = tempfile::SpooledTempFile::new(SPOOL_IN_MEMORY);
-    let (summary, reader) = check_rows(reader, recipients, &renderer, &builder, shard, &mut spool)?;
+    let (summary, reader) = check_rows(
+        config, reader, recipients, &renderer, &builder, shard, &mut spool,
+    )?;
     let duplicates = reader.collected_duplicates()?;
     let summary = if duplicates.is_empty() {
         spool.seek(SeekFrom::Start(0))?;
@@ -70,7 +74,7 @@ pub fn run(
         drop(spool);
         let reader = RecipientReader::open_without_duplicates(recipients, config, encoding)?
             .with_duplicates(duplicates)?;
-        check_rows(reader, recipients, &renderer, &builder, shard, out)?.0
+        check_rows(config, reader, recipients, &renderer, &builder, shard, out)?.0
     };
     print_summary(config, recipients, &summary, out)?;
     Ok(summary)
@@ -82,6 +86,7 @@ const SPOOL_IN_MEMORY: usize = 4 << 20;
 /// Checks every row, writing each problem to `out`; returns the counts and the reader, at the
 /// end of the list.
 fn check_rows(
+    config: &Config,
     reader: RecipientReader,
     recipients: &std::path::Path,
     renderer: &Renderer,
@@ -118,9 +123,18 @@ fn check_rows(
                     .per_brand
                     .entry(recipient.brand.clone())
                     .or_default() += 1;
-                summary
-                    .variants
-                    .add(&recipient.brand, &recipient.locale, recipient.leaked);
+                let follow_up = renderer.follow_up(&recipient.id, recipient.leaked);
+                if let Some(f) = &follow_up {
+                    *summary.follow_up.entry(f.kind).or_default() += 1;
+                }
+                if crate::waves::skip_reason(config, renderer, &recipient).is_none() {
+                    summary.variants.add_follow_up(
+                        &recipient.brand,
+                        &recipient.locale,
+                        recipient.leaked,
+                        follow_up.map(|f| f.variant()),
+                    );
+                }
             }
             Scanned::Refused { errors, .. } => {
                 summary.refused += 1;
@@ -165,6 +179,22 @@ fn print_summary(
             config.mail.charset, s.utf8_fallback, config.mail.charset
         )?;
     }
+    if let Some(follows) = &config.campaign.follows {
+        writeln!(
+            out,
+            "follow-up of campaign {} (ready rows by class):",
+            follows.campaign
+        )?;
+        for kind in crate::render::FollowUpKind::ALL {
+            let n = s.follow_up.get(&kind).copied().unwrap_or(0);
+            let action = if crate::waves::sends_to(config, kind) {
+                "sent"
+            } else {
+                "skipped"
+            };
+            writeln!(out, "  {:<12} {n:>10}  {action}", kind.as_str())?;
+        }
+    }
     writeln!(out, "by brand:")?;
     for (brand, n) in &s.per_brand {
         let name = config
@@ -180,9 +210,13 @@ fn print_summary(
         s.variants.len()
     )?;
     for (variant, n) in s.variants.by_count() {
+        let follow_up = match &variant.follow_up {
+            Some(f) => format!("{:<12}", f.kind.as_str()),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "  {n:>10}  {:<12} {:<3} {}",
+            "  {n:>10}  {:<12} {:<3} {follow_up}{}",
             variant.brand,
             variant.locale,
             variant.field_labels(config).join("・")

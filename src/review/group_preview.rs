@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::mail::message::MessageBuilder;
-use crate::render::notice::{Notice, Renderer};
+use crate::render::notice::Notice;
 use crate::review::group_page::{GroupPageInput, PageCombination, PageGroup, render_group_page};
 use crate::review::groups::{self, Group};
 use crate::review::preview::{SAMPLE_EMAIL, SAMPLE_ID, SAMPLE_NAME_JA, VariantPreview};
@@ -22,7 +22,7 @@ pub fn preview_groups(
     previews: &[VariantPreview],
     out_dir: &Path,
 ) -> Result<Vec<Group>> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     let mut groups = groups::group(previews, groups::passport_bits(config), |locale| {
         renderer.field_labels(locale)
     })?;

@@ -101,7 +101,7 @@ pub fn key_of(variant: &Variant, passport_bits: FieldSet) -> GroupKey {
         brand: variant.brand.clone(),
         locale: variant.locale.clone(),
         passport: variant.fields.0 & passport_bits.0 != 0,
-        follow_up: None,
+        follow_up: variant.follow_up.map(|f| f.kind.as_str().to_string()),
     }
 }
 
@@ -272,6 +272,7 @@ mod tests {
                 brand: brand.into(),
                 locale: "ja".into(),
                 fields: FieldSet(fields),
+                follow_up: None,
             },
             count,
             file: None,

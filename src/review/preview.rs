@@ -14,7 +14,7 @@ use crate::ingest::Encoding;
 use crate::ingest::variant::{Variant, VariantCounts};
 use crate::mail::message::MessageBuilder;
 use crate::mail::scan::{Scanned, Scanner};
-use crate::render::notice::{Person, Renderer};
+use crate::render::notice::Person;
 use crate::send::transport::file_name_for;
 use crate::util::fs::create_private_dir;
 
@@ -43,7 +43,7 @@ pub fn preview_variants(
     out_dir: &Path,
     write: &dyn Fn(&Variant) -> bool,
 ) -> Result<(Vec<VariantPreview>, u64)> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     let builder = MessageBuilder::new(config)?;
     let mut counts = VariantCounts::default();
     let mut refused = 0u64;
@@ -52,8 +52,17 @@ pub fn preview_variants(
         .with_shard(shard)
     {
         match scanned? {
+            // A follow-up class that is not mailed has nothing to review.
+            Scanned::Ready { recipient, .. }
+                if crate::waves::skip_reason(config, &renderer, &recipient).is_some() => {}
             Scanned::Ready { recipient, .. } => {
-                counts.add(&recipient.brand, &recipient.locale, recipient.leaked)
+                let follow_up = renderer.follow_up(&recipient.id, recipient.leaked);
+                counts.add_follow_up(
+                    &recipient.brand,
+                    &recipient.locale,
+                    recipient.leaked,
+                    follow_up.map(|f| f.variant()),
+                )
             }
             Scanned::Refused { .. } => refused += 1,
         }
@@ -74,8 +83,9 @@ pub fn preview_variants(
             locale: &variant.locale,
             leaked: variant.fields,
         };
+        let follow_up = variant.follow_up.map(|f| renderer.sample_follow_up(f));
         let notice = renderer
-            .render(&person)
+            .render_as(&person, follow_up.as_ref())
             .map_err(|e| anyhow::anyhow!("variant {}: {}", variant.code(), e))?;
         if !write(&variant) {
             previews.push(VariantPreview {
@@ -123,7 +133,7 @@ pub fn preview_ids(
     ids: &[String],
     log: &mut dyn Write,
 ) -> Result<(Vec<PathBuf>, Vec<String>)> {
-    let renderer = Renderer::new(config)?;
+    let renderer = crate::waves::renderer(config)?;
     let builder = MessageBuilder::new(config)?;
     let mut wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     create_private_dir(out_dir)?;

@@ -64,6 +64,8 @@ pub(super) struct Job {
 pub(super) struct Produced {
     rows: u64,
     pub(super) refused: u64,
+    /// Valid rows not mailed by choice (follow-up classes not in `send_to`).
+    pub(super) skipped: u64,
     /// Valid rows of this shard seen by the producer.
     pub(super) sendable: RowSet,
     /// The producer stopped before the end of the list.
@@ -144,6 +146,7 @@ pub(super) fn produce(
     let mut produced = Produced {
         rows: 0,
         refused: 0,
+        skipped: 0,
         sendable: RowSet::default(),
         stopped_early: false,
         already_done: 0,
@@ -231,6 +234,12 @@ pub(super) fn produce(
                         }
                     }
                 }
+                // A follow-up's person whose situation did not change is journaled as skipped;
+                // that is not a message, so it does not count against --limit.
+                if let Some(reason) = crate::waves::skip_reason(config, renderer, &recipient) {
+                    produced.skip(journal, recipient.row, recipient.id, reason)?;
+                    continue;
+                }
                 if opts
                     .limit
                     .is_some_and(|l| cursor.queued.fetch_add(1, Ordering::AcqRel) >= l)
@@ -282,6 +291,20 @@ pub(super) fn produce(
 }
 
 impl Produced {
+    /// A valid row this campaign does not mail (a follow-up class not in `send_to`): no longer
+    /// sendable, journaled as skipped with `reason`, and done for every later run.
+    fn skip(
+        &mut self,
+        journal: &JournalWriter,
+        row: u64,
+        id: String,
+        reason: String,
+    ) -> Result<()> {
+        self.skipped += 1;
+        self.sendable.remove(row);
+        journal.outcome(&Outcome::skipped(row, id, 0, reason))
+    }
+
     /// A row that will not be sent: counted, no longer sendable, and journaled with its
     /// problems (which never quote personal data) unless an earlier run journaled it (`state`).
     fn refuse(

@@ -24,7 +24,7 @@ use crate::config::{Config, SendSettings};
 use crate::ingest::Encoding;
 use crate::journal::{self, RunMarker, State};
 use crate::mail::message::MessageBuilder;
-use crate::render::notice::Renderer;
+use crate::render::Renderer;
 use crate::send::outage::RelayHealth;
 use crate::send::progress::{GroupProgress, Progress};
 use crate::send::schedule::{Dispatcher, Lanes, Lead};
@@ -71,7 +71,7 @@ pub async fn send<T: Transport>(
 ) -> Result<RunReport> {
     // Bound first: a port already taken stops the run before its journal is touched.
     let metrics_listener = opts.metrics.map(MetricsListener::bind).transpose()?;
-    let renderer = Arc::new(Renderer::new(config)?);
+    let renderer = Arc::new(crate::waves::renderer(config)?);
     let builder = Arc::new(MessageBuilder::new(config)?);
     let OpenJournal {
         writer: journal,
@@ -270,6 +270,7 @@ pub async fn send<T: Transport>(
         failed: counters.failed.load(Ordering::Relaxed),
         deferred: counters.deferred.load(Ordering::Relaxed),
         refused: produced.refused + counters.refused.load(Ordering::Relaxed),
+        skipped: produced.skipped,
         already_done: produced.already_done,
         possible_duplicates: {
             let mut all = produced.possible_duplicates;

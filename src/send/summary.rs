@@ -22,6 +22,9 @@ pub struct RunReport {
     pub deferred: u64,
     /// Rows refused by validation (never sent).
     pub refused: u64,
+    /// Valid rows a follow-up campaign does not mail (their class is not in
+    /// `campaign.follow_up.send_to`); journaled as skipped.
+    pub skipped: u64,
     /// Recipients already done before this run (sent in an earlier run).
     pub already_done: u64,
     /// Recipients re-sent because an earlier run died mid-transaction with them.
@@ -199,6 +202,13 @@ pub fn print_report(report: &RunReport, dry_run: bool, out: &mut dyn Write) -> R
         "{:>10}  refused rows (see `tsuchi check`)",
         report.refused
     )?;
+    if report.skipped > 0 {
+        writeln!(
+            out,
+            "{:>10}  skipped by campaign.follow_up.send_to (see `tsuchi check`)",
+            report.skipped
+        )?;
+    }
     writeln!(
         out,
         "{:>10}  already done in earlier runs",

@@ -44,5 +44,6 @@ mod send_smtp;
 mod shards;
 mod smtp_server_selftest;
 mod state_dir;
+mod waves;
 mod wrap_golden;
 mod wrap_rules;

@@ -16,11 +16,13 @@
 //! - [`journal`]: the append-only record of attempts and outcomes; it knows nothing of SMTP;
 //! - [`review`]: `check`, previews, the review page and the approval;
 //! - [`report`]: status, report, lookup and bounces, read back from the journals;
+//! - [`hotline`]: `tsuchi serve`, the read-only service for call-centre agents;
 //! - [`preflight`]: the sender domain's DNS (SPF, DKIM key, DMARC, bounce MX, alignment);
 //! - [`cli`]: the commands, and the only place that knows exit codes.
 
 pub mod cli;
 pub mod config;
+pub mod hotline;
 pub mod ingest;
 pub mod journal;
 pub mod mail;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use super::journals::open_journals;
+use super::journals::Journals;
 use crate::config::Config;
 use crate::ingest::{Encoding, RecipientReader, Row};
+use crate::journal::State;
 use crate::render::reference;
 
 /// The columns of the hotline export, in order.
@@ -27,8 +28,14 @@ pub fn hotline_export(
     state_dirs: &[PathBuf],
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let mut journals = open_journals(config, state_dirs)?;
-    if !journals.bind_list(recipients, config, encoding)? {
+    // Before the first send there is no journal yet: the export then says "pending" for all,
+    // which is what the vendor loads the day before.
+    let mut journals = Journals::open(state_dirs, &config.campaign.id)?;
+    let bound = match &journals {
+        Some(j) => j.bind_list(recipients, config, encoding)?,
+        None => recipients.symlink_metadata().is_ok(),
+    };
+    if !bound {
         bail!(
             "report --hotline needs the list the journals were made from ({} is not here): \
              the brand and the fields listed in each notice are only in the list",
@@ -58,14 +65,12 @@ pub fn hotline_export(
                 (row, id.unwrap_or_default(), String::new(), String::new())
             }
         };
-        let state = journals.state(row);
-        let notified_at = if state.is_delivered() {
-            journals
-                .last_outcome(row)?
-                .map(|o| o.at)
-                .unwrap_or_default()
-        } else {
-            String::new()
+        let state = journals.as_ref().map_or(State::Pending, |j| j.state(row));
+        let notified_at = match &mut journals {
+            Some(j) if state.is_delivered() => {
+                j.last_outcome(row)?.map(|o| o.at).unwrap_or_default()
+            }
+            _ => String::new(),
         };
         let cells = vec![
             if id.is_empty() {

@@ -16,8 +16,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::journals::Journals;
 use crate::config::Config;
-use crate::ingest::{Encoding, RecipientReader, Row};
-use crate::journal::{Record, State, read_journal};
+use crate::ingest::{Encoding, FieldSet, RecipientReader, Row};
+use crate::journal::{Record, RecordKind, State, next_state, read_journal};
 use crate::render::reference;
 
 /// What the hotline can say about one reference number or customer id.
@@ -109,6 +109,19 @@ pub fn answer(
         journal: false,
     };
     let by_reference = reference::normalize(key);
+    if let Some(hit) = super::index::find(
+        config,
+        recipients,
+        encoding,
+        state_dirs,
+        key,
+        by_reference.as_deref(),
+    )? {
+        return Ok(match hit {
+            Some(hit) => from_hit(answer, config, hit),
+            None => answer,
+        });
+    }
     let journals = Journals::open(state_dirs, &config.campaign.id)?;
     let bound = match &journals {
         Some(j) => j.bind_list(recipients, config, encoding)?,
@@ -142,18 +155,7 @@ pub fn answer(
                 == Some(reference::reference(&config.campaign.id, &id).as_str());
         if matches {
             if let Some(r) = recipient {
-                answer.brand = config.brands.get(&r.brand).map(|b| b.name.clone());
-                answer.hotline = config.brands.get(&r.brand).map(|b| HotlineInfo {
-                    number: b.hotline.number.clone(),
-                    hours: b.hotline.hours.clone(),
-                    days: b.hotline.days.clone(),
-                });
-                answer.fields = r
-                    .leaked
-                    .iter()
-                    .filter_map(|i| config.fields.get(i))
-                    .map(|f| f.label.clone())
-                    .collect();
+                fill_notice(&mut answer, config, &r.brand, r.leaked);
             }
             found = Some((row, id));
             break;
@@ -178,35 +180,112 @@ pub fn answer(
     answer.possible_duplicate = journals.possible_duplicate(row);
     for j in &journals.journals {
         for line in read_journal(&j.path)? {
-            match line?.record {
-                Record::Attempt(a) if a.row == row => answer.history.push(Event {
-                    at: a.at,
-                    what: "attempt".into(),
-                    attempt: a.attempt,
-                    code: None,
-                    reply: None,
-                    message_id: Some(a.message_id),
-                }),
-                Record::Outcome(o) if o.row == row => {
-                    if answer.notified_at.is_none() && o.state.is_delivered() {
-                        answer.notified_at = Some(o.at.clone());
-                    }
-                    answer.history.push(Event {
-                        at: o.at,
-                        what: o.state.as_str().into(),
-                        attempt: o.attempt,
-                        code: o.code,
-                        reply: Some(crate::util::redact::redact_reply(
-                            o.reply.as_deref().unwrap_or(""),
-                        )),
-                        message_id: None,
-                    })
-                }
-                _ => {}
+            let record = line?.record;
+            if matches!(&record, Record::Attempt(a) if a.row == row)
+                || matches!(&record, Record::Outcome(o) if o.row == row)
+            {
+                push_event(&mut answer, record);
             }
         }
     }
     Ok(answer)
+}
+
+/// The brand, its hotline and the labels of the fields listed in the notice.
+fn fill_notice(answer: &mut Answer, config: &Config, brand: &str, leaked: FieldSet) {
+    answer.brand = config.brands.get(brand).map(|b| b.name.clone());
+    answer.hotline = config.brands.get(brand).map(|b| HotlineInfo {
+        number: b.hotline.number.clone(),
+        hours: b.hotline.hours.clone(),
+        days: b.hotline.days.clone(),
+    });
+    answer.fields = leaked
+        .iter()
+        .filter_map(|i| config.fields.get(i))
+        .map(|f| f.label.clone())
+        .collect();
+}
+
+/// Adds one attempt or outcome record of the person to the history.
+fn push_event(answer: &mut Answer, record: Record) {
+    match record {
+        Record::Attempt(a) => answer.history.push(Event {
+            at: a.at,
+            what: "attempt".into(),
+            attempt: a.attempt,
+            code: None,
+            reply: None,
+            message_id: Some(a.message_id),
+        }),
+        Record::Outcome(o) => {
+            if answer.notified_at.is_none() && o.state.is_delivered() {
+                answer.notified_at = Some(o.at.clone());
+            }
+            answer.history.push(Event {
+                at: o.at,
+                what: o.state.as_str().into(),
+                attempt: o.attempt,
+                code: o.code,
+                reply: Some(crate::util::redact::redact_reply(
+                    o.reply.as_deref().unwrap_or(""),
+                )),
+                message_id: None,
+            })
+        }
+        _ => {}
+    }
+}
+
+/// The answer from the index's hit: the same facts the full pass computes — the state in
+/// the first journal that holds the row (replay's fold of its records), a possible
+/// duplicate by the rule of [`super::journals`], the records of every journal in order.
+fn from_hit(mut answer: Answer, config: &Config, hit: super::index::Hit) -> Answer {
+    if let Some((brand, leaked)) = &hit.notice {
+        fill_notice(&mut answer, config, brand, *leaked);
+    }
+    answer.answer = "affected";
+    answer.reference = Some(reference::reference(&config.campaign.id, &hit.id));
+    answer.id = Some(hit.id);
+    answer.row = Some(hit.row);
+    answer.journal = true;
+    let mut state = State::Pending;
+    if let Some((records, _)) = hit.journals.iter().find(|(r, _)| !r.is_empty()) {
+        for r in records {
+            let kind = match r {
+                Record::Attempt(_) => RecordKind::Attempt,
+                Record::Outcome(o) => RecordKind::Outcome(o.state),
+                _ => continue,
+            };
+            state = next_state(state, &kind);
+        }
+    }
+    answer.state = Some(state.as_str());
+    answer.state_text = Some(describe(state));
+    for (records, running) in &hit.journals {
+        // 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
+        let mut open = 0u8;
+        for r in records {
+            match r {
+                Record::Attempt(_) => {
+                    if open != 0 {
+                        answer.possible_duplicate = true;
+                    }
+                    open = 1;
+                }
+                Record::Outcome(o) => open = if o.may_have_been_delivered() { 2 } else { 0 },
+                _ => {}
+            }
+        }
+        if open == 1 && !running {
+            answer.possible_duplicate = true;
+        }
+    }
+    for (records, _) in hit.journals {
+        for r in records {
+            push_event(&mut answer, r);
+        }
+    }
+    answer
 }
 
 /// What a state means, for the person on the phone.

@@ -10,6 +10,7 @@ mod answer;
 pub(crate) mod bounce;
 mod csv;
 mod hotline_export;
+mod index;
 mod journals;
 mod listing;
 mod lookup;

@@ -546,3 +546,64 @@ async fn report_hotline_writes_the_vendor_export_with_a_bom_owner_only() {
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
+
+/// The index's answers are the full replay's: for every row, the state and the possible
+/// duplicate `report` computes from the journal; and the index files hold keys only.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_through_the_index_equal_the_reports_for_every_row_and_follow_new_records() {
+    let c = TestCampaign::new(9, |c| c);
+    let dirs = default_dirs(&c);
+    let server = SmtpServer::start(
+        Script::new()
+            .reject_recipient("user2@", 550, "5.1.1", "no such user")
+            .reject_recipient("user5@", 451, "4.3.0", "try later"),
+    )
+    .await;
+    let args = send_args(&server.url(), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = c.run_async(&args).await;
+    assert!(matches!(out.status.code(), Some(3 | 4)), "{}", text(&out));
+    let token = add_agent(&c, &dirs, "abe");
+    let s = start(&c, &dirs, &[]);
+    let compare = || -> usize {
+        let report = c.run(&["report"]);
+        let csv = String::from_utf8_lossy(&report.stdout).to_string();
+        let mut rows = 0;
+        for line in csv.trim_start_matches('\u{feff}').lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let j = api(s.addr, &token, cells[0]).json();
+            assert_eq!(j["state"], cells[2], "{line}: {j}");
+            assert_eq!(j["reference"], cells[1], "{line}: {j}");
+            assert_eq!(
+                j["possible_duplicate"].to_string(),
+                *cells.last().unwrap(),
+                "{line}: {j}"
+            );
+            rows += 1;
+        }
+        assert_eq!(rows, 9, "{csv}");
+        let j = api(s.addr, &token, "C000005").json();
+        let attempts = j["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["what"] == "attempt")
+            .count();
+        assert!(attempts >= 1, "{j}");
+        attempts
+    };
+    let first = compare();
+    // A second run retries the deferred row: the index, built already, follows the tail.
+    let out = c.run_async(&args).await;
+    assert!(matches!(out.status.code(), Some(3 | 4)), "{}", text(&out));
+    assert!(compare() > first, "the second run's attempts are seen");
+    for name in ["kaede-2026-11.lookup-keys", "kaede-2026-11.lookup-journal"] {
+        let bytes =
+            std::fs::read(c.state_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("試験") && !text.contains("example.jp"),
+            "{name}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                      # everything (the 8M list is ~630 MB and takes minutes)
 #   SKIP_8M=1 INGEST_N= bench/run.sh  # quick: sizes 100k and 1M only, no 8M ingest
+#   SKIP_HOTLINE=1 bench/run.sh       # without the hotline's 8M lookups (bench/hotline.sh)
 #   SIZES="100000 1000000 4000000" SEND_N=20000 RATE=200 RATE_SECS=30 bench/run.sh
 #
 # Needs: python3, /usr/bin/time (apt-get install time), Postfix's smtp-sink and smtp-source
@@ -220,6 +221,11 @@ if [[ -n "$NODELAY" ]]; then
   timed "$WORK/rate-nd.out" env LD_PRELOAD="$NODELAY" "$BIN" --config "$WORK/rate-nd/config.toml" \
     --state-dir "$WORK/rate-nd/state" send --smtp "smtp://127.0.0.1:$PORT" --rate "$RATE" --concurrency "$SESSIONS" -q || true
   row "diagnostic: --rate $RATE with TCP_NODELAY: messages / wall" "$(calc "round($RN / $WALL, 2)") msg/s ($(calc "round(($RN / $WALL / $RATE - 1) * 100, 2)") %)"
+fi
+
+if [[ -z "${SKIP_HOTLINE:-}" ]]; then
+  echo "== hotline: lookup, status and the API at ${HOTLINE_N:-8000000} recipients" >&2
+  WORK=$WORK "$REPO/bench/hotline.sh" | tee -a "$RESULTS" >&2
 fi
 
 echo >&2

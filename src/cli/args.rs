@@ -93,13 +93,19 @@ pub enum Command {
 /// The options of `serve`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback needs --allow-insecure (for a
-    /// TLS-terminating proxy in front).
+    /// Address to listen on. Anything but loopback needs --tls-cert/--tls-key, or
+    /// --allow-insecure for a TLS-terminating proxy in front.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// Serve over TLS with this certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Listen on a non-loopback address without TLS of its own: only behind a proxy that
     /// terminates TLS. The session cookie is then marked Secure.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     pub allow_insecure: bool,
     /// Lookups and name checks each agent may make per minute.
     #[arg(long, default_value = "60")]

@@ -34,12 +34,13 @@ pub(super) fn serve(
         return Ok(EXIT_OK);
     }
     let loopback = args.listen.ip().is_loopback();
-    if !loopback && !args.allow_insecure {
+    let tls = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+    if !loopback && !args.allow_insecure && tls.is_none() {
         return Err(Failure::new(
             EXIT_USAGE,
             format!(
-                "--listen {}: not a loopback address; the service has no TLS of its own, so it \
-                 listens elsewhere only behind a TLS-terminating proxy, with --allow-insecure",
+                "--listen {}: not a loopback address; give --tls-cert and --tls-key, or \
+                 --allow-insecure behind a TLS-terminating proxy",
                 args.listen
             ),
         )
@@ -59,7 +60,7 @@ pub(super) fn serve(
         encoding,
         state_dirs: cli.state_dir.clone(),
         per_minute: args.rate_limit,
-        secure_cookie: !loopback,
+        secure_cookie: !loopback || tls.is_some(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,14 +73,33 @@ pub(super) fn serve(
                 Failure::new(EXIT_ERROR, format!("cannot listen on {}: {e}", args.listen))
             })?;
         let addr = listener.local_addr()?;
+        // The certificate is read before the address is announced: a bad one is an error,
+        // not a service that refuses every client.
+        let (plain, secure) = match tls {
+            Some((cert, key)) => (
+                None,
+                Some(
+                    crate::hotline::TlsListener::new(listener, cert, key)
+                        .map_err(|e| Failure::new(EXIT_USAGE, format!("{e:#}")))?,
+                ),
+            ),
+            None => (Some(listener), None),
+        };
+        let scheme = if secure.is_some() { "https" } else { "http" };
         writeln!(
             out,
-            "hotline for campaign {} listening on http://{addr}/ ({agents} agents); audit log {}",
+            "hotline for campaign {} listening on {scheme}://{addr}/ ({agents} agents); audit log {}",
             config.campaign.id,
             crate::hotline::audit_path(home).display()
         )?;
         out.flush()?;
-        crate::hotline::serve(listener, settings, stopped()).await
+        if let Some(listener) = secure {
+            crate::hotline::serve(listener, settings, stopped()).await
+        } else if let Some(listener) = plain {
+            crate::hotline::serve(listener, settings, stopped()).await
+        } else {
+            Ok(())
+        }
     })?;
     Ok(EXIT_OK)
 }

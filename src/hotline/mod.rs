@@ -8,7 +8,9 @@
 mod agents;
 mod audit;
 mod server;
+mod tls;
 
 pub use agents::{add_agent, agent_count, agents_path, remove_agent};
 pub use audit::audit_path;
 pub use server::{ServeSettings, serve};
+pub use tls::TlsListener;

@@ -61,11 +61,14 @@ struct App {
 const SESSION_COOKIE: &str = "tsuchi_hotline";
 
 /// Serves the hotline on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     settings: ServeSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<()> {
+) -> Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
     let mut tera = tera::Tera::default();
     tera.add_raw_template("page.html", include_str!("page.html.tera"))?;
     let app = Arc::new(App {

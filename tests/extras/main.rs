@@ -7,6 +7,7 @@ mod support;
 
 mod dkim_sign;
 mod hotline_chromium;
+mod hotline_tls;
 mod review_groups_chromium;
 mod review_page_chromium;
 mod send_smtp_sink;

@@ -17,11 +17,13 @@
 //! - [`review`]: `check`, previews, the review page and the approval;
 //! - [`waves`]: follow-up campaigns — each person compared with what an earlier campaign told them;
 //! - [`report`]: status, report, lookup and bounces, read back from the journals;
+//! - [`hotline`]: `tsuchi serve`, the read-only service for call-centre agents;
 //! - [`preflight`]: the sender domain's DNS (SPF, DKIM key, DMARC, bounce MX, alignment);
 //! - [`cli`]: the commands, and the only place that knows exit codes.
 
 pub mod cli;
 pub mod config;
+pub mod hotline;
 pub mod ingest;
 pub mod journal;
 pub mod mail;

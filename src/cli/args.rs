@@ -76,6 +76,9 @@ pub enum Command {
         /// Reference number or customer id.
         key: String,
     },
+    /// The read-only hotline service for call-centre agents: a sign-in page and a JSON API
+    /// answering by reference number or customer id; named agents, rate limit, audit log.
+    Serve(ServeArgs),
     /// The sender domain's DNS: DMARC policy, DKIM key (matches the private key?), SPF (permits
     /// send.relay_ips?), MX for bounces, and alignment of From, Return-Path and DKIM d=.
     Preflight {
@@ -94,6 +97,34 @@ pub enum LogFormat {
     Text,
     /// Also one JSON line per event on stderr.
     Json,
+}
+
+/// The options of `serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs --tls-cert/--tls-key, or
+    /// --allow-insecure for a TLS-terminating proxy in front.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Serve over TLS with this certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS of its own: only behind a proxy that
+    /// terminates TLS. The session cookie is then marked Secure.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub allow_insecure: bool,
+    /// Lookups and name checks each agent may make per minute.
+    #[arg(long, default_value = "60")]
+    pub rate_limit: std::num::NonZeroU32,
+    /// Add an agent and print its token (once); then exit.
+    #[arg(long, value_name = "NAME", conflicts_with = "remove_agent")]
+    pub add_agent: Option<String>,
+    /// Remove an agent (its token stops working at once); then exit.
+    #[arg(long, value_name = "NAME")]
+    pub remove_agent: Option<String>,
 }
 
 /// Output of `tsuchi preflight`.
@@ -199,6 +230,10 @@ pub struct ReportArgs {
     /// The figures for the incident report, in Japanese and English.
     #[arg(long, conflicts_with_all = ["unreached", "columns"])]
     pub summary: bool,
+    /// The export for the call-centre vendor's CRM: reference, id, brand, the fields listed
+    /// in each notice (labels), state, notified at. CSV with a BOM; needs --output FILE.
+    #[arg(long, conflicts_with_all = ["unreached", "columns", "summary"], requires = "output")]
+    pub hotline: bool,
     /// Write to this file (owner-only) instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,

@@ -19,6 +19,7 @@ mod relay_pool;
 mod report;
 mod review;
 mod send;
+mod serve;
 pub(crate) mod signals;
 
 use std::io::Write;
@@ -135,6 +136,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Lookup { key } => {
             report::lookup(&config, &cli, &recipients, encoding, key, &mut out)
         }
+        Command::Serve(args) => serve::serve(&config, &cli, &recipients, encoding, args, &mut out),
         Command::Send(args) => {
             drop(out);
             send::send(&config, &cli, args, recipients, encoding)

@@ -40,7 +40,21 @@ pub(super) fn report(
         unreached,
         columns,
         summary,
+        hotline,
     } = args;
+    if *hotline && let Some(path) = output {
+        let mut file = crate::util::fs::create_private_file(path)?;
+        let n =
+            crate::report::hotline_export(config, recipients, encoding, &cli.state_dir, &mut file)?;
+        file.flush()?;
+        writeln!(
+            out,
+            "{n} {} written to {} (owner-only) for the hotline",
+            if n == 1 { "recipient" } else { "recipients" },
+            path.display()
+        )?;
+        return Ok(EXIT_OK);
+    }
     if *summary {
         let json = matches!(format, crate::report::Format::Json);
         crate::report::summary(config, recipients, encoding, &cli.state_dir, json, out)?;

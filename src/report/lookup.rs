@@ -1,17 +1,16 @@
 //! `lookup`: the hotline's "was this person notified?" — one recipient's history, found by
 //! reference number or customer id, from the journals and the list (or the journals alone
-//! when the list is not at hand).
+//! when the list is not at hand). The answer is computed by [`super::answer`], which `tsuchi
+//! serve` shares; this prints it for the operator.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::journals::Journals;
+use super::answer::answer;
 use crate::config::Config;
-use crate::ingest::{Encoding, RecipientReader, Row};
-use crate::journal::{Record, State, read_journal};
-use crate::render::reference;
+use crate::ingest::Encoding;
 use crate::util::time::shown_time;
 
 /// The history of one recipient, found by reference number or customer id.
@@ -23,16 +22,9 @@ pub fn lookup(
     key: &str,
     out: &mut dyn Write,
 ) -> Result<bool> {
-    let by_reference = reference::normalize(key);
-    let journals = Journals::open(state_dirs, &config.campaign.id)?;
-    let bound = match &journals {
-        Some(j) => j.bind_list(recipients, config, encoding)?,
-        None => true, // nothing to bind to: the list alone answers "not notified yet"
-    };
-    let mut found = None;
-    if !bound && let Some(j) = &journals {
-        found = j.find_recorded(key, by_reference.as_deref(), &config.campaign.id)?;
-        if found.is_none() {
+    let a = answer(config, recipients, encoding, state_dirs, key)?;
+    match a.answer {
+        "unknown" => {
             writeln!(
                 out,
                 "{key}: no record in the journal under this reference number or customer id; \
@@ -41,94 +33,46 @@ pub fn lookup(
             )?;
             return Ok(false);
         }
-    }
-    let rows = if found.is_some() {
-        None
-    } else {
-        Some(RecipientReader::open_without_duplicates(
-            recipients, config, encoding,
-        )?)
-    };
-    for row in rows.into_iter().flatten() {
-        let (row, id) = match row? {
-            Row::Valid { recipient, .. } => (recipient.row, recipient.id),
-            Row::Invalid {
-                row, id: Some(id), ..
-            } => (row, id),
-            Row::Invalid { .. } => continue,
-        };
-        let matches = id == key
-            || by_reference.as_deref()
-                == Some(reference::reference(&config.campaign.id, &id).as_str());
-        if matches {
-            found = Some((row, id));
-            break;
+        "not_found" => {
+            writeln!(
+                out,
+                "{key}: no such reference number or customer id in this campaign"
+            )?;
+            return Ok(false);
         }
+        _ => {}
     }
-    let Some((row, id)) = found else {
-        writeln!(
-            out,
-            "{key}: no such reference number or customer id in this campaign"
-        )?;
-        return Ok(false);
-    };
     writeln!(
         out,
-        "customer {id}, reference {}",
-        reference::reference(&config.campaign.id, &id)
+        "customer {}, reference {}",
+        a.id.as_deref().unwrap_or_default(),
+        a.reference.as_deref().unwrap_or_default()
     )?;
-    let Some(journals) = journals else {
+    if !a.journal {
         writeln!(out, "  not notified yet (no journal)")?;
         return Ok(true);
-    };
-    writeln!(out, "  state: {}", describe(journals.state(row)))?;
-    let paths: Vec<PathBuf> = journals.journals.iter().map(|j| j.path.clone()).collect();
-    for line in paths
-        .iter()
-        .map(|p| read_journal(p))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-    {
-        match line?.record {
-            Record::Attempt(a) if a.row == row => {
-                writeln!(
-                    out,
-                    "  {}  attempt {} ({})",
-                    shown_time(&a.at),
-                    a.attempt,
-                    a.message_id
-                )?;
-            }
-            Record::Outcome(o) if o.row == row => {
-                let code = o.code.map(|c| c.to_string()).unwrap_or_default();
-                writeln!(
-                    out,
-                    "  {}  {} {} {}",
-                    shown_time(&o.at),
-                    o.state,
-                    code,
-                    crate::util::redact::redact_reply(o.reply.as_deref().unwrap_or(""))
-                )?;
-            }
-            _ => {}
+    }
+    writeln!(out, "  state: {}", a.state_text.unwrap_or_default())?;
+    for e in &a.history {
+        if e.what == "attempt" {
+            writeln!(
+                out,
+                "  {}  attempt {} ({})",
+                shown_time(&e.at),
+                e.attempt,
+                e.message_id.as_deref().unwrap_or_default()
+            )?;
+        } else {
+            let code = e.code.map(|c| c.to_string()).unwrap_or_default();
+            writeln!(
+                out,
+                "  {}  {} {} {}",
+                shown_time(&e.at),
+                e.what,
+                code,
+                e.reply.as_deref().unwrap_or_default()
+            )?;
         }
     }
     Ok(true)
-}
-
-fn describe(state: State) -> &'static str {
-    match state {
-        State::Pending => "not notified yet",
-        State::Attempting => "a message was being sent when a run stopped; it will be re-sent",
-        State::Sent => "notified: the relay accepted the message",
-        State::Delayed => "notified, delivery delayed by the receiving side",
-        State::Deferred => "not yet: temporary failures, will be retried",
-        State::Failed => "not reachable by e-mail: the address was refused",
-        State::Bounced => "not reachable by e-mail: the message bounced",
-        State::Skipped => {
-            "not sent: the row in the list is invalid, or (in a follow-up) its class is not mailed; \
-             the reason is below"
-        }
-    }
 }

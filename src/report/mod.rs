@@ -6,8 +6,11 @@
 //! recording them ([`bounce`]). Everything but bounces is computed from the journal and the
 //! list; nothing here prints a name, an address or a phone number.
 
+mod answer;
 pub(crate) mod bounce;
 mod csv;
+mod hotline_export;
+mod index;
 mod journals;
 mod listing;
 mod lookup;
@@ -16,7 +19,9 @@ mod status;
 mod summary;
 mod unreached;
 
+pub use answer::{Answer, Event, HotlineInfo, answer, name_matches, normalize_name};
 pub use bounce::{Classification, Dsn, Source, classify, read_messages};
+pub use hotline_export::{HOTLINE_COLUMNS, hotline_export};
 pub use listing::report;
 pub use lookup::lookup;
 pub use output::Format;

@@ -7,6 +7,8 @@
 mod support;
 
 mod dkim_sign;
+mod hotline_chromium;
+mod hotline_tls;
 mod relay_postfix;
 mod review_groups_chromium;
 mod review_page_chromium;

@@ -15,6 +15,7 @@ mod charset_iso2022jp;
 mod duplicates_passes;
 mod hostile_lists;
 mod hostile_props;
+mod hotline;
 mod ingest_regressions;
 mod journal_hint;
 mod journal_regressions;

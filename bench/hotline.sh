@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The hotline's figures for docs/PERFORMANCE.md: `tsuchi lookup` and `status` on a campaign of
+# HOTLINE_N recipients all journaled as sent, and the API's latency under CLIENTS concurrent
+# clients. Run by bench/run.sh, or alone:
+#
+#   bench/hotline.sh                         # 8M recipients (a ~650 MB list, a ~3 GB journal)
+#   HOTLINE_N=1000000 bench/hotline.sh
+#
+# Uses $CARGO_TARGET_DIR (default /work/target-bench) and the scratch directory $WORK.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-bench}
+HOTLINE_N=${HOTLINE_N:-8000000}
+CLIENTS=${CLIENTS:-8}
+PER_CLIENT=${PER_CLIENT:-250}
+WORK=${WORK:-$(mktemp -d /tmp/tsuchi-bench.XXXXXX)}
+mkdir -p "$WORK"
+(cd "$REPO" && cargo build --release --quiet --bin tsuchi --example fake_journal)
+BIN=$CARGO_TARGET_DIR/release/tsuchi
+FAKE=$CARGO_TARGET_DIR/release/examples/fake_journal
+
+row() { printf '%-58s %s\n' "$1" "$2"; }
+now() { date +%s.%N; }
+calc() { python3 -c "print($1)"; }
+
+L=$WORK/list-$HOTLINE_N.csv
+[[ -s $L ]] || python3 "$REPO/bench/generate.py" "$HOTLINE_N" "$L"
+D=$WORK/hotline
+rm -rf "$D"; mkdir -p "$D"
+sed -e 's/^require_approval = true/require_approval = false/' \
+    -e "s|^templates = \"templates\"|templates = \"$REPO/templates\"|" \
+    -e "s|^recipients = \"recipients/sample.csv\"|recipients = \"$L\"|" \
+    "$REPO/config.toml" >"$D/config.toml"
+tsuchi() { "$BIN" --config "$D/config.toml" --state-dir "$D/state" "$@"; }
+"$FAKE" "$D/config.toml" "$D/state" "$HOTLINE_N" >&2
+
+# The first lookup binds the list to the journal and builds the index.
+T0=$(now); tsuchi lookup C000001 >/dev/null; T1=$(now)
+row "lookup at $HOTLINE_N, first (binds the list, builds the index)" "$(calc "round($T1 - $T0, 1)") s"
+
+# Then: lookups by id and by reference at random rows, each a fresh process.
+python3 - "$HOTLINE_N" >"$WORK/hotline-ids.txt" <<'PY'
+import random, sys
+n = int(sys.argv[1]); r = random.Random(7)
+for _ in range(40):
+    print(f"C{r.randint(1, n):06d}")
+PY
+: >"$WORK/hotline-keys.txt"
+times=()
+while read -r id; do
+  T0=$(now); out=$(tsuchi lookup "$id"); T1=$(now)
+  times+=("$(calc "round(($T1 - $T0) * 1000, 1)")")
+  echo "$id" >>"$WORK/hotline-keys.txt"
+  sed -n 's/.*reference \(.*\)$/\1/p' <<<"$out" | head -1 >>"$WORK/hotline-keys.txt"
+done <"$WORK/hotline-ids.txt"
+while read -r key; do
+  case $key in C*) continue ;; esac
+  T0=$(now); tsuchi lookup "$key" >/dev/null; T1=$(now)
+  times+=("$(calc "round(($T1 - $T0) * 1000, 1)")")
+done <"$WORK/hotline-keys.txt"
+row "lookup at $HOTLINE_N, by id and by reference (${#times[@]} runs)" \
+    "$(python3 -c "import sys,statistics as s; v=sorted(map(float,sys.argv[1:])); print(f'median {s.median(v)} ms, max {v[-1]} ms')" "${times[@]}")"
+
+T0=$(now); tsuchi status >/dev/null || true; T1=$(now)
+row "status at $HOTLINE_N (full replay, not yet from a checkpoint)" "$(calc "round($T1 - $T0, 1)") s"
+
+TOKEN=$(tsuchi serve --add-agent bench | tail -1)
+tsuchi serve --listen 127.0.0.1:0 --rate-limit 1000000 >"$WORK/serve.out" 2>&1 &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q listening "$WORK/serve.out" && break; sleep 0.1; done
+ADDR=$(sed -n 's|.*http://\([^/]*\)/.*|\1|p' "$WORK/serve.out" | head -1)
+row "API at $HOTLINE_N, $CLIENTS clients x $PER_CLIENT lookups" \
+    "$(python3 "$REPO/bench/hotline_load.py" "$ADDR" "$TOKEN" "$WORK/hotline-keys.txt" "$CLIENTS" "$PER_CLIENT")"
+kill $SERVE; wait $SERVE 2>/dev/null || true
+trap - EXIT

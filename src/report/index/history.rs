@@ -1,0 +1,378 @@
+//! Where each row's records are in a journal, `<state-dir>/<campaign>.lookup-journal`: the
+//! `(row, offset)` of every attempt and outcome line, sorted, up to a covered length; the
+//! journal beyond it (the tail a running `send` keeps appending) is read at each lookup.
+//! When the tail passes [`TAIL_MAX`] the index is brought up to date by merging the tail's
+//! few entries into it — one sequential pass, never a re-read of the journal — so a lookup
+//! reads at most `TAIL_MAX` bytes of tail plus a binary search. The first build reads the
+//! journal once, sorting on disk in bounded memory.
+//!
+//! The index names the journal it was made from by the SHA-256 of its first line (the header,
+//! stamped with its creation time): a journal started anew is indexed anew.
+
+use std::fs::File;
+use std::io::{BufRead, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::file::{put, read_at, u64_at};
+use crate::journal::Record;
+use crate::util::disk_sort::{self, Pair};
+
+const MAGIC: &[u8; 8] = b"TSUCHIJ1";
+const HEADER: usize = 8 + 8 + 8 + 32;
+/// The most journal tail a lookup reads before the index is brought up to date: 4 MiB,
+/// about 20 000 records, a few milliseconds to scan.
+pub(super) const TAIL_MAX: u64 = 4 << 20;
+/// The longest journal line read back (the writer's lines are far shorter).
+const MAX_LINE: usize = 1 << 20;
+
+/// One rebuild at a time in this process; readers meanwhile use the index in place.
+static REBUILD: Mutex<()> = Mutex::new(());
+
+/// The row a journal line is about, if it is an attempt or an outcome. The writer's lines
+/// are flat JSON objects and a key's quotes are never escaped inside a string, so the first
+/// `"row":` is the key. A line this misreads is only looked at, then parsed in full and
+/// checked, so a wrong guess costs a read, never a wrong answer.
+fn row_of(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"row\":";
+    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&line[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// The journal's first line (its header) and that line's length.
+fn first_line(journal: &File) -> Result<([u8; 32], u64)> {
+    let mut r = std::io::BufReader::new(journal.try_clone()?);
+    let mut line = Vec::new();
+    (&mut r)
+        .take(MAX_LINE as u64)
+        .read_until(b'\n', &mut line)?;
+    Ok((Sha256::digest(&line).into(), line.len() as u64))
+}
+
+/// The `(row, offset)` of the complete record lines of `journal` from `start`, and where the
+/// last complete line ends.
+fn scan(
+    journal: &File,
+    start: u64,
+    mut each: impl FnMut(u64, u64, &[u8]) -> Result<()>,
+) -> Result<u64> {
+    let mut f = journal.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut offset = start;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut r)
+            .take(MAX_LINE as u64 * 4)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(offset); // end, or a torn tail not yet complete
+        }
+        if let Some(row) = row_of(&line) {
+            each(row, offset, &line)?;
+        }
+        offset += n as u64;
+    }
+}
+
+/// The open index of one journal.
+struct Index {
+    file: File,
+    covered: u64,
+    count: u64,
+}
+
+fn open_index(path: &Path, first: &[u8; 32], journal_len: u64) -> Result<Option<Index>> {
+    let Some(file) = super::file::open(path)? else {
+        return Ok(None);
+    };
+    let mut h = [0u8; HEADER];
+    if file.read_exact_at(&mut h, 0).is_err() || &h[..8] != MAGIC || h[24..56] != first[..] {
+        return Ok(None);
+    }
+    let (covered, count) = (u64_at(&h, 8), u64_at(&h, 16));
+    if covered > journal_len || file.metadata()?.len() < HEADER as u64 + count * 16 {
+        return Ok(None); // a journal cut short, or an index cut short: build anew
+    }
+    Ok(Some(Index {
+        file,
+        covered,
+        count,
+    }))
+}
+
+impl Index {
+    fn pair(&self, i: u64) -> Result<(u64, u64)> {
+        let b = read_at(&self.file, HEADER as u64 + i * 16, 16)?;
+        Ok((u64_at(&b, 0), u64_at(&b, 8)))
+    }
+
+    /// Offsets of `row`'s lines, in journal order.
+    fn offsets(&self, row: u64) -> Result<Vec<u64>> {
+        let (mut lo, mut hi) = (0u64, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.pair(mid)?.0 < row {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < self.count {
+            let (r, off) = self.pair(lo)?;
+            if r != row {
+                break;
+            }
+            out.push(off);
+            lo += 1;
+        }
+        Ok(out)
+    }
+}
+
+fn write_index(
+    path: &Path,
+    first: &[u8; 32],
+    covered: u64,
+    count: u64,
+    pairs: impl Iterator<Item = Result<Pair>>,
+) -> Result<()> {
+    super::file::replace(path, |w| {
+        use std::io::Write;
+        w.write_all(MAGIC)?;
+        put(w, &[covered, count])?;
+        w.write_all(first)?;
+        for p in pairs {
+            let Pair(row, off) = p?;
+            put(w, &[row, off])?;
+        }
+        Ok(())
+    })
+}
+
+/// Builds the index of `journal` from scratch: one pass, sorted on disk.
+fn build(path: &Path, journal: &File, first: &[u8; 32], header_len: u64) -> Result<()> {
+    let err = || format!("sorting the journal's rows {}", disk_sort::location());
+    let mut sorter = disk_sort::sorter::<Pair>(disk_sort::SEGMENT_ITEMS);
+    let mut count = 0u64;
+    let covered = scan(journal, header_len, |row, off, _| {
+        count += 1;
+        sorter.push(Pair(row, off)).with_context(err)
+    })?;
+    let sorted = sorter.done().with_context(err)?;
+    write_index(
+        path,
+        first,
+        covered,
+        count,
+        sorted.map(|p| p.with_context(err)),
+    )
+}
+
+/// Merges the tail beyond `old.covered` into a new index.
+fn merge(path: &Path, journal: &File, first: &[u8; 32], old: &Index) -> Result<()> {
+    let mut tail = Vec::new();
+    let covered = scan(journal, old.covered, |row, off, _| {
+        tail.push(Pair(row, off));
+        Ok(())
+    })?;
+    tail.sort_unstable();
+    let mut tail = tail.into_iter().peekable();
+    let mut i = 0u64;
+    let count = old.count + tail.len() as u64;
+    let merged = std::iter::from_fn(move || {
+        let next_old = if i < old.count {
+            Some(old.pair(i))
+        } else {
+            None
+        };
+        match (next_old, tail.peek()) {
+            (None, None) => None,
+            (Some(Err(e)), _) => Some(Err(e)),
+            (Some(Ok((r, o))), Some(t)) if Pair(r, o) > *t => tail.next().map(Ok),
+            (Some(Ok((r, o))), _) => {
+                i += 1;
+                Some(Ok(Pair(r, o)))
+            }
+            (None, Some(_)) => tail.next().map(Ok),
+        }
+    });
+    write_index(path, first, covered, count, merged)
+}
+
+/// Every attempt and outcome record of `row` in `journal`, in journal order, through the
+/// index at `index_path` (built or brought up to date first when it must be).
+pub(super) fn records(journal_path: &Path, index_path: &Path, row: u64) -> Result<Vec<Record>> {
+    records_with(journal_path, index_path, row, TAIL_MAX)
+}
+
+fn records_with(
+    journal_path: &Path,
+    index_path: &Path,
+    row: u64,
+    tail_max: u64,
+) -> Result<Vec<Record>> {
+    let journal = crate::util::fs::open_state_file(journal_path, File::options().read(true))
+        .with_context(|| format!("cannot read journal {}", journal_path.display()))?;
+    let (first, header_len) = first_line(&journal)?;
+    let mut index = open_index(index_path, &first, journal.metadata()?.len())?;
+    let stale = index.as_ref().is_none_or(|i| {
+        journal
+            .metadata()
+            .map_or(true, |m| m.len() - i.covered > TAIL_MAX)
+    });
+    if stale {
+        let _one = REBUILD.lock().unwrap_or_else(|p| p.into_inner());
+        let len = journal.metadata()?.len();
+        index = open_index(index_path, &first, len)?;
+        match &index {
+            Some(i) if len - i.covered <= tail_max => {}
+            Some(i) => merge(index_path, &journal, &first, i)?,
+            None => build(index_path, &journal, &first, header_len)?,
+        }
+        index = open_index(index_path, &first, journal.metadata()?.len())?;
+    }
+    let index = index.with_context(|| format!("cannot index {}", journal_path.display()))?;
+    let mut out = Vec::new();
+    for off in index.offsets(row)? {
+        let line = read_line(&journal, off)?;
+        out.push(parse(journal_path, &line)?);
+    }
+    scan(&journal, index.covered, |r, _, line| {
+        if r == row {
+            out.push(parse(journal_path, line)?);
+        }
+        Ok(())
+    })?;
+    out.retain(|rec| match rec {
+        Record::Attempt(a) => a.row == row,
+        Record::Outcome(o) => o.row == row,
+        _ => false,
+    });
+    Ok(out)
+}
+
+fn read_line(journal: &File, offset: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let n = journal.read_at(&mut buf, offset)?;
+        if let Some(nl) = buf[..n].iter().position(|&b| b == b'\n') {
+            buf.truncate(nl);
+            return Ok(buf);
+        }
+        if n < buf.len() || buf.len() >= MAX_LINE {
+            anyhow::bail!("journal line at byte {offset} has no end");
+        }
+        buf.resize(buf.len() * 4, 0);
+    }
+}
+
+fn parse(path: &Path, line: &[u8]) -> Result<Record> {
+    serde_json::from_slice(line)
+        .map_err(|e| anyhow::anyhow!("{}: corrupt record ({e})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_row_is_read_from_record_lines_only() {
+        assert_eq!(
+            row_of(br#"{"type":"attempt","row":42,"id":"C1"}"#),
+            Some(42)
+        );
+        assert_eq!(row_of(br#"{"type":"run","event":"start","at":"t"}"#), None);
+        assert_eq!(
+            row_of(br#"{"type":"outcome","reply":"\"row\":9","row":3}"#),
+            Some(3)
+        );
+    }
+
+    fn rows_of(records: &[Record]) -> Vec<(u64, u32)> {
+        records
+            .iter()
+            .map(|r| match r {
+                Record::Attempt(a) => (a.row, a.attempt),
+                Record::Outcome(o) => (o.row, o.attempt + 100),
+                _ => (0, 0),
+            })
+            .collect()
+    }
+
+    /// Built, then kept current from the tail (merged at once with a tail limit of 0, read
+    /// from the tail with a large one): the same records, in journal order, either way; a
+    /// torn last line is not read; a journal started anew is indexed anew.
+    #[test]
+    fn the_index_follows_the_journal_as_it_grows() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("c.journal.jsonl");
+        let attempt = |row: u64, n: u32| {
+            format!(
+                r#"{{"type":"attempt","row":{row},"id":"C{row}","attempt":{n},"message_id":"<m>","at":"t"}}"#
+            )
+        };
+        let outcome = |row: u64, n: u32| {
+            format!(
+                r#"{{"type":"outcome","row":{row},"id":"C{row}","state":"deferred","attempt":{n},"at":"t"}}"#
+            )
+        };
+        let mut text = String::from("{\"type\":\"header\"}\n");
+        for row in [3, 1, 2] {
+            text.push_str(&attempt(row, 1));
+            text.push('\n');
+        }
+        for tail_max in [0, u64::MAX] {
+            std::fs::write(&journal, &text).unwrap();
+            let index = dir.path().join(format!("c.lookup-journal-{tail_max}"));
+            assert_eq!(
+                rows_of(&records_with(&journal, &index, 1, tail_max).unwrap()),
+                [(1, 1)]
+            );
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&journal)
+                .unwrap();
+            writeln!(f, "{}", outcome(1, 1)).unwrap();
+            writeln!(f, "{}", attempt(2, 2)).unwrap();
+            writeln!(f, "{}", attempt(1, 2)).unwrap();
+            write!(f, "{{\"type\":\"outcome\",\"row\":1,").unwrap(); // torn
+            drop(f);
+            assert_eq!(
+                rows_of(&records_with(&journal, &index, 1, tail_max).unwrap()),
+                [(1, 1), (1, 101), (1, 2)]
+            );
+            assert_eq!(
+                rows_of(&records_with(&journal, &index, 2, tail_max).unwrap()),
+                [(2, 1), (2, 2)]
+            );
+            assert_eq!(
+                rows_of(&records_with(&journal, &index, 9, tail_max).unwrap()),
+                []
+            );
+        }
+        // A new journal (another header line) is not read through the old index.
+        let index = dir.path().join("c.lookup-journal-0");
+        std::fs::write(
+            &journal,
+            format!("{{\"type\":\"header\",\"x\":1}}\n{}\n", attempt(7, 1)),
+        )
+        .unwrap();
+        assert_eq!(rows_of(&records_with(&journal, &index, 1, 0).unwrap()), []);
+        assert_eq!(
+            rows_of(&records_with(&journal, &index, 7, 0).unwrap()),
+            [(7, 1)]
+        );
+    }
+}

@@ -39,12 +39,16 @@ calc() { python3 -c "print($1)"; }
 # and the lower bound is N / R; the carriers take 8 % of the global permits, as carriers at a
 # few messages a second do of a campaign at hundreds.
 # docomo 4 % at 0.04 R, au 2 % at 0.02 R, softbank 2 % at 0.02 R; 92 % unthrottled.
-carrier_list() {  # N OUT
-  python3 - "$1" "$2" "$REPO/bench/generate.py" <<'PY'
+# With a third argument `30`: docomo, au and softbank 10 % each (the RSS run's 30 %).
+carrier_list() {  # N OUT [30]
+  python3 - "$1" "$2" "$REPO/bench/generate.py" "${3:-8}" <<'PY'
 import importlib.util, sys
-n, out, gen = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, out, gen, mix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 spec = importlib.util.spec_from_file_location("gen", gen); g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g)
 def domain(i):
+    if mix == "30":
+        k = i % 10
+        return "docomo.ne.jp" if k == 1 else "ezweb.ne.jp" if k == 4 else "i.softbank.jp" if k == 7 else None
     k = i % 50
     return "docomo.ne.jp" if k in (1, 26) else "ezweb.ne.jp" if k == 13 else "i.softbank.jp" if k == 38 else None
 with open(out, "w", encoding="utf-8", newline="") as f:
@@ -113,8 +117,8 @@ row "sched: unthrottled $N_OTHER done / (N_other / rate) (target <= 1.2)" \
     "$(calc "round($OTHERS_DONE / ($N_OTHER / $SCHED_RATE), 3)") ($OTHERS_DONE s)"
 
 if [[ -n "$SCHED_RSS_N" ]]; then
-  echo "== sched: peak RSS of send over $SCHED_RSS_N rows, 8 % in limited groups, $RSS_SECS s" >&2
-  L=$WORK/carriers-$SCHED_RSS_N.csv; [[ -s $L ]] || carrier_list "$SCHED_RSS_N" "$L"
+  echo "== sched: peak RSS of send over $SCHED_RSS_N rows, 30 % in limited groups, $RSS_SECS s" >&2
+  L=$WORK/carriers30-$SCHED_RSS_N.csv; [[ -s $L ]] || carrier_list "$SCHED_RSS_N" "$L" 30
   campaign "$WORK/rss" "$L" "$SCHED_RATE"
   /usr/bin/time -f '%M' -o "$WORK/rss-time.txt" "$BIN" --config "$WORK/rss/config.toml" \
     --state-dir "$WORK/rss/state" send --smtp "smtp://127.0.0.1:$PORT" --rate "$SCHED_RATE" \

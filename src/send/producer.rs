@@ -102,6 +102,10 @@ pub(super) struct Cursor<'a> {
     pub(super) queued: &'a AtomicU64,
     /// Rung after each message queued.
     pub(super) arrived: &'a Notify,
+    /// The list has duplicates, which only the lead knows: a follower sends a row only once the
+    /// lead has passed it and not refused it. Without duplicates a follower validates a row
+    /// exactly as the lead does and need not wait for it.
+    pub(super) wait_for_lead: bool,
 }
 
 fn row_index(row: &Row) -> u64 {
@@ -224,7 +228,7 @@ pub(super) fn produce(
                 if !needs_message(state, opts.retry_failed) {
                     continue;
                 }
-                if !is_lead {
+                if !is_lead && cursor.wait_for_lead {
                     match cursor.lead.verdict(recipient.row, shutdown) {
                         Verdict::Send => {}
                         Verdict::Refused => continue,

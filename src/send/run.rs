@@ -146,6 +146,7 @@ pub async fn send<T: Transport>(
     // the lead (lane 0) holds the list's duplicates.
     let lead = Arc::new(Lead::new(lanes.groups.groups().len()));
     let queued = Arc::new(AtomicU64::new(0));
+    let wait_for_lead = !duplicates.is_empty();
     let mut duplicates = Some(duplicates);
     let mut producers = Vec::new();
     for (lane, tx) in queues.senders.into_iter().enumerate() {
@@ -178,6 +179,7 @@ pub async fn send<T: Transport>(
                     lead: &lead,
                     queued: &queued,
                     arrived: &arrived,
+                    wait_for_lead,
                 },
             );
             // The queue is closed now: the dispatcher must look again.

@@ -390,3 +390,28 @@ async fn the_daily_limit_counts_across_runs_and_stops_resumable() {
     assert_eq!(third.status.code(), Some(4), "{}", text(&third));
     assert_eq!(server.received_count(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_in_a_limited_group_is_refused_not_sent_twice() {
+    // Rows 3 and 6 (both kaede) share a docomo address: the second is a duplicate, which only
+    // the lead cursor knows; the docomo cursor must not send it.
+    let mut csv = list(6, |i| i == 3);
+    csv = csv.replace("C000006,user6@example.jp", "C000006,user3@docomo.ne.jp");
+    let c = TestCampaign::with_list(&csv, |cfg| cfg);
+    let server = SmtpServer::start(Script::new()).await;
+    let out = c
+        .run_async(&["send", "--smtp", &server.url(), "--rate", "0", "-q"])
+        .await;
+    let to_docomo = server
+        .received()
+        .iter()
+        .filter(|r| r.recipients.iter().any(|a| a == "user3@docomo.ne.jp"))
+        .count();
+    assert_eq!(to_docomo, 1, "{}", text(&out));
+    assert_eq!(server.received_count(), 5, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1  refused rows"),
+        "{}",
+        text(&out)
+    );
+}

@@ -4,7 +4,8 @@
 //! has passed that row and checks that the lead did not refuse it.
 //!
 //! Followers are throttled lanes and lag far behind the lead; the wait matters only at the
-//! start, or when the lead's own queue is full.
+//! start, or when the lead is slowed (its own queue full, or the CPU). A list without
+//! duplicates needs no wait at all: a follower then validates a row exactly as the lead does.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

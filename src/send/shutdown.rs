@@ -197,6 +197,21 @@ mod tests {
                 "journal: disk full",
             ),
             (StopReason::Finished, "finished"),
+            (
+                StopReason::RelayPolicy {
+                    relay: "primary".into(),
+                    reply: "554 5.7.1 blocked".into(),
+                },
+                "relay primary answered with a policy block (554 5.7.1 blocked): stopped before \
+                 more of the list meets it; resume with `tsuchi send` once it is lifted",
+            ),
+            (
+                StopReason::RelaysPaused {
+                    until: "2026-12-02T03:00:00Z".into(),
+                },
+                "every relay rests (quota spent): resume with `tsuchi send` after \
+                 2026-12-02 12:00:00 +09:00",
+            ),
         ];
         for (reason, text) in cases {
             assert_eq!(reason.to_string(), text);

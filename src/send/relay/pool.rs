@@ -242,7 +242,8 @@ impl RelayPool {
         let mut slots = self.lock();
         let s = &mut slots[index];
         s.failures_in_a_row += 1;
-        let out = s.failures_in_a_row >= DOWN_AFTER;
+        // A probe that failed keeps the relay out, its next probe later.
+        let out = s.failures_in_a_row >= DOWN_AFTER || matches!(s.health, Health::Down { .. });
         drop(slots);
         if out {
             self.down(index, reason);
@@ -258,13 +259,6 @@ impl RelayPool {
             until_wall: SystemTime::now() + d,
             reason: reason.to_string(),
         };
-    }
-
-    /// Ends a probe that said nothing about the relay (the message never reached it).
-    pub fn probe_done(&self, index: usize) {
-        if let Health::Down { probing, .. } = &mut self.lock()[index].health {
-            *probing = false;
-        }
     }
 
     /// Notes that `rule` fired on relay `index`.
@@ -417,6 +411,23 @@ mod tests {
         }
         assert!(p.temporary(1, "451 busy"));
         assert!(p.views()[1].state.starts_with("down (451 busy"));
+        // Its probe fails the same way: still out, probed again later (not left probing).
+        let later = Instant::now() + FIRST_PROBE;
+        assert_eq!(
+            p.lease_at(later),
+            Lease::Relay {
+                index: 1,
+                probe: true
+            }
+        );
+        assert!(p.temporary(1, "451 busy"));
+        assert_eq!(
+            p.lease_at(later + FIRST_PROBE * 2),
+            Lease::Relay {
+                index: 1,
+                probe: true
+            }
+        );
     }
 
     #[test]

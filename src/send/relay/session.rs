@@ -199,7 +199,8 @@ impl Session for PoolSession {
             }
             match verdict.action {
                 Meaning::Act(ReplyAction::Slow, _) => {
-                    shared.pool.probe_done(index);
+                    // The relay answered: it is up, only too fast for it.
+                    shared.pool.answered(index, false);
                     shared.pool.relays[index]
                         .rate
                         .slow(epoch, shared.observed_rate(index));

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod journal;
+pub mod letters;
 pub mod mail;
 pub mod preflight;
 pub mod render;

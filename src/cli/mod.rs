@@ -14,6 +14,7 @@
 
 mod args;
 mod exit;
+mod letters;
 mod preflight;
 mod report;
 mod review;
@@ -133,6 +134,9 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Lookup { key } => {
             report::lookup(&config, &cli, &recipients, encoding, key, &mut out)
+        }
+        Command::Letters(args) => {
+            letters::letters(&config, &cli, &recipients, encoding, args, &mut out)
         }
         Command::Send(args) => {
             drop(out);

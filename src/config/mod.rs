@@ -12,6 +12,7 @@
 
 mod choices;
 mod digests;
+mod letters;
 mod sections;
 mod validate;
 
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
+pub use letters::Letters;
 pub use sections::{
     Brand, Campaign, Dkim, Field, Hotline, IncidentTexts, Mail, SendSettings, Sender,
 };
@@ -42,6 +44,8 @@ pub struct Config {
     pub brands: BTreeMap<String, Brand>,
     pub send: SendSettings,
     pub dkim: Option<Dkim>,
+    /// `[letters]`: postal columns, font and return block for `tsuchi letters`.
+    pub letters: Option<Letters>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +62,8 @@ struct File {
     send: SendSettings,
     #[serde(default)]
     dkim: Option<Dkim>,
+    #[serde(default)]
+    letters: Option<Letters>,
 }
 
 /// A TOML error as `config.toml: line L, column C: message`. The offending line is never
@@ -104,6 +110,10 @@ impl Config {
             dkim: file.dkim.map(|mut d| {
                 d.key_file = d.key_file.map(|k| base.join(k));
                 d
+            }),
+            letters: file.letters.map(|mut l| {
+                l.font = base.join(&l.font);
+                l
             }),
         };
         config

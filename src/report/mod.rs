@@ -7,7 +7,7 @@
 //! list; nothing here prints a name, an address or a phone number.
 
 pub(crate) mod bounce;
-mod csv;
+pub(crate) mod csv;
 mod journals;
 mod listing;
 mod lookup;
@@ -22,4 +22,4 @@ pub use lookup::lookup;
 pub use output::Format;
 pub use status::{Status, status};
 pub use summary::summary;
-pub use unreached::unreached;
+pub use unreached::{unreached, unreached_category};

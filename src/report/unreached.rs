@@ -14,8 +14,9 @@ use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::{Outcome, State};
 use crate::render::reference;
 
-/// Why a recipient was not reached by e-mail, for `report --unreached`.
-fn unreached_category(state: State) -> Option<&'static str> {
+/// Why a recipient was not reached by e-mail, for `report --unreached` and `letters`; `None`
+/// for a recipient e-mail reached.
+pub fn unreached_category(state: State) -> Option<&'static str> {
     match state {
         State::Sent | State::Delayed => None,
         State::Bounced => Some("bounced"),

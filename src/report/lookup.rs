@@ -83,6 +83,7 @@ pub fn lookup(
     };
     writeln!(out, "  state: {}", describe(journals.state(row)))?;
     let paths: Vec<PathBuf> = journals.journals.iter().map(|j| j.path.clone()).collect();
+    let mut letter_batches = std::collections::BTreeSet::new();
     for line in paths
         .iter()
         .map(|p| read_journal(p))
@@ -98,6 +99,25 @@ pub fn lookup(
                     shown_time(&a.at),
                     a.attempt,
                     a.message_id
+                )?;
+            }
+            Record::LetterExported(l) if l.row == row => {
+                writeln!(
+                    out,
+                    "  {}  letter exported in {} (pages {})",
+                    shown_time(&l.at),
+                    l.batch,
+                    l.pages
+                )?;
+                letter_batches.insert(l.batch);
+            }
+            Record::LetterPosted(p) if letter_batches.contains(&p.batch) => {
+                writeln!(
+                    out,
+                    "  {}  letter in {} posted on {} (the print vendor's confirmation)",
+                    shown_time(&p.at),
+                    p.batch,
+                    p.date
                 )?;
             }
             Record::Outcome(o) if o.row == row => {

@@ -72,6 +72,17 @@ pub fn summary(config: &Config, state_dirs: &[PathBuf], out: &mut dyn Write) -> 
         "  他の手段での通知対象 (exported for another channel: `report --unreached`) {:>12}",
         g(unreachable + not_yet)
     )?;
+    let letters = journals.letters()?;
+    writeln!(
+        out,
+        "  書面で通知 (letters exported for printing: `tsuchi letters`)  {:>12}",
+        g(letters.people())
+    )?;
+    writeln!(
+        out,
+        "    うち投函済み (of which posted, as the print vendor confirmed) {:>12}",
+        g(letters.people_posted())
+    )?;
     let total = notified + unreachable + not_yet;
     if total != people {
         writeln!(

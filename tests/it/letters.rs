@@ -248,17 +248,93 @@ async fn letters_go_to_the_unreached_with_an_address_and_are_recorded_once() {
     }
     assert_eq!(letter_records(&c).len(), 7);
 
-    // The e-mail states are as they were: a letter is another channel.
+    // The e-mail states are as they were (a letter is another channel), and the unreached
+    // export shows each person's latest letter and its posting date.
     let out = c.run(&["report", "--unreached"]);
-    let report = text(&out);
-    for id in [
-        "L000001", "L000003", "L000004", "L000005", "L000007", "L000008",
-    ] {
-        assert!(
-            report.contains(id),
-            "{id} is still unreached by e-mail: {report}"
-        );
-    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines[0],
+        "\u{feff}id,reference,category,detail,time,letter,letter_posted"
+    );
+    let line_of = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{id},")))
+            .unwrap_or_else(|| panic!("{id} is still unreached by e-mail: {report}"))
+            .to_string()
+    };
+    // L1 is in letters-0001.pdf (posted) and again in letters-0003.pdf (not yet).
+    assert!(
+        line_of("L000001").ends_with(",letters-0003.pdf,"),
+        "{report}"
+    );
+    assert!(line_of("L000003").contains(",bounced,"), "{report}");
+    assert!(line_of("L000004").ends_with(",,"), "no letter: {report}");
+    assert!(line_of("L000007").ends_with(",,"), "no letter: {report}");
+    assert!(line_of("L000008").contains(",invalid,"), "{report}");
+    assert_eq!(lines.len(), 7, "{report}");
+
+    // status and the summary count letters; lookup shows a person's.
+    let out = c.run(&["status"]);
+    assert!(
+        text(&out).contains(
+            "letters (for those e-mail did not reach): 3 people in 3 batch files, 0 posted"
+        ),
+        "the latest letters are in batches not yet posted: {}",
+        text(&out)
+    );
+    let out = c.run(&["report", "--summary"]);
+    let summary = text(&out);
+    let figure = |label: &str| -> String {
+        summary
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no {label}: {summary}"))
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(figure("letters exported for printing"), "3");
+    assert_eq!(figure("of which posted"), "0");
+    let out = c.run(&["lookup", &reference("L000001")]);
+    let lookup = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{lookup}");
+    assert!(
+        lookup.contains(&format!(
+            "letter exported in letters-0001.pdf (pages 1-{})",
+            l1.last
+        )),
+        "{lookup}"
+    );
+    assert!(
+        lookup.contains("letter in letters-0001.pdf posted on 2026-12-03"),
+        "{lookup}"
+    );
+    assert!(
+        lookup.contains("letter exported in letters-0003.pdf"),
+        "{lookup}"
+    );
+    let out = c.run(&["lookup", "L000005"]);
+    assert!(!text(&out).contains("posted on"), "{}", text(&out));
+
+    // Once the vendor confirms the second run's batch, status counts those people posted.
+    let out = c.run(&[
+        "letters",
+        "--mark-posted",
+        "letters-0003.pdf",
+        "--date",
+        "2026-12-04",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = c.run(&["status"]);
+    assert!(
+        text(&out).contains("3 people in 3 batch files, 3 posted"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

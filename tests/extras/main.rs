@@ -6,6 +6,7 @@
 mod support;
 
 mod dkim_sign;
+mod letters_pdf;
 mod review_groups_chromium;
 mod review_page_chromium;
 mod send_smtp_sink;

@@ -89,3 +89,76 @@ impl LetterLog {
         self.posted.get(batch).map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{
+        Header, JournalWriter, LetterExported, LetterPosted, Outcome, State, journal_path, replay,
+    };
+
+    /// Letter records leave the e-mail states as they were, and read back per row and batch.
+    #[test]
+    fn letters_are_read_back_beside_the_email_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = journal_path(dir.path(), "c");
+        let writer = JournalWriter::create(&path, &Header::new("c", "d", 3, "t", "k")).unwrap();
+        writer
+            .outcome(&Outcome::new(1, "C1", State::Failed, 1))
+            .unwrap();
+        writer
+            .outcome(&Outcome::new(2, "C2", State::Sent, 1))
+            .unwrap();
+        for (row, id, batch, pages) in [
+            (1, "C1", "letters-0001.pdf", "1-2"),
+            (3, "C3", "letters-0001.pdf", "3-4"),
+        ] {
+            writer
+                .letter(Record::LetterExported(LetterExported {
+                    row,
+                    id: id.into(),
+                    batch: batch.into(),
+                    pages: pages.into(),
+                    at: String::new(),
+                }))
+                .unwrap();
+        }
+        writer
+            .letter(Record::LetterPosted(LetterPosted {
+                batch: "letters-0001.pdf".into(),
+                date: "2026-12-03".into(),
+                at: String::new(),
+            }))
+            .unwrap();
+        assert!(
+            writer
+                .letter(Record::Outcome(Outcome::new(1, "C1", State::Sent, 1)))
+                .is_err()
+        );
+        writer.close().unwrap();
+
+        let r = replay(&path).unwrap();
+        assert_eq!(
+            [r.states.get(1), r.states.get(2), r.states.get(3)],
+            [State::Failed, State::Sent, State::Pending]
+        );
+        assert_eq!(r.records, 5);
+        assert!(r.missing.is_none() && r.torn_tail.is_none());
+
+        let log = LetterLog::read(&path).unwrap();
+        assert_eq!(log.people(), 2);
+        assert_eq!(log.by_row[&1][0].pages, "1-2");
+        assert!(!log.by_row.contains_key(&2));
+        assert_eq!(log.batches["letters-0001.pdf"], 2);
+        assert_eq!(log.posted_on("letters-0001.pdf"), Some("2026-12-03"));
+        assert_eq!(log.people_posted(), 2);
+        let merged = LetterLog::merge([log.clone(), LetterLog::default()]);
+        assert_eq!(merged.people(), 2);
+        assert!(
+            LetterLog::read(&dir.path().join("none.journal.jsonl"))
+                .unwrap()
+                .by_row
+                .is_empty()
+        );
+    }
+}

@@ -49,10 +49,10 @@ pub(super) fn letters(
         fmt(s.pages),
         s.batches.len(),
         dir.display(),
-        if s.batches.is_empty() {
-            "none".to_string()
-        } else {
-            s.batches.join(", ")
+        match s.batches.as_slice() {
+            [] => "none".to_string(),
+            [first, .., last] if s.batches.len() > 3 => format!("{first} … {last}"),
+            all => all.join(", "),
         }
     )?;
     writeln!(

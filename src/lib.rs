@@ -26,6 +26,7 @@ pub mod config;
 pub mod hotline;
 pub mod ingest;
 pub mod journal;
+pub mod letters;
 pub mod mail;
 pub mod preflight;
 pub mod render;

@@ -79,6 +79,9 @@ pub enum Command {
     /// The read-only hotline service for call-centre agents: a sign-in page and a JSON API
     /// answering by reference number or customer id; named agents, rate limit, audit log.
     Serve(ServeArgs),
+    /// Print-ready letters (A4 PDF) and the print vendor's manifest for the people e-mail did
+    /// not reach; each letter is recorded in the journal.
+    Letters(LettersArgs),
     /// The sender domain's DNS: DMARC policy, DKIM key (matches the private key?), SPF (permits
     /// send.relay_ips?), MX for bounces, and alignment of From, Return-Path and DKIM d=.
     Preflight {
@@ -237,4 +240,25 @@ pub struct ReportArgs {
     /// Write to this file (owner-only) instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// The options of `letters`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LettersArgs {
+    /// Directory for the PDF batch files, manifest.csv and announcement.csv (owner-only: they
+    /// hold personal data).
+    #[arg(long, required_unless_present = "mark_posted")]
+    pub out: Option<PathBuf>,
+    /// Letters per PDF file (default: letters.batch, 500).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Export again the people whose letter an earlier run exported.
+    #[arg(long)]
+    pub again: bool,
+    /// Record that the print vendor posted this batch file (e.g. letters-0001.pdf).
+    #[arg(long, value_name = "BATCH", requires = "date", conflicts_with_all = ["out", "batch", "again"])]
+    pub mark_posted: Option<String>,
+    /// With --mark-posted: the posting date the vendor confirmed, YYYY-MM-DD.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "mark_posted")]
+    pub date: Option<String>,
 }

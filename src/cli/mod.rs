@@ -14,6 +14,7 @@
 
 mod args;
 mod exit;
+mod letters;
 mod preflight;
 mod relay_pool;
 mod report;
@@ -137,6 +138,9 @@ fn run(cli: Cli) -> Result<i32> {
             report::lookup(&config, &cli, &recipients, encoding, key, &mut out)
         }
         Command::Serve(args) => serve::serve(&config, &cli, &recipients, encoding, args, &mut out),
+        Command::Letters(args) => {
+            letters::letters(&config, &cli, &recipients, encoding, args, &mut out)
+        }
         Command::Send(args) => {
             drop(out);
             send::send(&config, &cli, args, recipients, encoding)

@@ -12,6 +12,7 @@
 
 mod choices;
 mod digests;
+mod letters;
 mod relays;
 mod schedule;
 mod sections;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use choices::{Charset, Encoding, Fallback, UnknownEncoding};
 pub use digests::{Change, compare_pins, digest_of, sha256_hex};
+pub use letters::Letters;
 pub use relays::{
     RelayEntry, ReplyAction, ReplyRuleEntry, parse_duration as parse_relay_duration,
     parse_threshold,
@@ -56,6 +58,8 @@ pub struct Config {
     pub send: SendSettings,
     pub dkim: Option<Dkim>,
     pub summary: SummarySettings,
+    /// `[letters]`: postal columns, font and return block for `tsuchi letters`.
+    pub letters: Option<Letters>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +78,7 @@ struct File {
     dkim: Option<Dkim>,
     #[serde(default)]
     summary: SummarySettings,
+    letters: Option<Letters>,
 }
 
 /// A TOML error as `config.toml: line L, column C: message`. The offending line is never
@@ -145,6 +150,10 @@ impl Config {
                 d
             }),
             summary: file.summary,
+            letters: file.letters.map(|mut l| {
+                l.font = base.join(&l.font);
+                l
+            }),
         };
         config
             .validate()

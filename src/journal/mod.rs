@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 
 mod binding;
 mod hint;
+mod letters;
 mod lock;
 mod missing;
 mod read;
@@ -49,12 +50,13 @@ pub use crate::util::fs::write_atomic;
 pub use crate::util::time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_ids};
 pub use hint::hint_path;
+pub use letters::{Letter, LetterLog};
 pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
 pub use missing::RecordsMissing;
 pub use read::{JournalLine, read_journal};
 pub use record::{
-    Attempt, AttemptRecord, Header, OLDEST_VERSION, Outcome, Record, RunEvent, RunMarker, State,
-    UNKNOWN_OUTCOME, VERSION,
+    Attempt, AttemptRecord, Header, LetterExported, LetterPosted, OLDEST_VERSION, Outcome, Record,
+    RunEvent, RunMarker, State, UNKNOWN_OUTCOME, VERSION,
 };
 pub use replay::{RecordKind, Replay, RunInfo, TornTail, next_state, replay};
 pub use rows::{RowAttempts, RowIds, RowStates};

@@ -355,6 +355,33 @@ impl RunMarker {
     }
 }
 
+/// A `letter_exported` line: `tsuchi letters` wrote the row's letter into a batch file. It
+/// leaves the row's e-mail state as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LetterExported {
+    pub row: u64,
+    pub id: String,
+    /// The batch file's name (`letters-0003.pdf`), without its directory.
+    pub batch: String,
+    /// The letter's pages in the batch file, `first-last`.
+    pub pages: String,
+    /// RFC 3339 UTC; the writer fills it in when empty.
+    #[serde(default)]
+    pub at: String,
+}
+
+/// A `letter_posted` line: the print vendor confirmed that a batch file's letters were posted
+/// on `date`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LetterPosted {
+    pub batch: String,
+    /// The posting date the vendor confirmed, `YYYY-MM-DD`.
+    pub date: String,
+    /// RFC 3339 UTC; the writer fills it in when empty.
+    #[serde(default)]
+    pub at: String,
+}
+
 /// One line of a journal file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -363,6 +390,10 @@ pub enum Record {
     Attempt(AttemptRecord),
     Outcome(Outcome),
     Run(RunMarker),
+    #[serde(rename = "letter_exported")]
+    LetterExported(LetterExported),
+    #[serde(rename = "letter_posted")]
+    LetterPosted(LetterPosted),
 }
 
 impl Record {

@@ -260,6 +260,14 @@ impl Replayer {
                     at.as_bytes(),
                 )
             }
+            // Letters leave the e-mail state of the row as it was; `journal::letters` reads them.
+            Record::LetterExported(super::record::LetterExported { at, .. })
+            | Record::LetterPosted(super::record::LetterPosted { at, .. }) => {
+                self.records += 1;
+                self.last_at.clear();
+                self.last_at.extend_from_slice(at.as_bytes());
+                Ok(())
+            }
             Record::Run(m) => {
                 self.records += 1;
                 match m.event {

@@ -367,6 +367,31 @@ impl JournalWriter {
         })
     }
 
+    /// Journals a letter record (`letter_exported` or `letter_posted`; the writer stamps `at`
+    /// if empty). Buffered like an outcome; follow with [`flush`](Self::flush).
+    pub fn letter(&self, record: Record) -> Result<()> {
+        let (row, record) = match record {
+            Record::LetterExported(mut l) => {
+                if l.at.is_empty() {
+                    l.at = now_rfc3339();
+                }
+                (l.row, Record::LetterExported(l))
+            }
+            Record::LetterPosted(mut l) => {
+                if l.at.is_empty() {
+                    l.at = now_rfc3339();
+                }
+                (0, Record::LetterPosted(l))
+            }
+            _ => bail!("not a letter record"),
+        };
+        self.send_blocking(Cmd::Line {
+            bytes: record.to_line(),
+            row,
+            durable: None,
+        })
+    }
+
     /// Returns once everything journaled so far is durably on disk. Blocks the calling
     /// thread; from async code use [`flush_async`](Self::flush_async).
     pub fn flush(&self) -> Result<()> {

@@ -342,6 +342,42 @@ impl Renderer {
         Ok(prepared)
     }
 
+    /// What the notice's templates see for `person` — the numbered fields, what was not
+    /// leaked, the brand's hotline, the reference number — for documents rendered from the
+    /// same data as the notice (the letters of `tsuchi letters`), after the same checks as
+    /// [`render`](Self::render).
+    pub fn template_context(&self, person: &Person<'_>) -> Result<tera::Context, RenderError> {
+        let texts = self
+            .locales
+            .get(person.locale)
+            .ok_or_else(|| RenderError(format!("no templates for locale {:?}", person.locale)))?;
+        let brand = texts
+            .brands
+            .get(person.brand)
+            .ok_or_else(|| RenderError(format!("unknown brand {:?}", person.brand)))?;
+        if let Some(found) = lint::find_link(person.name) {
+            return Err(RenderError(format!(
+                "name: contains {}",
+                found.kind.describe()
+            )));
+        }
+        if person.leaked.is_empty() {
+            return Err(RenderError(
+                "no leaked field is flagged: there is nothing to notify".into(),
+            ));
+        }
+        let reference = reference::reference(&self.campaign_id, person.id);
+        let follow_up = self.follow_up(person.id, person.leaked);
+        self.context(
+            person,
+            texts,
+            brand,
+            display_name(person.name),
+            &reference,
+            follow_up.as_ref(),
+        )
+    }
+
     /// Renders the subject and body templates for `person` with Tera.
     fn tera_render(
         &self,
@@ -352,6 +388,28 @@ impl Renderer {
         reference: &str,
         follow_up: Option<&FollowUp>,
     ) -> Result<(String, String), RenderError> {
+        let context = self.context(person, texts, brand, name, reference, follow_up)?;
+        let subject = self
+            .tera
+            .render(&format!("{}/subject.tera", person.locale), &context)
+            .map_err(|e| RenderError(format!("subject template: {}", tera_error(&e))))?;
+        let body = self
+            .tera
+            .render(&format!("{}/body.tera", person.locale), &context)
+            .map_err(|e| RenderError(format!("body template: {}", tera_error(&e))))?;
+        Ok((subject, body))
+    }
+
+    /// The templates' data for `person`, with `name` and `reference` as given.
+    fn context(
+        &self,
+        person: &Person<'_>,
+        texts: &LocaleTexts,
+        brand: &BrandView,
+        name: &str,
+        reference: &str,
+        follow_up: Option<&FollowUp>,
+    ) -> Result<tera::Context, RenderError> {
         let english = person.locale != "ja";
         let greeting_name = match (name.is_empty(), english) {
             (true, false) => "お客様".to_string(),
@@ -381,17 +439,8 @@ impl Renderer {
             incident: &texts.incident,
             follow_up: follow_up.map(|f| FollowUpView::new(f, &texts.labels)),
         };
-        let context = tera::Context::from_serialize(&context)
-            .map_err(|e| RenderError(format!("template context: {}", tera_error(&e))))?;
-        let subject = self
-            .tera
-            .render(&format!("{}/subject.tera", person.locale), &context)
-            .map_err(|e| RenderError(format!("subject template: {}", tera_error(&e))))?;
-        let body = self
-            .tera
-            .render(&format!("{}/body.tera", person.locale), &context)
-            .map_err(|e| RenderError(format!("body template: {}", tera_error(&e))))?;
-        Ok((subject, body))
+        tera::Context::from_serialize(&context)
+            .map_err(|e| RenderError(format!("template context: {}", tera_error(&e))))
     }
 }
 
@@ -535,7 +584,7 @@ fn fixed_text(config: &Config, text: &str) -> String {
 
 /// Lints each line of a body and wraps it. (Wrapping only inserts line breaks and indentation,
 /// so it cannot create a link.)
-fn lint_and_wrap(text: &str, width: usize) -> Result<String, RenderError> {
+pub(crate) fn lint_and_wrap(text: &str, width: usize) -> Result<String, RenderError> {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
@@ -560,7 +609,7 @@ pub fn display_name(name: &str) -> &str {
 
 /// Normalizes template output: line endings to `\n`, trailing spaces removed, at most one
 /// blank line in a row, no blank lines at the start or the end.
-fn tidy_body(text: &str) -> String {
+pub(crate) fn tidy_body(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank_run = 0;
     for line in text.lines() {
@@ -581,7 +630,7 @@ fn tidy_body(text: &str) -> String {
 
 /// Template source with Tera's tags blanked out, so the lint sees only fixed text
 /// (`{{ brand.name }}` is a variable, not a domain).
-fn strip_tera_tags(source: &str) -> String {
+pub(crate) fn strip_tera_tags(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(start) = rest.find(['{']) {
@@ -652,7 +701,7 @@ fn lint_config_texts(config: &Config) -> Result<()> {
 }
 
 /// Tera's errors nest their cause; show the whole chain on one line.
-fn tera_error(e: &dyn std::error::Error) -> String {
+pub(crate) fn tera_error(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -80,6 +80,14 @@ pub struct Event {
     /// domain): the agent's page and the API leave it out.
     #[serde(skip)]
     pub message_id: Option<String>,
+    /// A letter's batch file and its pages there (`letter_exported`), or the batch the print
+    /// vendor confirmed posted (`letter_posted`, with the date in `posted_on`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted_on: Option<String>,
 }
 
 /// The answer about `key` (a reference number or customer id): from the journals and the
@@ -117,10 +125,16 @@ pub fn answer(
         key,
         by_reference.as_deref(),
     )? {
-        return Ok(match hit {
+        let mut answer = match hit {
             Some(hit) => from_hit(answer, config, hit),
-            None => answer,
-        });
+            None => return Ok(answer),
+        };
+        let paths: Vec<PathBuf> = state_dirs
+            .iter()
+            .map(|d| crate::journal::journal_path(d, &config.campaign.id))
+            .collect();
+        add_letters_posted(&mut answer, &paths)?;
+        return Ok(answer);
     }
     let journals = Journals::open(state_dirs, &config.campaign.id)?;
     let bound = match &journals {
@@ -183,11 +197,14 @@ pub fn answer(
             let record = line?.record;
             if matches!(&record, Record::Attempt(a) if a.row == row)
                 || matches!(&record, Record::Outcome(o) if o.row == row)
+                || matches!(&record, Record::LetterExported(l) if l.row == row)
             {
                 push_event(&mut answer, record);
             }
         }
     }
+    let paths: Vec<PathBuf> = journals.journals.iter().map(|j| j.path.clone()).collect();
+    add_letters_posted(&mut answer, &paths)?;
     Ok(answer)
 }
 
@@ -206,30 +223,44 @@ fn fill_notice(answer: &mut Answer, config: &Config, brand: &str, leaked: FieldS
         .collect();
 }
 
-/// Adds one attempt or outcome record of the person to the history.
+/// Adds one attempt, outcome or letter record of the person to the history.
 fn push_event(answer: &mut Answer, record: Record) {
+    let event = |at: String, what: &str| Event {
+        at,
+        what: what.into(),
+        attempt: 0,
+        code: None,
+        reply: None,
+        message_id: None,
+        batch: None,
+        pages: None,
+        posted_on: None,
+    };
     match record {
         Record::Attempt(a) => answer.history.push(Event {
-            at: a.at,
-            what: "attempt".into(),
             attempt: a.attempt,
-            code: None,
-            reply: None,
             message_id: Some(a.message_id),
+            ..event(a.at, "attempt")
         }),
+        Record::LetterExported(l) => {
+            answer.letter = Some(format!("exported for printing in {}", l.batch));
+            answer.history.push(Event {
+                batch: Some(l.batch),
+                pages: Some(l.pages),
+                ..event(l.at, "letter_exported")
+            })
+        }
         Record::Outcome(o) => {
             if answer.notified_at.is_none() && o.state.is_delivered() {
                 answer.notified_at = Some(o.at.clone());
             }
             answer.history.push(Event {
-                at: o.at,
-                what: o.state.as_str().into(),
                 attempt: o.attempt,
                 code: o.code,
                 reply: Some(crate::util::redact::redact_reply(
                     o.reply.as_deref().unwrap_or(""),
                 )),
-                message_id: None,
+                ..event(o.at, o.state.as_str())
             })
         }
         _ => {}
@@ -286,6 +317,42 @@ fn from_hit(mut answer: Answer, config: &Config, hit: super::index::Hit) -> Answ
         }
     }
     answer
+}
+
+/// The posting dates the print vendor confirmed for the person's letters, if they have any:
+/// `letter_posted` names a batch, not a row, so the journals are read for them — only for a
+/// person with a letter, a small share of a campaign.
+fn add_letters_posted(answer: &mut Answer, journals: &[PathBuf]) -> Result<()> {
+    let batches: Vec<String> = answer
+        .history
+        .iter()
+        .filter_map(|e| e.batch.clone())
+        .collect();
+    if batches.is_empty() {
+        return Ok(());
+    }
+    let logs = journals
+        .iter()
+        .map(|path| crate::journal::LetterLog::read(path))
+        .collect::<Result<Vec<_>>>()?;
+    let log = crate::journal::LetterLog::merge(logs);
+    for batch in batches {
+        if let Some(date) = log.posted.get(&batch) {
+            answer.letter = Some(format!("in {batch}, posted on {date}"));
+            answer.history.push(Event {
+                at: String::new(),
+                what: "letter_posted".into(),
+                attempt: 0,
+                code: None,
+                reply: None,
+                message_id: None,
+                batch: Some(batch),
+                pages: None,
+                posted_on: Some(date.clone()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What a state means, for the person on the phone.

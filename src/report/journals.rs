@@ -245,6 +245,16 @@ impl Journals {
         }
         counts
     }
+
+    /// The letters `tsuchi letters` recorded in the journals.
+    pub fn letters(&self) -> Result<journal::LetterLog> {
+        let logs = self
+            .journals
+            .iter()
+            .map(|j| journal::LetterLog::read(&j.path))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(journal::LetterLog::merge(logs))
+    }
 }
 
 /// Opens the journals of the campaign in `state_dirs`, or says there is none.

@@ -54,7 +54,21 @@ pub fn lookup(
     }
     writeln!(out, "  state: {}", a.state_text.unwrap_or_default())?;
     for e in &a.history {
-        if e.what == "attempt" {
+        let batch = e.batch.as_deref().unwrap_or_default();
+        if e.what == "letter_exported" {
+            writeln!(
+                out,
+                "  {}  letter exported in {batch} (pages {})",
+                shown_time(&e.at),
+                e.pages.as_deref().unwrap_or_default()
+            )?;
+        } else if e.what == "letter_posted" {
+            writeln!(
+                out,
+                "  letter in {batch} posted on {} (the print vendor's confirmation)",
+                e.posted_on.as_deref().unwrap_or_default()
+            )?;
+        } else if e.what == "attempt" {
             writeln!(
                 out,
                 "  {}  attempt {} ({})",

@@ -8,7 +8,7 @@
 
 mod answer;
 pub(crate) mod bounce;
-mod csv;
+pub(crate) mod csv;
 mod hotline_export;
 mod index;
 mod journals;
@@ -27,4 +27,4 @@ pub use lookup::lookup;
 pub use output::Format;
 pub use status::{Status, status};
 pub use summary::summary;
-pub use unreached::unreached;
+pub use unreached::{unreached, unreached_category};

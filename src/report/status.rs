@@ -173,6 +173,16 @@ fn print_status(s: &Status, journals: &Journals, out: &mut dyn Write) -> Result<
             writeln!(out, "  {label:<40} {n:>10}")?;
         }
     }
+    let letters = journals.letters()?;
+    if !letters.batches.is_empty() {
+        writeln!(
+            out,
+            "letters (for those e-mail did not reach): {} people in {} batch files, {} posted",
+            letters.people(),
+            letters.batches.len(),
+            letters.people_posted()
+        )?;
+    }
     if journals.journals.len() > 1 {
         writeln!(out, "merged from {} journals:", journals.journals.len())?;
         for j in &journals.journals {

@@ -11,8 +11,8 @@
 //!
 //! Memory: about 24 bytes per person (a 128-bit digest of the key and the outcome).
 
-use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, Write};
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -105,6 +105,8 @@ struct Wave {
     /// First and last time a notice of this wave was accepted for delivery (RFC 3339 UTC).
     first_notified_at: Option<String>,
     last_notified_at: Option<String>,
+    /// Records of this wave whose letter's batch the print vendor confirmed posted.
+    letters_posted: u64,
 }
 
 /// The figures of the PPC report form under 本人への対応の実施状況, in persons.
@@ -306,10 +308,9 @@ fn count_wave(
             source.campaign
         );
     }
-    let mut letters = BTreeSet::new();
+    let letters = journals.letters()?;
     let (mut first, mut last) = (None::<String>, None::<String>);
     for j in &journals.journals {
-        letters.extend(letters_exported(&j.path)?);
         for line in crate::journal::read_journal(&j.path)? {
             if let Record::Outcome(o) = line?.record
                 && o.state.is_delivered()
@@ -359,7 +360,7 @@ fn count_wave(
         let standing = match state {
             State::Sent => Standing::Sent,
             State::Delayed => Standing::Delayed,
-            _ if letters.contains(&row) => Standing::Letter,
+            _ if letters.by_row.contains_key(&row) => Standing::Letter,
             State::Pending | State::Attempting | State::Deferred => Standing::Pending,
             State::Bounced => Standing::Bounced,
             State::Failed => Standing::Failed,
@@ -391,43 +392,10 @@ fn count_wave(
             records,
             first_notified_at: first,
             last_notified_at: last,
+            letters_posted: letters.people_posted(),
         },
         standings,
     ))
-}
-
-/// The rows of a journal for which a letter was exported: its `letter_exported` records, if
-/// any (written by `tsuchi letters`; a journal without them has none). The one place that
-/// reads them for the summary.
-fn letters_exported(path: &Path) -> Result<BTreeSet<u64>> {
-    let file = crate::util::fs::open_state_file(path, std::fs::File::options().read(true))
-        .with_context(|| format!("cannot read journal {}", path.display()))?;
-    let mut rows = BTreeSet::new();
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        // Journal lines are short; a longer one is damage that replay has already reported.
-        let n = std::io::Read::take(&mut reader, 1 << 20).read_until(b'\n', &mut line)?;
-        if n == 0 {
-            break;
-        }
-        if !line.windows(17).any(|w| w == b"\"letter_exported\"") {
-            continue;
-        }
-        #[derive(serde::Deserialize)]
-        struct Letter {
-            #[serde(rename = "type")]
-            kind: String,
-            row: u64,
-        }
-        if let Ok(l) = serde_json::from_slice::<Letter>(&line)
-            && l.kind == "letter_exported"
-        {
-            rows.insert(l.row);
-        }
-    }
-    Ok(rows)
 }
 
 /// `text` followed by spaces up to `width` display columns (a full-width character counts two).
@@ -502,9 +470,18 @@ fn write_text(s: &Summary, out: &mut dyn Write) -> Result<()> {
     )?;
     line(
         out,
-        "  書面の送付対象として出力 (exported for a letter)",
+        "  書面の送付対象として出力 (letters exported for printing: `tsuchi letters`)",
         r.exported_for_letter,
         p.exported_for_letter,
+    )?;
+    writeln!(
+        out,
+        "  {}{:>14}",
+        pad(
+            "  うち投函済み (records, of which posted, as the print vendor confirmed)",
+            66
+        ),
+        g(s.waves.iter().map(|w| w.letters_posted).sum())
     )?;
     line(
         out,

@@ -14,8 +14,9 @@ use crate::ingest::{Encoding, RecipientReader, Row};
 use crate::journal::{Outcome, State};
 use crate::render::reference;
 
-/// Why a recipient was not reached by e-mail, for `report --unreached`.
-fn unreached_category(state: State) -> Option<&'static str> {
+/// Why a recipient was not reached by e-mail, for `report --unreached` and `letters`; `None`
+/// for a recipient e-mail reached.
+pub fn unreached_category(state: State) -> Option<&'static str> {
     match state {
         State::Sent | State::Delayed => None,
         State::Bounced => Some("bounced"),
@@ -61,8 +62,16 @@ pub fn unreached(
     }
     let mut reader = RecipientReader::open(recipients, config, encoding)?;
     let indices = reader.column_indices(columns)?;
+    let letters = match &journals {
+        Some(j) => j.letters()?,
+        None => Default::default(),
+    };
     let mut header = unreached_header();
     header.extend(columns.iter().cloned());
+    let with_letters = !letters.batches.is_empty();
+    if with_letters {
+        header.extend(LETTER_COLUMNS.map(String::from));
+    }
     write_start(out, format, &header)?;
     let mut n = 0u64;
     while let Some(row) = reader.next() {
@@ -105,6 +114,9 @@ pub fn unreached(
         };
         let mut record = vec![id, reference, category.to_string(), detail_text, time];
         record.extend(values);
+        if with_letters {
+            record.extend(letter_cells(&letters, row_no));
+        }
         write_unreached(out, format, &header, &record)?;
         n += 1;
     }
@@ -121,7 +133,12 @@ fn unreached_from_journal(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let header = unreached_header();
+    let letters = journals.letters()?;
+    let mut header = unreached_header();
+    let with_letters = !letters.batches.is_empty();
+    if with_letters {
+        header.extend(LETTER_COLUMNS.map(String::from));
+    }
     write_start(out, format, &header)?;
     let mut n = 0u64;
     for row in list_rows_or_journal(journals, config, recipients, encoding)? {
@@ -141,12 +158,31 @@ fn unreached_from_journal(
             last.as_ref().map(describe_outcome).unwrap_or_default(),
             last.as_ref().map(|o| o.at.clone()).unwrap_or_default(),
         ];
-        let record: Vec<String> = std::iter::once(id).chain(record).collect();
+        let letter = letter_cells(&letters, row);
+        let record: Vec<String> = std::iter::once(id)
+            .chain(record)
+            .chain(letter.into_iter().filter(|_| with_letters))
+            .collect();
         write_unreached(out, format, &header, &record)?;
         n += 1;
     }
     out.flush()?;
     Ok(n)
+}
+
+/// The last columns of `report --unreached` once `tsuchi letters` has exported any: the batch
+/// file of the person's latest letter and the posting date the print vendor confirmed for it.
+/// (Before that the columns are left out, so exports made before letters read as they did.)
+const LETTER_COLUMNS: [&str; 2] = ["letter", "letter_posted"];
+
+fn letter_cells(letters: &crate::journal::LetterLog, row: u64) -> [String; 2] {
+    match letters.by_row.get(&row).and_then(|l| l.last()) {
+        Some(l) => [
+            l.batch.clone(),
+            letters.posted_on(&l.batch).unwrap_or_default().to_string(),
+        ],
+        None => [String::new(), String::new()],
+    }
 }
 
 /// The columns of `report --unreached` before any copied from the list.

@@ -9,6 +9,7 @@ mod support;
 mod dkim_sign;
 mod hotline_chromium;
 mod hotline_tls;
+mod letters_pdf;
 mod relay_postfix;
 mod review_groups_chromium;
 mod review_page_chromium;

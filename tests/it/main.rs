@@ -21,6 +21,7 @@ mod journal_hint;
 mod journal_regressions;
 mod journal_replay;
 mod journal_writer;
+mod letters;
 mod lint_bench;
 mod lint_cases;
 mod message_parse;

@@ -5,5 +5,6 @@ pub mod catalogue;
 pub mod chromium;
 pub mod combos;
 pub mod dns_server;
+pub mod letters;
 pub mod rows;
 pub mod smtp_server;

@@ -257,6 +257,7 @@ fn records_with(
     out.retain(|rec| match rec {
         Record::Attempt(a) => a.row == row,
         Record::Outcome(o) => o.row == row,
+        Record::LetterExported(l) => l.row == row,
         _ => false,
     });
     Ok(out)

@@ -30,7 +30,7 @@ use crate::send::progress::{GroupProgress, Progress};
 use crate::send::schedule::{Dispatcher, Lanes, Lead};
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
-use crate::send::transport::Transport;
+use crate::send::transport::{Session, Transport};
 
 use super::events;
 use super::journal_open::{OpenJournal, expected_messages, open_journal};
@@ -139,6 +139,16 @@ pub async fn send<T: Transport>(
         throttle.clone(),
         settings.daily_limit.map(|l| (journal_path.clone(), l)),
         shutdown.clone(),
+        {
+            // A session of its own asks the transport what it holds back.
+            let probe = std::sync::Mutex::new(transport.session());
+            Box::new(move |email: &str| {
+                probe
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .holds(crate::send::schedule::domain_of(email))
+            })
+        },
     )?;
     let dispatcher = tokio::spawn(dispatcher.run());
 

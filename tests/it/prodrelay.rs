@@ -71,8 +71,8 @@ async fn metrics_are_served_during_a_send_by_group_without_personal_data() {
     // All generated recipients are at example.jp: a send.domain_rates entry makes it a group.
     let c = TestCampaign::new(N, |cfg| {
         cfg.set(
-            "\"docomo.ne.jp\" = 5\n",
-            "\"docomo.ne.jp\" = 5\n\"example.jp\" = 1000\n",
+            "[send.domain_rates]\n",
+            "[send.domain_rates]\n\"example.jp\" = 1000\n",
         )
     });
     // Each message waits at the end of its data: with 4 sessions, 4 are in flight for a while.

@@ -399,9 +399,7 @@ async fn the_breaker_stops_a_carrier_with_many_unknown_users_and_the_others_go_o
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        stdout.contains(
-            "held: docomo.ne.jp: 5 of the last 50 messages went to unknown users (10.0 %"
-        ),
+        stdout.contains("held: docomo: 5 of the last 50 messages went to unknown users (10.0 %"),
         "{stdout}"
     );
     let received = relay.received();
@@ -424,7 +422,7 @@ async fn the_breaker_stops_a_carrier_with_many_unknown_users_and_the_others_go_o
     assert_eq!(again.status.code(), Some(4), "{}", text(&again));
     assert_eq!(relay.received().iter().filter(docomo).count(), to_docomo);
     let status = String::from_utf8_lossy(&c.run(&["status"]).stdout).into_owned();
-    assert!(status.contains("held: docomo.ne.jp"), "{status}");
+    assert!(status.contains("held: docomo"), "{status}");
     let accepted = send(&c, &["--rate", "0", "--accept-error-ratio"]).await;
     assert!(
         relay.received().iter().filter(docomo).count() > to_docomo,

@@ -7,7 +7,9 @@
 //! group's permit. A lane at its limit is passed over, so it holds back only its own rows;
 //! when no lane may send, the dispatcher sleeps until the earliest permit or window, or until
 //! a cursor queues a message, or a stop. The permit is taken when the message is handed out,
-//! so a group's messages leave at its rate, not when a queue happened to fill.
+//! so a group's messages leave at its rate, not when a queue happened to fill. A message the
+//! transport holds back (the error-ratio breaker) is handed out at once, without permits: the
+//! worker leaves its row to be sent, and a held carrier's rows do not wait at its rate for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,9 @@ use crate::send::throttle::Throttle;
 use super::daily::DailyCap;
 use super::lanes::Lanes;
 use super::window::{describe_wait, next_open_all};
+
+/// Whether the transport holds back messages to an address (the error-ratio breaker).
+pub(crate) type Held = Box<dyn Fn(&str) -> bool + Send>;
 
 /// What a worker takes its next message from.
 #[derive(Clone)]
@@ -51,6 +56,7 @@ pub(crate) struct Dispatcher {
     next: usize,
     /// The opening last announced, so a wait is said once.
     announced: Option<Timestamp>,
+    held: Held,
 }
 
 struct Queue {
@@ -74,6 +80,7 @@ impl Dispatcher {
         throttle: Throttle,
         daily: Option<(std::path::PathBuf, u64)>,
         shutdown: Shutdown,
+        held: Held,
     ) -> anyhow::Result<(Dispatcher, LaneSenders, WorkSource)> {
         let mut queues = Vec::new();
         let mut senders = Vec::new();
@@ -104,6 +111,7 @@ impl Dispatcher {
                 requests: req_rx,
                 next: 0,
                 announced: None,
+                held,
             },
             LaneSenders { senders, arrived },
             WorkSource { requests: req_tx },
@@ -118,6 +126,10 @@ impl Dispatcher {
                 _ = self.shutdown.triggered() => None,
             };
             let Some(reply) = reply else { return };
+            if let Some(job) = self.take_held() {
+                let _ = reply.send(job);
+                continue;
+            }
             // The global permit first: the group permit is taken only when a message can
             // leave at once.
             tokio::select! {
@@ -134,7 +146,9 @@ impl Dispatcher {
     /// The next message that may go, waiting as long as none may.
     async fn pick(&mut self) -> Option<Job> {
         loop {
-            self.refill();
+            if let Some(job) = self.take_held() {
+                return Some(job);
+            }
             if self.queues.iter().all(|q| q.closed && q.head.is_none()) {
                 return None;
             }
@@ -197,6 +211,16 @@ impl Dispatcher {
                 _ = self.shutdown.triggered() => return None,
             }
         }
+    }
+
+    /// The head of a lane whose message the transport holds back, if any.
+    fn take_held(&mut self) -> Option<Job> {
+        self.refill();
+        let held = &self.held;
+        self.queues
+            .iter_mut()
+            .find(|q| q.head.as_ref().is_some_and(|j| held(&j.email)))
+            .and_then(|q| q.head.take())
     }
 
     fn refill(&mut self) {

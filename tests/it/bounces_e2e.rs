@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::support::campaign::{ConfigEdit, HEADER, TestCampaign, text};
 use crate::support::smtp_server::{Script, SmtpServer};
 
-fn dsn(
+pub(crate) fn dsn(
     to: &str,
     final_rcpt: &str,
     action: &str,
@@ -41,7 +41,7 @@ fn dsn(
     )
 }
 
-fn mbox(messages: &[String]) -> String {
+pub(crate) fn mbox(messages: &[String]) -> String {
     messages
         .iter()
         .map(|m| {

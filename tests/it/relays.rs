@@ -502,3 +502,63 @@ async fn greylisting_defers_the_recipient_without_pausing_the_run_as_an_outage()
     let status = String::from_utf8_lossy(&c.run(&["status"]).stdout).into_owned();
     assert!(status.contains("greylisted"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_user_bounces_recorded_between_runs_trip_the_breaker() {
+    // 20 recipients, all at docomo; the first run sends 10 of them.
+    let mut csv = String::from(crate::support::campaign::HEADER);
+    csv.push('\n');
+    for i in 1..=20 {
+        csv.push_str(&row(i).replace(
+            &format!("user{i}@example.jp"),
+            &format!("user{i}@docomo.ne.jp"),
+        ));
+        csv.push('\n');
+    }
+    let relay = SmtpServer::start(Script::new()).await;
+    let c = TestCampaign::with_list(&csv, |config| {
+        with_relays(
+            config.set("unknown_window = 200", "unknown_window = 10"),
+            &[("main", relay.url(), 1)],
+            "",
+        )
+    });
+    let out = send(&c, &["--rate", "0", "--limit", "10"]).await;
+    let sent: Vec<String> = relay
+        .received()
+        .iter()
+        .map(|r| r.recipients[0].clone())
+        .collect();
+    assert_eq!(sent.len(), 10, "{}", text(&out));
+
+    // Two of them bounce as unknown users (5.1.1); a full mailbox (5.2.2) is not counted.
+    use crate::bounces_e2e::{dsn, mbox};
+    let to = "bounce@kaede-travel.example";
+    let messages = [
+        dsn(to, &sent[0], "failed", "5.1.1", None),
+        dsn(to, &sent[1], "failed", "5.1.1", None),
+        dsn(to, &sent[2], "failed", "5.2.2", None),
+    ];
+    std::fs::write(c.path("bounces.mbox"), mbox(&messages)).unwrap();
+    let out = c.run(&["bounces", c.path("bounces.mbox").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout.contains("3  bounced (recorded now)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "held: docomo: 2 of the 10 messages sent so far bounced as unknown users (20.0 %"
+        ),
+        "{stdout}"
+    );
+
+    // The next run leaves docomo's recipients to be sent; status says why.
+    let again = send(&c, &["--rate", "0"]).await;
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+    assert_eq!(relay.received().len(), 10, "{}", text(&again));
+    let status = String::from_utf8_lossy(&c.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("held: docomo"), "{status}");
+
+    // Resumed deliberately, the rest go.
+    let accepted = send(&c, &["--rate", "0", "--accept-error-ratio"]).await;
+    assert_eq!(relay.received().len(), 20, "{}", text(&accepted));
+}

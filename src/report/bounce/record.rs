@@ -41,6 +41,8 @@ struct Candidate {
     dsn: Dsn,
     /// Matched row, how (0 = VERP, 1 = Message-ID, 2 = address) and the customer id.
     row: Option<(u64, u8, String)>,
+    /// The error-ratio breaker's destination of the matched row.
+    destination: Option<String>,
 }
 
 /// Reads `paths` (mbox files, Maildir folders, single messages) and records what they say.
@@ -80,11 +82,13 @@ pub fn run(
                     failed: true,
                     dsn,
                     row: None,
+                    destination: None,
                 }),
                 Classification::Delayed(dsn) => candidates.push(Candidate {
                     failed: false,
                     dsn,
                     row: None,
+                    destination: None,
                 }),
                 Classification::Ignored(reason) => {
                     let key = reason.split(" (").next().unwrap_or(&reason).to_string();
@@ -131,17 +135,31 @@ pub fn run(
                 .push(i);
         }
     }
+    let replay = journal::replay(&journal_path)?;
+    // Messages sent so far by the breaker's destination, for unknown-user bounces to count
+    // against (`send::relay::Breaker::count_bounces`).
+    let groups = config.send.destination_groups();
+    let mut sent_by_destination: BTreeMap<String, u64> = BTreeMap::new();
     if !candidates.is_empty() {
         let builder = MessageBuilder::new(config)?;
         for row in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
             let Row::Valid { recipient, .. } = row? else {
                 continue;
             };
+            let domain = recipient.email.rsplit_once('@').map_or("", |(_, d)| d);
+            let destination = crate::send::relay::destination_key(&groups, domain);
+            if matches!(
+                replay.states.get(recipient.row),
+                State::Sent | State::Delayed | State::Bounced | State::Failed
+            ) {
+                *sent_by_destination.entry(destination.clone()).or_default() += 1;
+            }
             let mut claim = |list: Option<&Vec<usize>>, how: u8| {
                 for &i in list.into_iter().flatten() {
                     let c = &mut candidates[i];
                     if c.row.as_ref().is_none_or(|(_, h, _)| how < *h) {
                         c.row = Some((recipient.row, how, recipient.id.clone()));
+                        c.destination = Some(destination.clone());
                     }
                 }
             };
@@ -167,7 +185,7 @@ pub fn run(
     }
 
     // 3. Record what is new.
-    let replay = journal::replay(&journal_path)?;
+    let mut unknown_by_destination: BTreeMap<String, u64> = BTreeMap::new();
     let writer = JournalWriter::open_append(&journal_path, &replay)?;
     let mut states: HashMap<u64, State> = HashMap::new();
     for c in &candidates {
@@ -211,6 +229,13 @@ pub fn run(
         };
         writer.outcome(&outcome)?;
         states.insert(row, new_state);
+        if c.failed
+            && c.dsn.status.starts_with("5.1.")
+            && let Some(d) = &c.destination
+        {
+            // 5.1.x: the address does not exist (bad mailbox, bad domain).
+            *unknown_by_destination.entry(d.clone()).or_default() += 1;
+        }
         if c.failed {
             summary.bounced += 1;
         } else {
@@ -219,6 +244,19 @@ pub fn run(
     }
     writer.close().context("recording bounces in the journal")?;
     print_summary(&summary, out)?;
+    for trip in crate::send::relay::Breaker::count_bounces(
+        state_dir,
+        &unknown_by_destination,
+        &sent_by_destination,
+        config.send.max_unknown_ratio,
+        config.send.unknown_window,
+    )? {
+        writeln!(
+            out,
+            "held: {trip}. The next `tsuchi send` leaves its recipients to be sent: check the \
+             list, then resume with `tsuchi send --accept-error-ratio`."
+        )?;
+    }
     Ok(summary)
 }
 

@@ -37,13 +37,22 @@ pub struct Trip {
     /// `send.max_unknown_ratio` when it tripped.
     pub limit: f64,
     pub at: String,
+    /// Tripped by `tsuchi bounces`: `unknown` of the `window` messages sent so far to the
+    /// destination came back as unknown-user bounces.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_bounces: bool,
 }
 
 impl std::fmt::Display for Trip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.by_bounces {
+            "messages sent so far bounced as unknown users"
+        } else {
+            "last messages went to unknown users"
+        };
         write!(
             f,
-            "{}: {} of the last {} messages went to unknown users ({:.1} %, above \
+            "{}: {} of the {} {what} ({:.1} %, above \
              send.max_unknown_ratio {:.1} %); sending to it stopped at {}",
             self.destination,
             self.unknown,
@@ -66,12 +75,18 @@ pub struct Breaker {
     window: usize,
     windows: Mutex<HashMap<String, Window>>,
     tripped: Mutex<BTreeMap<String, Trip>>,
+    /// Kept as `tsuchi bounces` left it, written back with the trips.
+    bounced_unknown: BTreeMap<String, u64>,
     path: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
 struct File {
     tripped: Vec<Trip>,
+    /// Unknown-user bounces recorded by `tsuchi bounces`, by destination, since the count
+    /// last started (`--accept-error-ratio` starts it afresh).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    bounced_unknown: BTreeMap<String, u64>,
 }
 
 pub const FILE_NAME: &str = "relay-breaker.json";
@@ -84,6 +99,7 @@ impl Breaker {
             window: window.max(1),
             windows: Mutex::new(HashMap::new()),
             tripped: Mutex::new(BTreeMap::new()),
+            bounced_unknown: BTreeMap::new(),
             path: None,
         }
     }
@@ -105,6 +121,8 @@ impl Breaker {
             for trip in file.tripped {
                 t.insert(trip.destination.clone(), trip);
             }
+            drop(t);
+            b.bounced_unknown = file.bounced_unknown;
         }
         b.path = Some(path);
         Ok(b)
@@ -151,6 +169,7 @@ impl Breaker {
                 window: self.window as u64,
                 limit: self.max_ratio,
                 at: crate::util::time::now_rfc3339_seconds(),
+                by_bounces: false,
             }
         };
         let file = {
@@ -161,6 +180,7 @@ impl Breaker {
             t.insert(destination.to_string(), trip.clone());
             File {
                 tripped: t.values().cloned().collect(),
+                bounced_unknown: self.bounced_unknown.clone(),
             }
         };
         if let Some(path) = &self.path {
@@ -168,6 +188,52 @@ impl Breaker {
             crate::util::fs::write_atomic(path, &bytes, 0o600)?;
         }
         Ok(Some(trip))
+    }
+
+    /// `tsuchi bounces` recorded `unknown` new unknown-user bounces per destination, of which
+    /// `sent` messages have been sent so far: adds them to the count kept in `state_dir` and
+    /// trips each destination of at least `window` messages whose bounces exceed `max_ratio`
+    /// of them, so that the next `send` holds it. Returns the new trips.
+    pub fn count_bounces(
+        state_dir: &Path,
+        unknown: &BTreeMap<String, u64>,
+        sent: &BTreeMap<String, u64>,
+        max_ratio: f64,
+        window: usize,
+    ) -> Result<Vec<Trip>> {
+        if unknown.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = state_dir.join(FILE_NAME);
+        let mut file: File = match crate::util::fs::read_state_file(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is damaged", path.display()))?,
+            None => File::default(),
+        };
+        for (d, n) in unknown {
+            *file.bounced_unknown.entry(d.clone()).or_default() += n;
+        }
+        let mut trips = Vec::new();
+        for (d, &n) in &file.bounced_unknown {
+            let m = sent.get(d).copied().unwrap_or(0);
+            if m >= window.max(1) as u64
+                && n as f64 > max_ratio * m as f64
+                && !file.tripped.iter().any(|t| t.destination == *d)
+            {
+                trips.push(Trip {
+                    destination: d.clone(),
+                    unknown: n,
+                    window: m,
+                    limit: max_ratio,
+                    at: crate::util::time::now_rfc3339_seconds(),
+                    by_bounces: true,
+                });
+            }
+        }
+        file.tripped.extend(trips.iter().cloned());
+        let bytes = serde_json::to_vec_pretty(&file)?;
+        crate::util::fs::write_atomic(&path, &bytes, 0o600)?;
+        Ok(trips)
     }
 
     pub fn trips(&self) -> Vec<Trip> {

@@ -13,7 +13,7 @@ mod rules;
 mod session;
 mod status;
 
-pub use breaker::Breaker;
+pub use breaker::{Breaker, destination_key};
 pub use rules::ReplyRules;
 pub use session::{PoolTransport, Shared};
 pub use status::{read_status, write_status};

@@ -7,6 +7,7 @@
 #   bench/run.sh                      # everything (the 8M list is ~630 MB and takes minutes)
 #   SKIP_8M=1 INGEST_N= bench/run.sh  # quick: sizes 100k and 1M only, no 8M ingest
 #   SKIP_HOTLINE=1 bench/run.sh       # without the hotline's 8M lookups (bench/hotline.sh)
+#   SKIP_LETTERS=1 bench/run.sh       # without the 100,000 letters (bench/letters.sh)
 #   SIZES="100000 1000000 4000000" SEND_N=20000 RATE=200 RATE_SECS=30 bench/run.sh
 #
 # Needs: python3, /usr/bin/time (apt-get install time), Postfix's smtp-sink and smtp-source
@@ -226,6 +227,11 @@ fi
 
 # The scheduler: carrier groups' makespan and the unthrottled recipients' time (bench/sched.sh).
 BIN=$BIN WORK=$WORK/sched RESULTS=$RESULTS PORT=$((PORT + 1)) "$REPO/bench/sched.sh" >/dev/null
+
+# Letters: 100,000 A4 letters typeset with the CJK font embedded (bench/letters.sh).
+if [[ -z "${SKIP_LETTERS:-}" ]]; then
+  BIN=$BIN WORK=$WORK/letters RESULTS=$RESULTS "$REPO/bench/letters.sh"
+fi
 
 if [[ -z "${SKIP_HOTLINE:-}" ]]; then
   echo "== hotline: lookup, status and the API at ${HOTLINE_N:-8000000} recipients" >&2

@@ -45,14 +45,14 @@ pub struct Trip {
 
 impl std::fmt::Display for Trip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.by_bounces {
-            "messages sent so far bounced as unknown users"
+        let (before, after) = if self.by_bounces {
+            ("", " messages sent so far bounced as unknown users")
         } else {
-            "last messages went to unknown users"
+            ("last ", " messages went to unknown users")
         };
         write!(
             f,
-            "{}: {} of the {} {what} ({:.1} %, above \
+            "{}: {} of the {before}{}{after} ({:.1} %, above \
              send.max_unknown_ratio {:.1} %); sending to it stopped at {}",
             self.destination,
             self.unknown,

@@ -246,28 +246,7 @@ impl Renderer {
         person: &Person<'_>,
         follow_up: Option<&FollowUp>,
     ) -> Result<Notice, RenderError> {
-        let texts = self
-            .locales
-            .get(person.locale)
-            .ok_or_else(|| RenderError(format!("no templates for locale {:?}", person.locale)))?;
-        let brand = texts
-            .brands
-            .get(person.brand)
-            .ok_or_else(|| RenderError(format!("unknown brand {:?}", person.brand)))?;
-        if let Some(found) = lint::find_link(person.name) {
-            return Err(RenderError(format!(
-                "name: contains {}",
-                found.kind.describe()
-            )));
-        }
-        // A follow-up may have to tell someone that nothing of theirs leaked after all: the
-        // correction is the notice.
-        let correction = follow_up.is_some_and(|f| f.kind == FollowUpKind::Corrected);
-        if person.leaked.is_empty() && !correction {
-            return Err(RenderError(
-                "no leaked field is flagged: there is nothing to notify".into(),
-            ));
-        }
+        let (texts, brand) = self.checked(person, follow_up)?;
         let name = display_name(person.name);
         let reference = reference::reference(&self.campaign_id, person.id);
         if let Some(prepared) = self.prepared(person, texts, brand, name, follow_up)? {
@@ -342,11 +321,14 @@ impl Renderer {
         Ok(prepared)
     }
 
-    /// What the notice's templates see for `person` — the numbered fields, what was not
-    /// leaked, the brand's hotline, the reference number — for documents rendered from the
-    /// same data as the notice (the letters of `tsuchi letters`), after the same checks as
-    /// [`render`](Self::render).
-    pub fn template_context(&self, person: &Person<'_>) -> Result<tera::Context, RenderError> {
+    /// The person's locale texts and brand, after the checks every rendering makes: known
+    /// locale and brand, no link in the name, something leaked (or, in a follow-up, a
+    /// correction, which may have to say that nothing of theirs leaked after all).
+    fn checked(
+        &self,
+        person: &Person<'_>,
+        follow_up: Option<&FollowUp>,
+    ) -> Result<(&LocaleTexts, &BrandView), RenderError> {
         let texts = self
             .locales
             .get(person.locale)
@@ -361,11 +343,21 @@ impl Renderer {
                 found.kind.describe()
             )));
         }
-        if person.leaked.is_empty() {
+        let correction = follow_up.is_some_and(|f| f.kind == FollowUpKind::Corrected);
+        if person.leaked.is_empty() && !correction {
             return Err(RenderError(
                 "no leaked field is flagged: there is nothing to notify".into(),
             ));
         }
+        Ok((texts, brand))
+    }
+
+    /// What the notice's templates see for `person` — the numbered fields, what was not
+    /// leaked, the brand's hotline, the reference number — for documents rendered from the
+    /// same data as the notice (the letters of `tsuchi letters`), after the same checks as
+    /// [`render`](Self::render).
+    pub fn template_context(&self, person: &Person<'_>) -> Result<tera::Context, RenderError> {
+        let (texts, brand) = self.checked(person, None)?;
         let reference = reference::reference(&self.campaign_id, person.id);
         let follow_up = self.follow_up(person.id, person.leaked);
         self.context(

@@ -175,6 +175,33 @@ impl Witness {
         }
     }
 
+    /// Where the check stands, to go on with it later ([`Witness::resume`]).
+    pub fn state(&self) -> super::replay::WitnessState {
+        super::replay::WitnessState {
+            committed: self.committed,
+            running: self.running,
+            holds: self.holds,
+        }
+    }
+
+    /// The check of a journal replayed earlier up to `at` (its [`state`](Self::state) then),
+    /// now against the hint `committed`: `None` when the two cannot be reconciled without
+    /// reading the journal from the start (a hint that went back to another commit).
+    pub fn resume(at: super::replay::WitnessState, committed: Tally) -> Option<Witness> {
+        let running = at.running;
+        let holds = match committed.len.cmp(&running.len) {
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => running.is(&committed),
+            std::cmp::Ordering::Less if committed == at.committed => at.holds,
+            std::cmp::Ordering::Less => return None,
+        };
+        Some(Witness {
+            committed,
+            running,
+            holds,
+        })
+    }
+
     /// The hint's record of the last commit.
     pub fn committed(&self) -> &Tally {
         &self.committed

@@ -11,7 +11,7 @@ use super::read::read_journal;
 use super::record::Record;
 
 /// One person's letter: the batch file it is in, its pages there, when it was exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Letter {
     pub batch: String,
     pub pages: String,
@@ -19,7 +19,7 @@ pub struct Letter {
 }
 
 /// The letters of one journal.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct LetterLog {
     /// Row → its letters, oldest first (an export `--again` adds one).
     pub by_row: HashMap<u64, Vec<Letter>>,
@@ -38,22 +38,27 @@ impl LetterLog {
             return Ok(log);
         }
         for line in read_journal(path)? {
-            match line?.record {
-                Record::LetterExported(l) => {
-                    *log.batches.entry(l.batch.clone()).or_default() += 1;
-                    log.by_row.entry(l.row).or_default().push(Letter {
-                        batch: l.batch,
-                        pages: l.pages,
-                        at: l.at,
-                    });
-                }
-                Record::LetterPosted(p) => {
-                    log.posted.insert(p.batch, p.date);
-                }
-                _ => {}
-            }
+            log.add(line?.record);
         }
         Ok(log)
+    }
+
+    /// Counts one journal record (records other than letters' are passed over).
+    pub fn add(&mut self, record: Record) {
+        match record {
+            Record::LetterExported(l) => {
+                *self.batches.entry(l.batch.clone()).or_default() += 1;
+                self.by_row.entry(l.row).or_default().push(Letter {
+                    batch: l.batch,
+                    pages: l.pages,
+                    at: l.at,
+                });
+            }
+            Record::LetterPosted(p) => {
+                self.posted.insert(p.batch, p.date);
+            }
+            _ => {}
+        }
     }
 
     /// The letters of several journals (the shards of one campaign) as one log.

@@ -35,6 +35,7 @@
 use std::path::{Path, PathBuf};
 
 mod binding;
+mod checkpoint;
 mod hint;
 mod letters;
 mod lock;
@@ -49,6 +50,9 @@ mod writer;
 pub use crate::util::fs::write_atomic;
 pub use crate::util::time::{format_rfc3339, now_rfc3339, parse_rfc3339};
 pub use binding::{JournalMismatch, Purpose, check_list, list_file_name, verify_ids};
+pub use checkpoint::checkpoint_path;
+pub use checkpoint::header_of;
+pub(crate) use checkpoint::{load as load_checkpoint, save as save_checkpoint, worth_saving};
 pub use hint::hint_path;
 pub use letters::{Letter, LetterLog};
 pub use lock::{LockHeld, StateLock, lock_holder, lock_state_dir};
@@ -58,7 +62,8 @@ pub use record::{
     Attempt, AttemptRecord, Header, LetterExported, LetterPosted, OLDEST_VERSION, Outcome, Record,
     RunEvent, RunMarker, State, UNKNOWN_OUTCOME, VERSION,
 };
-pub use replay::{RecordKind, Replay, RunInfo, TornTail, next_state, replay};
+pub(crate) use replay::replay_from;
+pub use replay::{Observer, RecordKind, Replay, RunInfo, Seen, TornTail, next_state, replay};
 pub use rows::{RowAttempts, RowIds, RowStates};
 pub use writer::{COMMIT_INTERVAL, COMMIT_RECORDS, JournalWriter};
 

@@ -13,10 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use sha2::Digest;
 
 use super::hint::{Tally, Witness, hint_path, read_hint};
 use super::missing::RecordsMissing;
@@ -42,7 +43,7 @@ pub struct TornTail {
 }
 
 /// One send run, delimited by `run` markers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunInfo {
     /// The `start` marker's time, or the first record's if the records came without one.
     pub started: String,
@@ -113,6 +114,67 @@ pub struct Replay {
     /// The journal up to `valid_len` as its commit hint counts it, when it has a hint that
     /// holds (the writer then keeps the hint going).
     pub(crate) commit: Option<Tally>,
+    /// What a replay needs, beyond the tables, to go on from `valid_len` later
+    /// ([`checkpoint`](super::checkpoint)).
+    pub(crate) resume: Resume,
+}
+
+/// The rest of replay's state at `valid_len`: with the tables, enough to replay only what
+/// the journal gained since.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resume {
+    /// SHA-256 of the journal's first line (the header, stamped with its creation time).
+    pub first_line: [u8; 32],
+    /// Lines before `valid_len`, the header included.
+    pub lines: u64,
+    /// The time of the last record before `valid_len`.
+    pub last_at: String,
+    /// The highest row a record before `valid_len` names.
+    pub max_row: u64,
+    /// The count of the commit hint's check, when the journal has a hint.
+    pub witness: Option<WitnessState>,
+    /// Where the journal's bytes a checkpoint holds to start, and their SHA-256 (read back
+    /// from a checkpoint; `None` from a replay).
+    pub tail: Option<(u64, [u8; 32])>,
+}
+
+/// The commit hint's check as it stood at `valid_len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WitnessState {
+    pub committed: Tally,
+    pub running: Tally,
+    pub holds: bool,
+}
+
+/// What replay tells an [`Observer`] of a record line it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Attempt {
+        row: u64,
+    },
+    Outcome {
+        row: u64,
+        state: State,
+    },
+    /// A run marker or a letter record.
+    Other,
+}
+
+/// A reader that keeps more of each record than replay does (where a row's last outcome is,
+/// what its reply was): told of every record line replay accepts, in order, with the line's
+/// offset in the file, in the same pass.
+pub trait Observer {
+    fn record(&mut self, offset: u64, line: &[u8], seen: Seen) -> Result<()>;
+
+    /// Replay reads the journal from its start after all: forget what came with the
+    /// checkpoint it was handed.
+    fn restart(&mut self) {}
+}
+
+impl Observer for () {
+    fn record(&mut self, _: u64, _: &[u8], _: Seen) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The state a row takes when `record` follows a row in state `current`. The one place the
@@ -229,16 +291,18 @@ impl Replayer {
         }
     }
 
-    fn record(&mut self, rec: Record) -> Result<(), Bad> {
+    fn record(&mut self, rec: Record) -> Result<Seen, Bad> {
         match rec {
             Record::Header(_) => Err(Bad::Invalid("a second header".into())),
-            Record::Attempt(a) => self.row_event(
-                a.row,
-                a.id.as_bytes(),
-                RecordKind::Attempt,
-                a.attempt,
-                a.at.as_bytes(),
-            ),
+            Record::Attempt(a) => self
+                .row_event(
+                    a.row,
+                    a.id.as_bytes(),
+                    RecordKind::Attempt,
+                    a.attempt,
+                    a.at.as_bytes(),
+                )
+                .map(|()| Seen::Attempt { row: a.row }),
             Record::Outcome(Outcome {
                 row,
                 id,
@@ -259,6 +323,7 @@ impl Replayer {
                     attempt,
                     at.as_bytes(),
                 )
+                .map(|()| Seen::Outcome { row, state })
             }
             // Letters leave the e-mail state of the row as it was; `journal::letters` reads them.
             Record::LetterExported(super::record::LetterExported { at, .. })
@@ -266,7 +331,7 @@ impl Replayer {
                 self.records += 1;
                 self.last_at.clear();
                 self.last_at.extend_from_slice(at.as_bytes());
-                Ok(())
+                Ok(Seen::Other)
             }
             Record::Run(m) => {
                 self.records += 1;
@@ -290,26 +355,30 @@ impl Replayer {
                 }
                 self.last_at.clear();
                 self.last_at.extend_from_slice(m.at.as_bytes());
-                Ok(())
+                Ok(Seen::Other)
             }
         }
     }
 
-    fn line(&mut self, line: &[u8]) -> Result<(), Bad> {
+    fn line(&mut self, line: &[u8]) -> Result<Seen, Bad> {
         match scan(line) {
             Some(Fast::Attempt {
                 row,
                 id,
                 attempt,
                 at,
-            }) => self.row_event(row, id, RecordKind::Attempt, attempt, at),
+            }) => self
+                .row_event(row, id, RecordKind::Attempt, attempt, at)
+                .map(|()| Seen::Attempt { row }),
             Some(Fast::Outcome {
                 row,
                 id,
                 state,
                 attempt,
                 at,
-            }) => self.row_event(row, id, RecordKind::Outcome(state), attempt, at),
+            }) => self
+                .row_event(row, id, RecordKind::Outcome(state), attempt, at)
+                .map(|()| Seen::Outcome { row, state }),
             None => match serde_json::from_slice::<Record>(line) {
                 Ok(rec) => self.record(rec),
                 Err(e) => Err(Bad::Unreadable(e.to_string())),
@@ -338,6 +407,18 @@ fn campaign_of(path: &Path) -> Option<&str> {
 /// campaign than the file name says; any line before the last is corrupt
 /// (`<file>:<line>: corrupt record (…)`).
 pub fn replay(path: &Path) -> Result<Replay> {
+    replay_from(path, None, &mut ())
+}
+
+/// [`replay`], going on from `from` — the replay of this journal as it stood earlier, read
+/// back from a [`checkpoint`](super::checkpoint) — when it still fits the file (the same
+/// header, the bytes before its end unchanged, a commit hint that agrees), else from the
+/// start; `observer` is told of every record read. The result is the one [`replay`] gives.
+pub(crate) fn replay_from(
+    path: &Path,
+    from: Option<Replay>,
+    observer: &mut dyn Observer,
+) -> Result<Replay> {
     let shown = path.display();
     // The hint first: it only lags the journal, so the journal read after it holds at least
     // what it names even while a writer appends.
@@ -379,21 +460,50 @@ pub fn replay(path: &Path) -> Result<Replay> {
         .ok()
         .filter(|&n| n <= 1 << 34)
         .ok_or_else(|| anyhow!("{shown}:1: implausible list_rows {}", header.list_rows))?;
+    let first_line: [u8; 32] = sha2::Sha256::digest(&first[..first.len() - 1]).into();
+    let had_checkpoint = from.is_some();
+    let from = from.and_then(|prev| {
+        let witness =
+            super::checkpoint::resumed_witness(&prev, committed, &first[..first.len() - 1])?;
+        super::checkpoint::fits(reader.get_ref(), &first_line, &prev).then_some((prev, witness))
+    });
 
-    let mut r = Replayer {
-        states: RowStates::new(rows as u64),
-        attempts: vec![0; rows],
-        ids: vec![0; rows],
-        header,
-        records: 0,
-        runs: Vec::new(),
-        last_at: Vec::with_capacity(64),
-        max_row: 0,
+    let (mut r, mut witness, mut offset, mut line_no) = match from {
+        Some((prev, witness)) => {
+            reader
+                .seek(std::io::SeekFrom::Start(prev.valid_len))
+                .with_context(|| format!("cannot read journal {shown}"))?;
+            let r = Replayer {
+                states: prev.states,
+                attempts: prev.attempts.bytes,
+                ids: prev.ids.prints,
+                header,
+                records: prev.records,
+                runs: prev.runs,
+                last_at: prev.resume.last_at.into_bytes(),
+                max_row: prev.resume.max_row,
+            };
+            (r, witness, prev.valid_len, prev.resume.lines)
+        }
+        None => {
+            if had_checkpoint {
+                observer.restart();
+            }
+            let r = Replayer {
+                states: RowStates::new(rows as u64),
+                attempts: vec![0; rows],
+                ids: vec![0; rows],
+                header,
+                records: 0,
+                runs: Vec::new(),
+                last_at: Vec::with_capacity(64),
+                max_row: 0,
+            };
+            let witness = Witness::start(committed, &first[..first.len() - 1]);
+            // offset: the start of the current line
+            (r, witness, first.len() as u64, 1u64)
+        }
     };
-    let mut witness = Witness::start(committed, &first[..first.len() - 1]);
-
-    let mut offset = first.len() as u64; // start of the current line
-    let mut line_no = 1u64;
     // A bad line is only an error once we know it is not the last one.
     let mut pending_bad: Option<TornTail> = None;
     // A line spanning buffer refills; beyond MAX_LINE only its length is kept.
@@ -425,10 +535,13 @@ pub fn replay(path: &Path) -> Result<Replay> {
             let (result, len) = if carry_len == 0 {
                 let line = &rest[..nl];
                 let res = r.line(line);
-                if let (Ok(()), Some(w)) = (&res, &mut witness) {
-                    w.line(line);
+                if let Ok(seen) = res {
+                    if let Some(w) = &mut witness {
+                        w.line(line);
+                    }
+                    observer.record(offset, line, seen)?;
                 }
-                (res, nl as u64 + 1)
+                (res.map(|_| ()), nl as u64 + 1)
             } else {
                 let len = carry_len + nl as u64 + 1;
                 let res = if len > MAX_LINE as u64 {
@@ -438,10 +551,13 @@ pub fn replay(path: &Path) -> Result<Replay> {
                 } else {
                     carry.extend_from_slice(&rest[..nl]);
                     let res = r.line(&carry);
-                    if let (Ok(()), Some(w)) = (&res, &mut witness) {
-                        w.line(&carry);
+                    if let Ok(seen) = res {
+                        if let Some(w) = &mut witness {
+                            w.line(&carry);
+                        }
+                        observer.record(offset, &carry, seen)?;
                     }
-                    res
+                    res.map(|_| ())
                 };
                 carry.clear();
                 carry_len = 0;
@@ -475,9 +591,18 @@ pub fn replay(path: &Path) -> Result<Replay> {
         })
     } else if let Some(bad) = pending_bad.take() {
         offset = bad.offset;
+        line_no -= 1; // the bad line is not counted as trusted
         Some(bad)
     } else {
         None
+    };
+    let resume = Resume {
+        first_line,
+        lines: line_no,
+        last_at: String::from_utf8_lossy(&r.last_at).into_owned(),
+        max_row: r.max_row,
+        witness: witness.as_ref().map(Witness::state),
+        tail: None,
     };
     r.close_open_run();
     let (missing, commit) = match witness {
@@ -514,6 +639,7 @@ pub fn replay(path: &Path) -> Result<Replay> {
         valid_len: offset,
         missing,
         commit,
+        resume,
     })
 }
 

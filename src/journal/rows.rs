@@ -60,6 +60,15 @@ impl RowStates {
             .map(|(i, _)| i as u64 + 1)
     }
 
+    /// The tables as one byte per row, index `row - 1` (what a checkpoint saves).
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(super) fn from_bytes(bytes: Vec<u8>) -> RowStates {
+        RowStates { bytes }
+    }
+
     pub(super) fn slot(&mut self, row: u64) -> Option<&mut u8> {
         self.bytes.get_mut(row.checked_sub(1)? as usize)
     }

@@ -7,21 +7,19 @@
 //! the journal, and whether a re-send may have duplicated an earlier message.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Seek};
+use std::io::{BufRead, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::config::Config;
 use crate::journal::{self, Outcome, Record, Replay, State, read_journal};
-use crate::util::disk_sort::{self, Pair};
 
 /// One journal and what was read from it.
 pub struct OneJournal {
     pub path: PathBuf,
     pub replay: Replay,
-    /// Offset of each row's last outcome line, handed out in row order.
-    last_outcomes: LastOutcomes,
+    kept: Kept,
     possible_duplicates: BTreeSet<u64>,
     /// The pid of the live process holding this journal's state directory (a `send` running
     /// now), if any: its in-flight rows are in flight, not left over from a crash.
@@ -156,30 +154,41 @@ impl Journals {
             .collect()
     }
 
-    /// The row's last outcome record, if it has one. Rows must be asked in increasing order
-    /// (as the list is read).
+    /// The row's last outcome record, if it has one.
     pub fn last_outcome(&mut self, row: u64) -> Result<Option<Outcome>> {
         let Some(n) = self.owner(row) else {
             return Ok(None);
         };
         let j = &mut self.journals[n];
-        let Some(offset) = j.last_outcomes.offset(row).with_context(|| {
-            format!(
-                "sorting the outcomes of {} {}",
-                j.path.display(),
-                disk_sort::location()
-            )
-        })?
+        let Some(offset) = j
+            .kept
+            .last_outcome
+            .get(row as usize - 1)
+            .and_then(|&o| o.checked_sub(1))
         else {
             return Ok(None);
         };
         j.file.seek(std::io::SeekFrom::Start(offset))?;
         let mut buf = Vec::new();
-        j.file.read_until(b'\n', &mut buf)?;
+        (&mut j.file).take(1 << 20).read_until(b'\n', &mut buf)?;
         Ok(match serde_json::from_slice(&buf)? {
             Record::Outcome(o) => Some(o),
             _ => None,
         })
+    }
+
+    /// How the row's last outcome is told in the failures by reply ([`reply_key`]), if it
+    /// has one.
+    pub fn reply_key(&mut self, row: u64) -> Result<Option<String>> {
+        let Some(n) = self.owner(row) else {
+            return Ok(None);
+        };
+        let kept = &self.journals[n].kept;
+        match kept.reply.get(row as usize - 1) {
+            Some(&k) if k > 0 => Ok(kept.replies.get(k as usize - 1).cloned()),
+            // A `sent` line (not parsed in the pass): read it.
+            _ => Ok(self.last_outcome(row)?.map(|o| reply_key(&o))),
+        }
     }
 
     /// The customer id the journals record for each of `rows` (rows without a record are
@@ -248,12 +257,9 @@ impl Journals {
 
     /// The letters `tsuchi letters` recorded in the journals.
     pub fn letters(&self) -> Result<journal::LetterLog> {
-        let logs = self
-            .journals
-            .iter()
-            .map(|j| journal::LetterLog::read(&j.path))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(journal::LetterLog::merge(logs))
+        Ok(journal::LetterLog::merge(
+            self.journals.iter().map(|j| j.kept.letters.clone()),
+        ))
     }
 }
 
@@ -271,48 +277,209 @@ pub(super) fn open_journals(config: &Config, state_dirs: &[PathBuf]) -> Result<J
     })
 }
 
+/// How much more journal than its checkpoint covers makes a reader save a new one: 64 MiB,
+/// about 400,000 records (or an eighth of what the checkpoint covers, if less).
+const CHECKPOINT_GAIN: u64 = 64 << 20;
+/// The replies told apart per journal in `status`'s "failures by reply"; later ones are
+/// counted together under [`OTHER_REPLIES`].
+const MAX_REPLIES: usize = 4096;
+const OTHER_REPLIES: &str = "(further replies, not told apart)";
+
+/// How `status` groups a failure: the outcome's state with its SMTP code and enhanced code,
+/// or the reason when no reply came.
+pub fn reply_key(o: &Outcome) -> String {
+    match (o.code, &o.enhanced) {
+        (Some(c), Some(e)) => format!("{} {c} {e}", o.state),
+        (Some(c), None) => format!("{} {c}", o.state),
+        _ => format!(
+            "{} (no reply: {})",
+            o.state,
+            o.reply.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// What the readers keep of a journal beyond replay's tables, gathered in replay's pass and
+/// saved with its checkpoint: where each row's last outcome is and how it is told in the
+/// failures by reply, which transactions are open (for possible duplicates), the letters.
+/// 11 bytes per row.
+struct Kept {
+    /// Per row (index `row - 1`): the offset of its last outcome line, plus one (0: none).
+    last_outcome: Vec<u64>,
+    /// Per row: its last outcome's reply key (index into `replies`, plus one), 0 when that
+    /// outcome was `sent` (not a failure, and not parsed: `sent` lines are most of a journal).
+    reply: Vec<u16>,
+    replies: Vec<String>,
+    reply_index: std::collections::HashMap<String, u16>,
+    /// Per row: 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
+    open: Vec<u8>,
+    /// Rows attempted again while an earlier attempt was open.
+    possible_duplicates: BTreeSet<u64>,
+    letters: journal::LetterLog,
+}
+
+impl Kept {
+    fn new(rows: u64) -> Kept {
+        Kept {
+            last_outcome: vec![0; rows as usize],
+            reply: vec![0; rows as usize],
+            replies: Vec::new(),
+            reply_index: Default::default(),
+            open: vec![0; rows as usize],
+            possible_duplicates: BTreeSet::new(),
+            letters: Default::default(),
+        }
+    }
+
+    fn reply_id(&mut self, key: String) -> u16 {
+        if let Some(&i) = self.reply_index.get(&key) {
+            return i;
+        }
+        let key = if self.replies.len() + 1 >= MAX_REPLIES {
+            OTHER_REPLIES.to_string()
+        } else {
+            key
+        };
+        if let Some(&i) = self.reply_index.get(&key) {
+            return i;
+        }
+        self.replies.push(key.clone());
+        let i = self.replies.len() as u16;
+        self.reply_index.insert(key, i);
+        i
+    }
+
+    fn write(&self, w: &mut dyn Write) -> Result<()> {
+        w.write_all(&self.open)?;
+        for v in &self.last_outcome {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        for v in &self.reply {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        let tables =
+            serde_json::to_vec(&(&self.replies, &self.possible_duplicates, &self.letters))?;
+        w.write_all(&(tables.len() as u64).to_le_bytes())?;
+        w.write_all(&tables)?;
+        Ok(())
+    }
+
+    /// Reads back what [`write`](Self::write) saved for a list of `rows` rows; allocates no
+    /// more than the file holds beyond the per-row tables.
+    fn read(r: &mut dyn Read, rows: u64) -> Result<Kept> {
+        let short = || anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        let n = rows as usize;
+        let mut open = vec![0u8; n];
+        r.read_exact(&mut open)?;
+        let mut last_outcome = vec![0u64; n];
+        let mut b = [0u8; 8];
+        for v in &mut last_outcome {
+            r.read_exact(&mut b)?;
+            *v = u64::from_le_bytes(b);
+        }
+        let mut reply = vec![0u16; n];
+        for v in &mut reply {
+            r.read_exact(&mut b[..2])?;
+            *v = u16::from_le_bytes([b[0], b[1]]);
+        }
+        r.read_exact(&mut b)?;
+        let len = u64::from_le_bytes(b);
+        let mut tables = Vec::new();
+        r.take(len).read_to_end(&mut tables)?;
+        if tables.len() as u64 != len {
+            return Err(short());
+        }
+        let (replies, possible_duplicates, letters): (
+            Vec<String>,
+            BTreeSet<u64>,
+            journal::LetterLog,
+        ) = serde_json::from_slice(&tables).map_err(|_| short())?;
+        if replies.len() >= MAX_REPLIES || reply.iter().any(|&k| k as usize > replies.len()) {
+            return Err(short());
+        }
+        let reply_index = replies
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u16 + 1))
+            .collect();
+        Ok(Kept {
+            last_outcome,
+            reply,
+            replies,
+            reply_index,
+            open,
+            possible_duplicates,
+            letters,
+        })
+    }
+}
+
+impl journal::Observer for Kept {
+    fn restart(&mut self) {
+        *self = Kept::new(self.open.len() as u64);
+    }
+
+    fn record(&mut self, offset: u64, line: &[u8], seen: journal::Seen) -> Result<()> {
+        match seen {
+            journal::Seen::Attempt { row } => {
+                let i = row as usize - 1;
+                if self.open[i] != 0 {
+                    self.possible_duplicates.insert(row);
+                }
+                self.open[i] = 1;
+            }
+            journal::Seen::Outcome { row, state } => {
+                let i = row as usize - 1;
+                self.last_outcome[i] = offset + 1;
+                if state == State::Sent {
+                    // Accepted: the transaction is closed and nothing failed.
+                    self.open[i] = 0;
+                    self.reply[i] = 0;
+                } else if let Ok(Record::Outcome(o)) = serde_json::from_slice::<Record>(line) {
+                    // An attempt whose outcome is unknown stays open: the next attempt of
+                    // the row may duplicate it.
+                    self.open[i] = if o.may_have_been_delivered() { 2 } else { 0 };
+                    self.reply[i] = self.reply_id(reply_key(&o));
+                }
+            }
+            journal::Seen::Other => {
+                if line.windows(8).any(|w| w == b"\"letter_")
+                    && let Ok(record) = serde_json::from_slice::<Record>(line)
+                {
+                    self.letters.add(record);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl OneJournal {
     fn open(path: &Path) -> Result<OneJournal> {
-        let replay = journal::replay(path)?;
-        let rows = replay.header.list_rows;
-        let mut outcomes = disk_sort::sorter::<Pair>(disk_sort::SEGMENT_ITEMS);
-        // Per row: 0 no transaction open, 1 an attempt without outcome, 2 an outcome unknown.
-        let mut open_attempt = vec![0u8; rows as usize];
-        let mut possible_duplicates = BTreeSet::new();
-        for line in read_journal(path)? {
-            let line = line?;
-            match line.record {
-                Record::Attempt(a) => {
-                    if let Some(i) = a.row.checked_sub(1).filter(|&i| i < rows) {
-                        if open_attempt[i as usize] != 0 {
-                            possible_duplicates.insert(a.row);
-                        }
-                        open_attempt[i as usize] = 1;
-                    }
-                }
-                Record::Outcome(o) => {
-                    if let Some(i) = o.row.checked_sub(1).filter(|&i| i < rows) {
-                        outcomes.push(Pair(o.row, line.offset)).with_context(|| {
-                            format!(
-                                "sorting the outcomes of {} {}",
-                                path.display(),
-                                disk_sort::location()
-                            )
-                        })?;
-                        // An attempt whose outcome is unknown stays open: the next attempt of
-                        // the row may duplicate it.
-                        let unknown = o.may_have_been_delivered();
-                        open_attempt[i as usize] = if unknown { 2 } else { 0 };
-                    }
-                }
-                _ => {}
-            }
+        let Some(header) = journal::header_of(path)? else {
+            // Not a journal replay can read: replay says why.
+            journal::replay(path)?;
+            bail!("{}: journal header missing", path.display());
+        };
+        let rows = header.list_rows;
+        let (from, mut kept) = match journal::load_checkpoint(path, Kept::read)? {
+            Some((replay, kept)) => (Some(replay), kept),
+            None => (None, Kept::new(rows)),
+        };
+        let from_len = from.as_ref().map(|r| r.valid_len);
+        let replay = journal::replay_from(path, from, &mut kept)?;
+        if journal::worth_saving(&replay, from_len, CHECKPOINT_GAIN)
+            && let Err(e) = journal::save_checkpoint(path, &replay, |w| kept.write(w))
+        {
+            // Only a cache: without it the next reader replays more.
+            tracing::debug!("no checkpoint saved for {}: {e:#}", path.display());
         }
         // A row with an attempt still open at the end was in flight when the last run died:
         // the next run re-sends it. Unless that run is alive: then it is simply in flight.
         let running = journal::lock_holder(crate::util::fs::parent_dir(path))?;
+        let mut possible_duplicates = kept.possible_duplicates.clone();
         if running.is_none() {
-            for (i, open) in open_attempt.iter().enumerate() {
+            for (i, open) in kept.open.iter().enumerate() {
                 if *open == 1 {
                     possible_duplicates.insert(i as u64 + 1);
                 }
@@ -325,56 +492,10 @@ impl OneJournal {
         Ok(OneJournal {
             path: path.to_path_buf(),
             replay,
-            last_outcomes: LastOutcomes(disk_sort::Cursor::new(
-                outcomes.done().with_context(|| {
-                    format!(
-                        "sorting the outcomes of {} {}",
-                        path.display(),
-                        disk_sort::location()
-                    )
-                })?,
-                |&Pair(row, _)| row,
-            )),
+            kept,
             possible_duplicates,
             running,
             file,
         })
-    }
-}
-
-/// `(row, offset)` of every outcome line, sorted: a row's last outcome is its last pair.
-struct LastOutcomes(disk_sort::Cursor<Pair>);
-
-impl LastOutcomes {
-    /// The offset of `row`'s last outcome line. Rows must be asked in increasing order.
-    fn offset(&mut self, row: u64) -> std::io::Result<Option<u64>> {
-        let mut last = None;
-        self.0.take(row, |&Pair(_, offset)| last = Some(offset))?;
-        Ok(last)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rows_last_outcome_is_its_latest_line_and_rows_without_one_have_none() {
-        let mut sorter = disk_sort::sorter::<Pair>(2);
-        for pair in [
-            Pair(3, 20),
-            Pair(1, 50),
-            Pair(1, 10),
-            Pair(3, 5),
-            Pair(6, 7),
-        ] {
-            sorter.push(pair).unwrap();
-        }
-        let mut last = LastOutcomes(disk_sort::Cursor::new(
-            sorter.done().unwrap(),
-            |&Pair(row, _)| row,
-        ));
-        let got: Vec<Option<u64>> = (1..=7).map(|row| last.offset(row).unwrap()).collect();
-        assert_eq!(got, [Some(50), None, Some(20), None, None, Some(7), None]);
     }
 }

@@ -46,6 +46,7 @@ mod send_smtp;
 mod shards;
 mod smtp_server_selftest;
 mod state_dir;
+mod status_checkpoint;
 mod waves;
 mod wrap_golden;
 mod wrap_rules;

@@ -4,40 +4,20 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::util::fs::{
-    fsync_dir, open_existing_state_file, open_state_file, parent_dir, temp_path,
-};
+use crate::util::fs::open_existing_state_file;
 
 /// Writes a new index to `path` through `fill`, streaming (memory does not grow with the
-/// index): a temporary file beside it, fsynced, renamed over it, the directory fsynced.
+/// index): written aside, fsynced, renamed over it, owner-only.
 pub(super) fn replace(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| -> Result<()> {
-        let f = open_state_file(
-            &tmp,
-            File::options().write(true).create_new(true).mode(0o600),
-        )?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    fsync_dir(parent_dir(path))
+    crate::util::fs::write_atomic_with(path, 0o600, fill)
 }
 
 /// Opens an index for reading; `None` when there is none.

@@ -1,13 +1,16 @@
 //! The list's keys, `<state-dir>/<campaign>.lookup-keys`: every customer id and reference
 //! number of the list, hashed and sorted with its row, so that finding a person is a binary
 //! search (O(log n), a few positioned reads) instead of a pass over the list. Beside them,
-//! per row, only what the hotline shows: the brand (an index into the configuration's
-//! brands) and the set of fields listed in the notice (bits of the field catalogue), and the
-//! customer id (which the journal carries too). No name, address, phone or e-mail.
+//! per row, only what the hotline and `status` show: the brand (an index into the
+//! configuration's brands), the set of fields listed in the notice (bits of the field
+//! catalogue), the customer id (which the journal carries too), and the domain of the
+//! address with its destination group (`status` counts by them). No name, no address (the
+//! domain is the part after `@`: a carrier's or a company's, not the person's), no phone.
 //!
 //! Layout (little-endian): a header (magic, rows, entries, the list file's stamp, the list's
-//! digest, the configuration's digest), `entries` × (16-byte key hash, row), `rows` × (field
-//! bits, brand index or `u32::MAX` for an invalid row), `rows + 1` id offsets, the ids.
+//! digest, the configuration's digest, where the domains start), `entries` × (16-byte key
+//! hash, row), `rows` × (field bits, brand index or `u32::MAX` for an invalid row, group
+//! index, domain offset and length), `rows + 1` id offsets, the ids, the domains.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -22,11 +25,14 @@ use crate::ingest::{Encoding, FieldSet, RecipientReader, Row};
 use crate::render::reference;
 use crate::util::disk_sort;
 
-const MAGIC: &[u8; 8] = b"TSUCHIK1";
-const HEADER: usize = 8 + 8 + 8 + 32 + 64 + 64;
+const MAGIC: &[u8; 8] = b"TSUCHIK2";
+const HEADER: usize = 8 + 8 + 8 + 32 + 64 + 64 + 8;
 const ENTRY: usize = 24;
-const ROW: usize = 16;
+const ROW: usize = 32;
 const NO_BRAND: u32 = u32::MAX;
+/// Distinct domains remembered while the keys are built, so that a domain shared by many
+/// rows is stored once; past this many, further ones are stored per row.
+const DOMAINS_REMEMBERED: usize = 1 << 16;
 
 /// What the index must still agree with to be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,16 @@ pub(super) struct Stamp<'a> {
     pub list: [u64; 4],
     pub list_digest: &'a str,
     pub config_digest: &'a str,
+}
+
+/// One row as `status` reads it: its destination group and where its domain is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RowFacts {
+    /// False for a row the list holds but that is invalid (it has no group, and no domain).
+    pub valid: bool,
+    /// Index into the configuration's destination groups (0: the default group).
+    pub group: usize,
+    domain: (u64, u64),
 }
 
 /// A row the keys name.
@@ -84,32 +100,62 @@ pub(super) fn build(
     let mut rows_part = std::io::BufWriter::new(tempfile::tempfile()?);
     let mut offsets_part = std::io::BufWriter::new(tempfile::tempfile()?);
     let mut ids_part = std::io::BufWriter::new(tempfile::tempfile()?);
+    let mut domains_part = std::io::BufWriter::new(tempfile::tempfile()?);
+    let mut domains_len = 0u64;
+    let mut domains = std::collections::HashMap::<String, (u64, u64)>::new();
+    let groups = config.send.destination_groups();
     let mut rows = 0u64;
     let mut ids_len = 0u64;
     let mut entries = 0u64;
     for r in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
-        let (row, id, notice) = match r? {
+        let (row, id, notice, domain) = match r? {
             Row::Valid { recipient, .. } => {
                 let brand = brands
                     .iter()
                     .position(|b| **b == recipient.brand)
                     .map_or(NO_BRAND, |i| i as u32);
-                (recipient.row, recipient.id, Some((brand, recipient.leaked)))
+                let domain = recipient
+                    .email
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_ascii_lowercase())
+                    .unwrap_or_default();
+                (
+                    recipient.row,
+                    recipient.id,
+                    Some((brand, recipient.leaked)),
+                    domain,
+                )
             }
-            Row::Invalid { row, id, .. } => (row, id.unwrap_or_default(), None),
+            Row::Invalid { row, id, .. } => (row, id.unwrap_or_default(), None, String::new()),
         };
         // Rows are numbered without gaps; a gap would only be left by rows the reader skips.
         while rows + 1 < row {
             rows += 1;
             put(&mut offsets_part, &[ids_len])?;
-            put(&mut rows_part, &[0, u64::from(NO_BRAND)])?;
+            put(&mut rows_part, &[0, u64::from(NO_BRAND), 0, 0])?;
         }
         rows += 1;
         put(&mut offsets_part, &[ids_len])?;
         ids_part.write_all(id.as_bytes())?;
         ids_len += id.len() as u64;
         let (brand, fields) = notice.map_or((NO_BRAND, 0), |(b, f)| (b, f.0));
-        put(&mut rows_part, &[fields, u64::from(brand)])?;
+        let group = groups.index_of(&domain) as u64;
+        let at = match domains.get(&domain) {
+            Some(&at) => at,
+            None => {
+                let at = (domains_len, domain.len() as u64);
+                domains_part.write_all(domain.as_bytes())?;
+                domains_len += domain.len() as u64;
+                if domains.len() < DOMAINS_REMEMBERED {
+                    domains.insert(domain, at);
+                }
+                at
+            }
+        };
+        put(
+            &mut rows_part,
+            &[fields, u64::from(brand) | group << 32, at.0, at.1],
+        )?;
         if !id.is_empty() {
             sorter
                 .push(Entry(hash(b"id", &id), row))
@@ -130,13 +176,16 @@ pub(super) fn build(
         put(&mut header, &stamp.list)?;
         header.extend_from_slice(&digest64(stamp.list_digest));
         header.extend_from_slice(&digest64(stamp.config_digest));
+        let domains_at =
+            HEADER as u64 + entries * ENTRY as u64 + rows * ROW as u64 + (rows + 1) * 8 + ids_len;
+        put(&mut header, &[domains_at])?;
         w.write_all(&header)?;
         for e in sorted {
             let Entry(h, row) = e.with_context(sort_err)?;
             w.write_all(&h)?;
             put(w, &[row])?;
         }
-        for part in [rows_part, offsets_part, ids_part] {
+        for part in [rows_part, offsets_part, ids_part, domains_part] {
             let mut f = part.into_inner().map_err(|e| e.into_error())?;
             std::io::Seek::rewind(&mut f)?;
             std::io::copy(&mut f, w)?;
@@ -155,10 +204,11 @@ fn digest64(d: &str) -> [u8; 64] {
 }
 
 /// The open keys of one list.
-pub(super) struct Keys {
+pub(crate) struct Keys {
     file: std::fs::File,
     rows: u64,
     entries: u64,
+    domains_at: u64,
 }
 
 impl Keys {
@@ -182,6 +232,7 @@ impl Keys {
             file,
             rows: u64_at(&h, 8),
             entries: u64_at(&h, 16),
+            domains_at: u64_at(&h, 184),
         };
         let want = HEADER as u64
             + keys.entries * ENTRY as u64
@@ -194,6 +245,35 @@ impl Keys {
             );
         }
         Ok(Some(keys))
+    }
+
+    /// Every row's group and domain, in row order, read in one pass.
+    pub(crate) fn each_row(&self, mut each: impl FnMut(u64, RowFacts) -> Result<()>) -> Result<()> {
+        let at = HEADER as u64 + self.entries * ENTRY as u64;
+        let mut f = self.file.try_clone()?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(at))?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f).take(self.rows * ROW as u64);
+        let mut b = [0u8; ROW];
+        for row in 1..=self.rows {
+            r.read_exact(&mut b)
+                .context("index file shorter than its header says")?;
+            each(
+                row,
+                RowFacts {
+                    valid: u64_at(&b, 8) & u64::from(u32::MAX) != u64::from(NO_BRAND),
+                    group: (u64_at(&b, 8) >> 32) as usize,
+                    domain: (u64_at(&b, 16), u64_at(&b, 24)),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The domain of a row's address (lowercased; empty for an invalid row).
+    pub(crate) fn domain(&self, facts: &RowFacts) -> Result<String> {
+        let (at, len) = facts.domain;
+        let len = usize::try_from(len).unwrap_or(0).min(1 << 10);
+        Ok(String::from_utf8_lossy(&read_at(&self.file, self.domains_at + at, len)?).into_owned())
     }
 
     fn entry(&self, i: u64) -> Result<([u8; 16], u64)> {
@@ -224,7 +304,8 @@ impl Keys {
         Ok(rows)
     }
 
-    fn id(&self, row: u64) -> Result<String> {
+    /// The customer id of `row`.
+    pub(crate) fn id(&self, row: u64) -> Result<String> {
         let base = HEADER as u64 + self.entries * ENTRY as u64 + self.rows * ROW as u64;
         let b = read_at(&self.file, base + (row - 1) * 8, 16)?;
         let (start, end) = (u64_at(&b, 0), u64_at(&b, 8));
@@ -238,7 +319,7 @@ impl Keys {
     fn notice(&self, row: u64, config: &Config) -> Result<Option<(String, FieldSet)>> {
         let at = HEADER as u64 + self.entries * ENTRY as u64 + (row - 1) * ROW as u64;
         let b = read_at(&self.file, at, ROW)?;
-        let brand = u64_at(&b, 8);
+        let brand = u64_at(&b, 8) & u64::from(u32::MAX);
         if brand == u64::from(NO_BRAND) {
             return Ok(None);
         }

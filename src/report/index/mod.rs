@@ -62,6 +62,74 @@ fn read_header(path: &Path) -> Result<Option<Header>> {
     })
 }
 
+/// The list's keys, current: opened, or built when they are missing or stale — only from a
+/// list bound to the journals (a list that is not theirs is refused here exactly as by the
+/// full pass). `journals`: the journals, if the caller has them open. `None`: the journals
+/// cannot be opened, or the list changed while it was indexed.
+fn open_keys(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    list_digest: &str,
+    journals: Option<&super::journals::Journals>,
+) -> Result<Option<keys::Keys>> {
+    let stamp = keys::Stamp {
+        list: file::stamp(recipients)?,
+        list_digest,
+        config_digest: &config.file_digest,
+    };
+    let path = keys_path(&state_dirs[0], &config.campaign.id);
+    if let Some(k) = keys::Keys::open(&path, stamp)? {
+        return Ok(Some(k));
+    }
+    let opened;
+    let journals = match journals {
+        Some(j) => j,
+        None => match super::journals::Journals::open(state_dirs, &config.campaign.id)? {
+            Some(j) => {
+                opened = j;
+                &opened
+            }
+            None => return Ok(None),
+        },
+    };
+    if !journals.bind_list(recipients, config, encoding)? {
+        return Ok(None);
+    }
+    if let Err(e) = keys::build(&path, config, recipients, encoding, stamp) {
+        // A state directory that cannot be written (read-only, full): answered without the
+        // index, by the full pass, which also reports anything wrong with the list itself.
+        tracing::debug!("no index built in {}: {e:#}", state_dirs[0].display());
+        return Ok(None);
+    }
+    keys::Keys::open(&path, stamp)
+}
+
+/// The list's keys for `status` (each row's group and domain, its id), when the list is at
+/// hand: opened if current, else built after the list was bound to `journals`, as the first
+/// `lookup` builds them. `None`: no list at hand, or no index could be written.
+pub(super) fn status_keys(
+    config: &Config,
+    recipients: &Path,
+    encoding: Encoding,
+    state_dirs: &[PathBuf],
+    journals: &super::journals::Journals,
+) -> Result<Option<keys::Keys>> {
+    if recipients.symlink_metadata().is_err() {
+        return Ok(None);
+    }
+    let digest = journals.journals[0].replay.header.list_digest.clone();
+    open_keys(
+        config,
+        recipients,
+        encoding,
+        state_dirs,
+        &digest,
+        Some(journals),
+    )
+}
+
 /// Looks `key` up through the index. `Ok(None)`: the index cannot answer here, use the full
 /// pass; `Ok(Some(None))`: no such id or reference number on the list.
 pub(super) fn find(
@@ -90,29 +158,16 @@ pub(super) fn find(
     {
         return Ok(None);
     }
-    let stamp = keys::Stamp {
-        list: file::stamp(recipients)?,
-        list_digest: &first.list_digest,
-        config_digest: &config.file_digest,
-    };
-    let path = keys_path(&state_dirs[0], campaign);
-    let keys = match keys::Keys::open(&path, stamp)? {
-        Some(k) => k,
-        None => {
-            // Built only from a list bound to the journals (a list that is not theirs is
-            // refused here exactly as by the full pass).
-            let Some(journals) = super::journals::Journals::open(state_dirs, campaign)? else {
-                return Ok(None);
-            };
-            if !journals.bind_list(recipients, config, encoding)? {
-                return Ok(None);
-            }
-            keys::build(&path, config, recipients, encoding, stamp)?;
-            match keys::Keys::open(&path, stamp)? {
-                Some(k) => k,
-                None => return Ok(None), // the list changed while it was indexed
-            }
-        }
+    let Some(keys) = open_keys(
+        config,
+        recipients,
+        encoding,
+        state_dirs,
+        &first.list_digest,
+        None,
+    )?
+    else {
+        return Ok(None);
     };
     let Some(found) = keys.find(key, reference, config)? else {
         return Ok(Some(None));

@@ -69,6 +69,8 @@ pub async fn serve<L>(
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
+    // A lookup never waits while the journal index takes in a running send's tail.
+    crate::report::merge_in_background();
     let mut tera = tera::Tera::default();
     tera.add_raw_template("page.html", include_str!("page.html.tera"))?;
     let app = Arc::new(App {
@@ -290,8 +292,14 @@ async fn ask(app: &Arc<App>, agent: &str, key: &str, name: Option<String>) -> Re
             crate::report::answer(&s.config, &s.recipients, s.encoding, &s.state_dirs, &key)?;
         let check = match (&name, answer.row) {
             (Some(given), Some(row)) => Some(
-                match crate::report::name_matches(&s.config, &s.recipients, s.encoding, row, given)?
-                {
+                match crate::report::name_matches(
+                    &s.config,
+                    &s.recipients,
+                    s.encoding,
+                    &s.state_dirs,
+                    row,
+                    given,
+                )? {
                     Some(true) => "matches",
                     Some(false) => "does_not_match",
                     None => "unknown",

@@ -82,6 +82,18 @@ pub(super) fn open(path: &Path, file: File, encoding: Encoding) -> Result<Decode
     })
 }
 
+/// The list `file` decoded from where it is positioned — the start of a record, past the
+/// header and any BOM — in the encoding `detected` ([`Decoded::detected`]) found when the list
+/// was opened.
+pub(super) fn resume(file: File, detected: &str) -> Source {
+    let decoder = if detected.starts_with("utf-8") {
+        encoding_rs::UTF_8.new_decoder_without_bom_handling()
+    } else {
+        encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling()
+    };
+    Decoding::new(io::Cursor::new(Vec::new()).chain(file), decoder)
+}
+
 /// Decodes a byte stream to UTF-8 on the fly. Malformed input becomes U+FFFD and its offset in
 /// the decoded stream is remembered, so the reader can tell which record held it (a literal
 /// U+FFFD in the file is not confused with a decoding error).

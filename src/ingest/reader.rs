@@ -159,6 +159,27 @@ impl RecipientReader {
         })
     }
 
+    /// Opens the list like [`RecipientReader::open_without_duplicates`], positioned at the
+    /// record that starts at byte `offset` of the file ([`RowOffsets`](super::RowOffsets)),
+    /// which is row `row`: to read that one row without the rows before it. Line numbers in
+    /// its errors count from there; the caller checks the row is the one it expects.
+    pub fn open_at(
+        path: &Path,
+        config: &Config,
+        encoding: Encoding,
+        offset: u64,
+        row: u64,
+    ) -> Result<RecipientReader> {
+        let mut reader = RecipientReader::open_without_duplicates(path, config, encoding)?;
+        let mut file = File::open(path)
+            .with_context(|| format!("cannot open recipients file {}", path.display()))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))
+            .with_context(|| format!("cannot read recipients file {}", path.display()))?;
+        reader.csv = record::csv_reader(decode::resume(file, reader.detected));
+        reader.next_row = row;
+        Ok(reader)
+    }
+
     /// Opens the list like [`RecipientReader::open_without_duplicates`], after a first pass
     /// over the whole file that finds every row repeating an earlier row's id, or its address
     /// within a brand ([`RecipientReader::find_duplicates`]); those rows come out invalid.

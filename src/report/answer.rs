@@ -374,12 +374,14 @@ pub(super) fn describe(state: State) -> &'static str {
 
 /// Whether `given` (the name a caller gives) is the name in row `row` of the list, compared
 /// after normalisation ([`normalize_name`]). `None`: the list is not at hand, the row has no
-/// name, or it is invalid. Only that row's name is read, and it leaves this function only as
-/// the yes or no.
+/// name, or it is invalid. Only that row's name is read — at its place in the file, which the
+/// list's keys know, or else by reading the list up to it — and it leaves this function only
+/// as the yes or no.
 pub fn name_matches(
     config: &Config,
     recipients: &Path,
     encoding: Encoding,
+    state_dirs: &[std::path::PathBuf],
     row: u64,
     given: &str,
 ) -> Result<Option<bool>> {
@@ -387,15 +389,33 @@ pub fn name_matches(
         return Ok(None);
     }
     let given = normalize_name(given);
+    let compare = |recipient: &crate::ingest::Recipient| {
+        let on_list = normalize_name(&recipient.name);
+        (!on_list.is_empty()).then(|| !given.is_empty() && given == on_list)
+    };
+    if let Some((offset, id)) = super::index::row_in_list(config, recipients, state_dirs, row)? {
+        let mut at = RecipientReader::open_at(recipients, config, encoding, offset, row)?;
+        match at.next().transpose() {
+            // The row the keys say is there (same row, same id): answered from it.
+            Ok(Some(Row::Valid { recipient, .. }))
+                if recipient.row == row && recipient.id == id =>
+            {
+                return Ok(compare(&recipient));
+            }
+            Ok(Some(Row::Invalid {
+                row: r,
+                id: Some(i),
+                ..
+            })) if r == row && i == id => {
+                return Ok(None);
+            }
+            // Anything else: the list is read up to the row, as without the keys.
+            _ => {}
+        }
+    }
     for r in RecipientReader::open_without_duplicates(recipients, config, encoding)? {
         match r? {
-            Row::Valid { recipient, .. } if recipient.row == row => {
-                let on_list = normalize_name(&recipient.name);
-                if on_list.is_empty() {
-                    return Ok(None);
-                }
-                return Ok(Some(!given.is_empty() && given == on_list));
-            }
+            Row::Valid { recipient, .. } if recipient.row == row => return Ok(compare(&recipient)),
             r if r.row() >= row => return Ok(None),
             _ => {}
         }

@@ -22,6 +22,7 @@ mod unreached;
 pub use answer::{Answer, Event, HotlineInfo, answer, name_matches, normalize_name};
 pub use bounce::{Classification, Dsn, Source, classify, read_messages};
 pub use hotline_export::{HOTLINE_COLUMNS, hotline_export};
+pub(crate) use index::merge_in_background;
 pub use listing::report;
 pub use lookup::lookup;
 pub use output::Format;

@@ -619,3 +619,62 @@ async fn answers_through_the_index_equal_the_reports_for_every_row_and_follow_ne
         );
     }
 }
+
+/// The name check reads the caller's row at its place in the file (the list's keys know it),
+/// in a UTF-8 list with a BOM and in a Shift_JIS one with CRLF line ends, with a blank record,
+/// an invalid row and a quoted name holding a comma before the rows it checks: each row's
+/// name matches its own row only.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_name_check_reads_the_right_row_in_either_encoding() {
+    use crate::support::campaign::{HEADER, row};
+    for sjis in [false, true] {
+        let nl = if sjis { "\r\n" } else { "\n" };
+        let mut csv = format!("{}{HEADER}{nl}", if sjis { "" } else { "\u{feff}" });
+        for i in 1..=8 {
+            let r = match i {
+                3 => row(3).replace("試験 太郎3", "\"試験, 次郎\""),
+                5 => row(5).replace("user5@example.jp", "not-an-address"),
+                _ => row(i),
+            };
+            csv.push_str(&r);
+            csv.push_str(nl);
+            if i == 2 {
+                csv.push_str(&format!(",,  ,{nl}"));
+            }
+        }
+        let c = TestCampaign::with_list(&csv, |c| c);
+        if sjis {
+            let (bytes, _, bad) = encoding_rs::SHIFT_JIS.encode(&csv);
+            assert!(!bad);
+            std::fs::write(c.path("list.csv"), &bytes).unwrap();
+        }
+        let dirs = default_dirs(&c);
+        let server = SmtpServer::start(Script::new()).await;
+        let out = c
+            .run_async(&["send", "--smtp", &server.url(), "--rate", "0", "-q"])
+            .await;
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "one invalid row: {}",
+            text(&out)
+        );
+        let token = add_agent(&c, &dirs, "ito");
+        let s = start(&c, &dirs, &[]);
+        let name = |i: usize| match i {
+            3 => "試験, 次郎".to_string(),
+            _ => format!("試験 太郎{i}"),
+        };
+        for i in [1, 2, 3, 4, 6, 7, 8] {
+            let id = format!("C{i:06}");
+            let j = check_name(s.addr, &token, &id, &name(i)).json();
+            assert_eq!(j["name_check"], "matches", "sjis {sjis}, {id}: {j}");
+            let other = if i == 8 { 7 } else { i + 1 };
+            let j = check_name(s.addr, &token, &id, &name(other)).json();
+            assert_eq!(j["name_check"], "does_not_match", "sjis {sjis}, {id}: {j}");
+        }
+        let j = check_name(s.addr, &token, "C000005", &name(5)).json();
+        assert_eq!(j["name_check"], "unknown", "the invalid row: {j}");
+        assert!(c.state_dir().join("kaede-2026-11.lookup-keys").exists());
+    }
+}

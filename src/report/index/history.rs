@@ -14,6 +14,7 @@ use std::io::{BufRead, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -32,6 +33,17 @@ const MAX_LINE: usize = 1 << 20;
 
 /// One rebuild at a time in this process; readers meanwhile use the index in place.
 static REBUILD: Mutex<()> = Mutex::new(());
+/// Whether a tail past [`TAIL_MAX`] is merged by a thread of its own while the lookup that
+/// found it reads the tail (a long-running service: no lookup waits for the merge), or by
+/// the lookup itself (a `lookup` process, which must not exit with the merge half done).
+static MERGE_IN_BACKGROUND: AtomicBool = AtomicBool::new(false);
+/// A background merge is under way.
+static MERGING: AtomicBool = AtomicBool::new(false);
+
+/// Makes this process merge long tails in the background ([`MERGE_IN_BACKGROUND`]).
+pub(crate) fn merge_in_background() {
+    MERGE_IN_BACKGROUND.store(true, Ordering::Relaxed);
+}
 
 /// The row a journal line is about, if it is an attempt or an outcome. The writer's lines
 /// are flat JSON objects and a key's quotes are never escaped inside a string, so the first
@@ -231,7 +243,17 @@ fn records_with(
             .metadata()
             .map_or(true, |m| m.len() - i.covered > TAIL_MAX)
     });
-    if stale {
+    if stale && index.is_some() && MERGE_IN_BACKGROUND.load(Ordering::Relaxed) {
+        if !MERGING.swap(true, Ordering::AcqRel) {
+            let (journal_path, index_path) = (journal_path.to_path_buf(), index_path.to_path_buf());
+            std::thread::spawn(move || {
+                if let Err(e) = merge_now(&journal_path, &index_path) {
+                    tracing::warn!("lookup index of {}: {e:#}", journal_path.display());
+                }
+                MERGING.store(false, Ordering::Release);
+            });
+        }
+    } else if stale {
         let _one = REBUILD.lock().unwrap_or_else(|p| p.into_inner());
         let len = journal.metadata()?.len();
         index = open_index(index_path, &first, len)?;
@@ -261,6 +283,18 @@ fn records_with(
         _ => false,
     });
     Ok(out)
+}
+
+/// Brings the index of the journal at `journal_path` up to date, if it still lags.
+fn merge_now(journal_path: &Path, index_path: &Path) -> Result<()> {
+    let _one = REBUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let journal = crate::util::fs::open_state_file(journal_path, File::options().read(true))?;
+    let (first, _) = first_line(&journal)?;
+    let len = journal.metadata()?.len();
+    match open_index(index_path, &first, len)? {
+        Some(i) if len - i.covered > TAIL_MAX => merge(index_path, &journal, &first, &i),
+        _ => Ok(()),
+    }
 }
 
 fn read_line(journal: &File, offset: u64) -> Result<Vec<u8>> {

@@ -10,7 +10,8 @@
 //! Layout (little-endian): a header (magic, rows, entries, the list file's stamp, the list's
 //! digest, the configuration's digest, where the domains start), `entries` × (16-byte key
 //! hash, row), `rows` × (field bits, brand index or `u32::MAX` for an invalid row, group
-//! index, domain offset and length), `rows + 1` id offsets, the ids, the domains.
+//! index, domain offset and length, where the row starts in the list file), `rows + 1` id
+//! offsets, the ids, the domains.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -25,10 +26,12 @@ use crate::ingest::{Encoding, FieldSet, RecipientReader, Row};
 use crate::render::reference;
 use crate::util::disk_sort;
 
-const MAGIC: &[u8; 8] = b"TSUCHIK2";
+const MAGIC: &[u8; 8] = b"TSUCHIK3";
 const HEADER: usize = 8 + 8 + 8 + 32 + 64 + 64 + 8;
 const ENTRY: usize = 24;
-const ROW: usize = 32;
+const ROW: usize = 40;
+/// A row whose offset in the list file is not known.
+const NO_OFFSET: u64 = u64::MAX;
 const NO_BRAND: u32 = u32::MAX;
 /// Distinct domains remembered while the keys are built, so that a domain shared by many
 /// rows is stored once; past this many, further ones are stored per row.
@@ -104,6 +107,9 @@ pub(super) fn build(
     let mut domains_len = 0u64;
     let mut domains = std::collections::HashMap::<String, (u64, u64)>::new();
     let groups = config.send.destination_groups();
+    // The list was read to its end by the bounded reader when it was bound to the journals;
+    // this pass over its raw bytes only notes where each row starts.
+    let mut offsets = crate::ingest::RowOffsets::open(recipients)?;
     let mut rows = 0u64;
     let mut ids_len = 0u64;
     let mut entries = 0u64;
@@ -132,7 +138,7 @@ pub(super) fn build(
         while rows + 1 < row {
             rows += 1;
             put(&mut offsets_part, &[ids_len])?;
-            put(&mut rows_part, &[0, u64::from(NO_BRAND), 0, 0])?;
+            put(&mut rows_part, &[0, u64::from(NO_BRAND), 0, 0, NO_OFFSET])?;
         }
         rows += 1;
         put(&mut offsets_part, &[ids_len])?;
@@ -152,9 +158,10 @@ pub(super) fn build(
                 at
             }
         };
+        let in_list = offsets.next().transpose()?.unwrap_or(NO_OFFSET);
         put(
             &mut rows_part,
-            &[fields, u64::from(brand) | group << 32, at.0, at.1],
+            &[fields, u64::from(brand) | group << 32, at.0, at.1, in_list],
         )?;
         if !id.is_empty() {
             sorter
@@ -267,6 +274,16 @@ impl Keys {
             )?;
         }
         Ok(())
+    }
+
+    /// Where `row` starts in the list file, if known (for reading that row alone).
+    pub(crate) fn list_offset(&self, row: u64) -> Result<Option<u64>> {
+        if row == 0 || row > self.rows {
+            return Ok(None);
+        }
+        let at = HEADER as u64 + self.entries * ENTRY as u64 + (row - 1) * ROW as u64 + 32;
+        let offset = u64_at(&read_at(&self.file, at, 8)?, 0);
+        Ok((offset != NO_OFFSET).then_some(offset))
     }
 
     /// The domain of a row's address (lowercased; empty for an invalid row).

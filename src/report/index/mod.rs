@@ -16,6 +16,8 @@ mod file;
 mod history;
 mod keys;
 
+pub(crate) use history::merge_in_background;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -128,6 +130,34 @@ pub(super) fn status_keys(
         &digest,
         Some(journals),
     )
+}
+
+/// Where row `row` starts in the list file and its customer id, from the list's keys when
+/// they are current (never built here: a name check follows a lookup, which built them).
+pub(super) fn row_in_list(
+    config: &Config,
+    recipients: &Path,
+    state_dirs: &[PathBuf],
+    row: u64,
+) -> Result<Option<(u64, String)>> {
+    let Some(first) = state_dirs.first() else {
+        return Ok(None);
+    };
+    let Some(header) = read_header(&journal::journal_path(first, &config.campaign.id))? else {
+        return Ok(None);
+    };
+    let stamp = keys::Stamp {
+        list: file::stamp(recipients)?,
+        list_digest: &header.list_digest,
+        config_digest: &config.file_digest,
+    };
+    let Some(keys) = keys::Keys::open(&keys_path(first, &config.campaign.id), stamp)? else {
+        return Ok(None);
+    };
+    Ok(match keys.list_offset(row)? {
+        Some(offset) => Some((offset, keys.id(row)?)),
+        None => None,
+    })
 }
 
 /// Looks `key` up through the index. `Ok(None)`: the index cannot answer here, use the full

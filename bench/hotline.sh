@@ -62,6 +62,8 @@ done <"$WORK/hotline-keys.txt"
 row "lookup at $HOTLINE_N, by id and by reference (${#times[@]} runs)" \
     "$(python3 -c "import sys,statistics as s; v=sorted(map(float,sys.argv[1:])); print(f'median {s.median(v)} ms, max {v[-1]} ms')" "${times[@]}")"
 
+/usr/bin/time -v "$BIN" --config "$D/config.toml" --state-dir "$D/state" lookup C000777 >/dev/null 2>"$WORK/lookup-time.txt"
+row "lookup at $HOTLINE_N, peak RSS" "$(awk -F': ' '/Maximum resident/ {printf "%d MB", $2/1024}' "$WORK/lookup-time.txt")"
 # status: the first replays the whole journal and saves its checkpoint; the next ones replay
 # only what the journal gained since (here: nothing, then 200,000 more records, as a running
 # send appends them).
@@ -94,5 +96,7 @@ for _ in $(seq 1 100); do grep -q listening "$WORK/serve.out" && break; sleep 0.
 ADDR=$(sed -n 's|.*http://\([^/]*\)/.*|\1|p' "$WORK/serve.out" | head -1)
 row "API at $HOTLINE_N, $CLIENTS clients x $PER_CLIENT lookups" \
     "$(python3 "$REPO/bench/hotline_load.py" "$ADDR" "$TOKEN" "$WORK/hotline-keys.txt" "$CLIENTS" "$PER_CLIENT")"
+row "API name checks at $HOTLINE_N, 2 clients x 25 (the row read at its place in the list)" \
+    "$(python3 "$REPO/bench/hotline_load.py" "$ADDR" "$TOKEN" "$WORK/hotline-keys.txt" 2 25 names)"
 kill $SERVE; wait $SERVE 2>/dev/null || true
 trap - EXIT

@@ -2,10 +2,13 @@
 """Load for `tsuchi serve`: C concurrent clients, each making N lookups by reference or id
 through the API over one keep-alive connection; prints p50, p99 and max latency in ms.
 
-    bench/hotline_load.py HOST:PORT TOKEN KEYS_FILE [CLIENTS] [PER_CLIENT]
+    bench/hotline_load.py HOST:PORT TOKEN KEYS_FILE [CLIENTS] [PER_CLIENT] [names]
 
-KEYS_FILE holds one reference number or customer id per line (picked at random).
+KEYS_FILE holds one reference number or customer id per line (picked at random). With
+`names`, each request is a name check instead (`POST /api/check-name`) of a customer id of
+KEYS_FILE with the name bench/generate.py gave that row, which must match.
 """
+import json
 import http.client
 import random
 import sys
@@ -15,8 +18,11 @@ import time
 addr, token, keys_file = sys.argv[1:4]
 clients = int(sys.argv[4]) if len(sys.argv) > 4 else 8
 per_client = int(sys.argv[5]) if len(sys.argv) > 5 else 200
+names = len(sys.argv) > 6 and sys.argv[6] == "names"
 host, port = addr.rsplit(":", 1)
 keys = [k.strip() for k in open(keys_file, encoding="utf-8") if k.strip()]
+if names:
+    keys = [k for k in keys if k[:1] == "C" and k[1:].isdigit()]
 latencies = []
 errors = []
 lock = threading.Lock()
@@ -29,11 +35,18 @@ def client(seed):
     for _ in range(per_client):
         key = rnd.choice(keys)
         t0 = time.perf_counter()
-        conn.request("GET", "/api/lookup/" + key, headers={"Authorization": "Bearer " + token})
+        auth = {"Authorization": "Bearer " + token}
+        if names:
+            body = json.dumps({"query": key, "name": f"試験 太郎{int(key[1:])}"})
+            conn.request("POST", "/api/check-name", body=body.encode(),
+                         headers={**auth, "Content-Type": "application/json"})
+        else:
+            conn.request("GET", "/api/lookup/" + key, headers=auth)
         resp = conn.getresponse()
         body = resp.read()
         mine.append((time.perf_counter() - t0) * 1000)
-        if resp.status != 200 or b'"affected"' not in body:
+        want = b'"name_check":"matches"' if names else b'"affected"'
+        if resp.status != 200 or want not in body:
             with lock:
                 errors.append((resp.status, key))
     with lock:

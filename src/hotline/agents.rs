@@ -100,12 +100,19 @@ pub fn agent_of_token(state_dir: &Path, token: &str) -> Result<Option<String>> {
         .map(|a| a.name))
 }
 
-/// Whether agent `name` is still allowed.
-pub fn agent_exists(state_dir: &Path, name: &str) -> Result<bool> {
+/// The agent whose token is `token` and the token's hash (what a session is bound to).
+pub fn sign_in(state_dir: &Path, token: &str) -> Result<Option<(String, String)>> {
+    let hash = sha256_hex(token.as_bytes());
+    Ok(agent_of_token(state_dir, token)?.map(|name| (name, hash)))
+}
+
+/// Whether agent `name` is still allowed with the token hashed `token_sha256`: not removed,
+/// and not removed and added again with a new token since the session began.
+pub fn still_allowed(state_dir: &Path, name: &str, token_sha256: &str) -> Result<bool> {
     Ok(load(&agents_path(state_dir))?
         .agents
         .iter()
-        .any(|a| a.name == name))
+        .any(|a| a.name == name && a.token_sha256 == token_sha256))
 }
 
 /// How many agents there are.

@@ -54,11 +54,22 @@ struct App {
     audit: AuditLog,
     limiter: DefaultKeyedRateLimiter<String>,
     /// Session cookie value → agent name. In memory: a restart signs everybody out.
-    sessions: Mutex<HashMap<String, String>>,
+    sessions: Mutex<HashMap<String, Session>>,
     tera: tera::Tera,
 }
 
 const SESSION_COOKIE: &str = "tsuchi_hotline";
+/// How long a sign-in lasts: a call-centre shift. Sessions live in the service's memory, so
+/// restarting `tsuchi serve` also signs everyone out.
+const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+/// A signed-in browser: the agent, the hash of the token it signed in with, and when the
+/// session ends.
+struct Session {
+    agent: String,
+    token_sha256: String,
+    until: std::time::Instant,
+}
 
 /// Serves the hotline on `listener` until `shutdown` completes.
 pub async fn serve<L>(
@@ -140,14 +151,20 @@ fn session_agent(app: &App, headers: &HeaderMap) -> Result<Option<String>> {
     let Some(id) = session_id(headers) else {
         return Ok(None);
     };
-    let agent = app
-        .sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&id)
-        .cloned();
-    match agent {
-        Some(a) if agents::agent_exists(&app.settings.state_dirs[0], &a)? => Ok(Some(a)),
+    let session = {
+        let mut sessions = app.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        sessions.retain(|_, s| s.until > now);
+        sessions
+            .get(&id)
+            .map(|s| (s.agent.clone(), s.token_sha256.clone()))
+    };
+    match session {
+        Some((agent, token))
+            if agents::still_allowed(&app.settings.state_dirs[0], &agent, &token)? =>
+        {
+            Ok(Some(agent))
+        }
         _ => Ok(None),
     }
 }
@@ -208,11 +225,11 @@ struct SignIn {
 }
 
 async fn sign_in(State(app): Shared, axum::Form(form): axum::Form<SignIn>) -> Response {
-    let agent = match agents::agent_of_token(&app.settings.state_dirs[0], form.token.trim()) {
+    let agent = match agents::sign_in(&app.settings.state_dirs[0], form.token.trim()) {
         Ok(a) => a,
         Err(e) => return internal(&e),
     };
-    let Some(agent) = agent else {
+    let Some((agent, token_sha256)) = agent else {
         return page(
             &app,
             StatusCode::UNAUTHORIZED,
@@ -226,13 +243,23 @@ async fn sign_in(State(app): Shared, axum::Form(form): axum::Form<SignIn>) -> Re
     app.sessions
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), agent);
+        .insert(
+            id.clone(),
+            Session {
+                agent,
+                token_sha256,
+                until: std::time::Instant::now() + SESSION_LIFETIME,
+            },
+        );
     let secure = if app.settings.secure_cookie {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    let cookie = format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_LIFETIME.as_secs()
+    );
     let mut response = Redirect::to("/").into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);

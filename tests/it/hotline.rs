@@ -678,3 +678,42 @@ async fn the_name_check_reads_the_right_row_in_either_encoding() {
         assert!(c.state_dir().join("kaede-2026-11.lookup-keys").exists());
     }
 }
+
+/// A session ends when its agent is removed, and stays ended when the agent is added again
+/// with a new token: it was the old token's. The cookie says how long a session lasts.
+#[test]
+fn a_session_is_the_token_s_and_ends_with_it() {
+    let c = TestCampaign::new(1, |c| c);
+    let dirs = default_dirs(&c);
+    let token = add_agent(&c, &dirs, "sato");
+    let s = start(&c, &dirs, &[]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let signed = http(s.addr, "POST", "/sign-in", &form, &format!("token={token}"));
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let cookie = signed.header("set-cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("Max-Age=43200"),
+        "a shift of 12 hours: {cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let look = || {
+        http(
+            s.addr,
+            "GET",
+            "/lookup?q=C000001",
+            &[("Cookie", &session)],
+            "",
+        )
+        .status
+    };
+    assert_eq!(look(), 200);
+    let out = tsuchi(&c, &dirs, &["serve", "--remove-agent", "sato"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(look(), 401, "removed");
+    let new_token = add_agent(&c, &dirs, "sato");
+    assert_ne!(new_token, token);
+    assert_eq!(look(), 401, "the old session is not the new token's");
+    assert_eq!(api(s.addr, &new_token, "C000001").status, 200);
+}

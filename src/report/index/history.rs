@@ -202,9 +202,24 @@ fn merge(path: &Path, journal: &File, first: &[u8; 32], old: &Index) -> Result<(
     let mut tail = tail.into_iter().peekable();
     let mut i = 0u64;
     let count = old.count + tail.len() as u64;
+    // The old entries read in order through one buffer, not a positioned read each.
+    let mut f = old.file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(HEADER as u64))?;
+    let mut entries = std::io::BufReader::with_capacity(1 << 20, f);
+    let mut read_pair = move || -> Result<(u64, u64)> {
+        let mut b = [0u8; 16];
+        entries
+            .read_exact(&mut b)
+            .context("lookup index shorter than its header says")?;
+        Ok((u64_at(&b, 0), u64_at(&b, 8)))
+    };
+    let mut pending: Option<(u64, u64)> = None;
     let merged = std::iter::from_fn(move || {
         let next_old = if i < old.count {
-            Some(old.pair(i))
+            Some(match pending {
+                Some(p) => Ok(p),
+                None => read_pair().inspect(|&p| pending = Some(p)),
+            })
         } else {
             None
         };
@@ -214,6 +229,7 @@ fn merge(path: &Path, journal: &File, first: &[u8; 32], old: &Index) -> Result<(
             (Some(Ok((r, o))), Some(t)) if Pair(r, o) > *t => tail.next().map(Ok),
             (Some(Ok((r, o))), _) => {
                 i += 1;
+                pending = None;
                 Some(Ok(Pair(r, o)))
             }
             (None, Some(_)) => tail.next().map(Ok),
@@ -270,12 +286,19 @@ fn records_with(
         let line = read_line(&journal, off)?;
         out.push(parse(journal_path, &line)?);
     }
-    scan(&journal, index.covered, |r, _, line| {
-        if r == row {
-            out.push(parse(journal_path, line)?);
+    if MERGE_IN_BACKGROUND.load(Ordering::Relaxed) {
+        for off in tail_offsets(journal_path, &journal, &first, index.covered, row)? {
+            let line = read_line(&journal, off)?;
+            out.push(parse(journal_path, &line)?);
         }
-        Ok(())
-    })?;
+    } else {
+        scan(&journal, index.covered, |r, _, line| {
+            if r == row {
+                out.push(parse(journal_path, line)?);
+            }
+            Ok(())
+        })?;
+    }
     out.retain(|rec| match rec {
         Record::Attempt(a) => a.row == row,
         Record::Outcome(o) => o.row == row,
@@ -283,6 +306,84 @@ fn records_with(
         _ => false,
     });
     Ok(out)
+}
+
+/// What a long-running service has read of a journal's tail beyond its index: the rows of
+/// the lines from `from` to `to`, so that each lookup scans only what was appended since the
+/// last one, however far the tail has grown while the index is merged.
+struct TailSeen {
+    first: [u8; 32],
+    from: u64,
+    to: u64,
+    /// The journal's bytes just before `to`, to tell that the part read is still there (a
+    /// `send` resuming after a crash cuts a torn last line before it appends).
+    before_to: Vec<u8>,
+    rows: std::collections::HashMap<u64, Vec<u64>>,
+}
+
+/// The up to 64 bytes of `journal` before `to`.
+fn bytes_before(journal: &File, to: u64) -> Result<Vec<u8>> {
+    let start = to.saturating_sub(64);
+    read_at(journal, start, (to - start) as usize)
+}
+
+/// Per journal file: its tail as read so far.
+static TAILS: Mutex<Vec<(std::path::PathBuf, TailSeen)>> = Mutex::new(Vec::new());
+
+/// The offsets of `row`'s lines in `journal` beyond `covered` (where its index ends), through
+/// [`TAILS`].
+fn tail_offsets(
+    path: &Path,
+    journal: &File,
+    first: &[u8; 32],
+    covered: u64,
+    row: u64,
+) -> Result<Vec<u64>> {
+    let mut tails = TAILS.lock().unwrap_or_else(|p| p.into_inner());
+    let at = match tails.iter().position(|(p, _)| p == path) {
+        Some(i) => i,
+        None => {
+            tails.push((
+                path.to_path_buf(),
+                TailSeen {
+                    first: *first,
+                    from: covered,
+                    to: covered,
+                    before_to: bytes_before(journal, covered)?,
+                    rows: Default::default(),
+                },
+            ));
+            tails.len() - 1
+        }
+    };
+    let seen = &mut tails[at].1;
+    // Another journal, an index that now covers a different part, or a tail that is not the
+    // one read: start again from the index's end.
+    let unchanged = journal.metadata()?.len() >= seen.to
+        && bytes_before(journal, seen.to).is_ok_and(|b| b == seen.before_to);
+    if seen.first != *first || seen.from > covered || seen.to < covered || !unchanged {
+        *seen = TailSeen {
+            first: *first,
+            from: covered,
+            to: covered,
+            before_to: bytes_before(journal, covered)?,
+            rows: Default::default(),
+        };
+    } else if seen.from < covered {
+        // The index took in part of what was read: keep only what lies beyond it.
+        seen.rows.retain(|_, offs| {
+            offs.retain(|&o| o >= covered);
+            !offs.is_empty()
+        });
+        seen.from = covered;
+    }
+    let rows = &mut seen.rows;
+    seen.to = scan(journal, seen.to, |r, off, _| {
+        rows.entry(r).or_default().push(off);
+        Ok(())
+    })?;
+    seen.before_to = bytes_before(journal, seen.to)?;
+    Ok(seen.rows.get(&row).cloned().unwrap_or_default())
 }
 
 /// Brings the index of the journal at `journal_path` up to date, if it still lags.
@@ -332,6 +433,71 @@ mod tests {
             row_of(br#"{"type":"outcome","reply":"\"row\":9","row":3}"#),
             Some(3)
         );
+    }
+
+    /// The service's tail, read a piece at a time: what each lookup sees is the tail as a
+    /// fresh scan reads it — after appends, after the index took part of it in, and after a
+    /// complete but unreadable last line was cut and other lines appended in its place.
+    #[test]
+    fn the_tail_read_a_piece_at_a_time_is_the_tail() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.journal.jsonl");
+        let line = |row: u64, n: u32| {
+            format!(
+                "{{\"type\":\"attempt\",\"row\":{row},\"id\":\"C{row}\",\"attempt\":{n},\"at\":\"t\"}}\n"
+            )
+        };
+        let header = "{\"type\":\"header\"}\n";
+        std::fs::write(&path, format!("{header}{}{}", line(1, 1), line(2, 1))).unwrap();
+        let fresh = |covered: u64, row: u64| {
+            let f = File::open(&path).unwrap();
+            let mut offs = Vec::new();
+            scan(&f, covered, |r, off, _| {
+                if r == row {
+                    offs.push(off);
+                }
+                Ok(())
+            })
+            .unwrap();
+            offs
+        };
+        let check = |covered: u64| {
+            let f = File::open(&path).unwrap();
+            let (first, _) = first_line(&f).unwrap();
+            for row in 1..=3 {
+                assert_eq!(
+                    tail_offsets(&path, &f, &first, covered, row).unwrap(),
+                    fresh(covered, row),
+                    "row {row}, from {covered}"
+                );
+            }
+        };
+        let h = header.len() as u64;
+        check(h);
+        let append = |text: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        append(&line(1, 2));
+        append("{\"type\":\"attempt\",\"row\":3,"); // torn: not read yet
+        check(h);
+        append("\"id\":\"C3\",\"attempt\":1,\"at\":\"t\"}\n");
+        check(h);
+        // The index takes in the first two records.
+        check(h + line(1, 1).len() as u64 + line(2, 1).len() as u64);
+        // A garbage last line, cut by a resuming send, then other lines in its place.
+        let len = std::fs::metadata(&path).unwrap().len();
+        append("garbage line of some length here\n");
+        check(h + line(1, 1).len() as u64 + line(2, 1).len() as u64);
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len).unwrap();
+        append(&line(3, 2));
+        append(&line(2, 2));
+        check(h + line(1, 1).len() as u64 + line(2, 1).len() as u64);
     }
 
     fn rows_of(records: &[Record]) -> Vec<(u64, u32)> {

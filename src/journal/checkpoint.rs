@@ -34,6 +34,7 @@ use super::hint::{Tally, Witness};
 use super::record::Record;
 use super::replay::{Replay, Resume, RunInfo, WitnessState};
 use super::rows::{RowAttempts, RowIds, RowStates};
+use crate::util::table::{read_table, write_table};
 
 const MAGIC: &[u8; 8] = b"TSUCHIC1";
 /// How much of the journal before the checkpoint's end must be unchanged for it to be used.
@@ -196,9 +197,7 @@ pub fn save(
         w.write_all(&runs)?;
         w.write_all(replay.states.as_bytes())?;
         w.write_all(&replay.attempts.bytes)?;
-        for p in &replay.ids.prints {
-            w.write_all(&p.to_le_bytes())?;
-        }
+        write_table(&mut w, &replay.ids.prints, u32::to_le_bytes)?;
         extra(&mut w)?;
         let digest = w.hash.finalize();
         out.write_all(&digest)?;
@@ -267,12 +266,7 @@ pub fn load<T>(
         r.read_exact(&mut states)?;
         let mut attempts = vec![0u8; n];
         r.read_exact(&mut attempts)?;
-        let mut prints = vec![0u32; n];
-        let mut b = [0u8; 4];
-        for p in &mut prints {
-            r.read_exact(&mut b)?;
-            *p = u32::from_le_bytes(b);
-        }
+        let prints = read_table(r, n, u32::from_le_bytes)?;
         let extra = extra(r, rows)?;
         let digest: [u8; 32] = std::mem::take(&mut r.hash).finalize().into();
         let mut stored = [0u8; 32];

@@ -14,6 +14,7 @@ use anyhow::{Result, bail};
 
 use crate::config::Config;
 use crate::journal::{self, Outcome, Record, Replay, State, read_journal};
+use crate::util::table::{read_table, write_table};
 
 /// One journal and what was read from it.
 pub struct OneJournal {
@@ -351,12 +352,8 @@ impl Kept {
 
     fn write(&self, w: &mut dyn Write) -> Result<()> {
         w.write_all(&self.open)?;
-        for v in &self.last_outcome {
-            w.write_all(&v.to_le_bytes())?;
-        }
-        for v in &self.reply {
-            w.write_all(&v.to_le_bytes())?;
-        }
+        write_table(w, &self.last_outcome, u64::to_le_bytes)?;
+        write_table(w, &self.reply, u16::to_le_bytes)?;
         let tables =
             serde_json::to_vec(&(&self.replies, &self.possible_duplicates, &self.letters))?;
         w.write_all(&(tables.len() as u64).to_le_bytes())?;
@@ -371,17 +368,9 @@ impl Kept {
         let n = rows as usize;
         let mut open = vec![0u8; n];
         r.read_exact(&mut open)?;
-        let mut last_outcome = vec![0u64; n];
+        let last_outcome = read_table(r, n, u64::from_le_bytes)?;
+        let reply = read_table(r, n, u16::from_le_bytes)?;
         let mut b = [0u8; 8];
-        for v in &mut last_outcome {
-            r.read_exact(&mut b)?;
-            *v = u64::from_le_bytes(b);
-        }
-        let mut reply = vec![0u16; n];
-        for v in &mut reply {
-            r.read_exact(&mut b[..2])?;
-            *v = u16::from_le_bytes([b[0], b[1]]);
-        }
         r.read_exact(&mut b)?;
         let len = u64::from_le_bytes(b);
         let mut tables = Vec::new();

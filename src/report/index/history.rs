@@ -332,6 +332,19 @@ struct TailSeen {
     rows: std::collections::HashMap<u64, Vec<u64>>,
 }
 
+impl TailSeen {
+    /// Nothing read yet of the tail of `journal` beyond `covered`.
+    fn at(journal: &File, first: &[u8; 32], covered: u64) -> Result<TailSeen> {
+        Ok(TailSeen {
+            first: *first,
+            from: covered,
+            to: covered,
+            before_to: bytes_before(journal, covered)?,
+            rows: Default::default(),
+        })
+    }
+}
+
 /// The up to 64 bytes of `journal` before `to`.
 fn bytes_before(journal: &File, to: u64) -> Result<Vec<u8>> {
     let start = to.saturating_sub(64);
@@ -354,16 +367,7 @@ fn tail_offsets(
     let at = match tails.iter().position(|(p, _)| p == path) {
         Some(i) => i,
         None => {
-            tails.push((
-                path.to_path_buf(),
-                TailSeen {
-                    first: *first,
-                    from: covered,
-                    to: covered,
-                    before_to: bytes_before(journal, covered)?,
-                    rows: Default::default(),
-                },
-            ));
+            tails.push((path.to_path_buf(), TailSeen::at(journal, first, covered)?));
             tails.len() - 1
         }
     };
@@ -373,13 +377,7 @@ fn tail_offsets(
     let unchanged = journal.metadata()?.len() >= seen.to
         && bytes_before(journal, seen.to).is_ok_and(|b| b == seen.before_to);
     if seen.first != *first || seen.from > covered || seen.to < covered || !unchanged {
-        *seen = TailSeen {
-            first: *first,
-            from: covered,
-            to: covered,
-            before_to: bytes_before(journal, covered)?,
-            rows: Default::default(),
-        };
+        *seen = TailSeen::at(journal, first, covered)?;
     } else if seen.from < covered {
         // The index took in part of what was read: keep only what lies beyond it.
         seen.rows.retain(|_, offs| {

@@ -295,6 +295,7 @@ pub fn load<T>(
                 max_row,
                 witness,
                 tail: Some((tail_start, tail)),
+                from: None,
             },
         };
         Ok(Some((replay, extra)))
@@ -328,15 +329,16 @@ pub fn header_of(journal: &Path) -> Result<Option<super::record::Header>> {
     })
 }
 
-/// Saves a checkpoint only when replaying from the last one read at least this much of the
-/// journal: `min_gain` bytes, or an eighth of the part the checkpoint covers, whichever is
-/// less — so a journal is checkpointed early and then again as it grows, without rewriting
-/// a checkpoint of millions of rows for a few records.
-pub fn worth_saving(replay: &Replay, from: Option<u64>, min_gain: u64) -> bool {
+/// Saves a checkpoint only when the replay read at least this much of the journal past the
+/// checkpoint it went on from: `min_gain` bytes, or an eighth of the part that checkpoint
+/// covers, whichever is less — so a journal is checkpointed early and then again as it grows,
+/// without rewriting a checkpoint of millions of rows for a few records. A replay from the
+/// start (no checkpoint, or one that no longer fit) always saves.
+pub fn worth_saving(replay: &Replay, min_gain: u64) -> bool {
     if replay.missing.is_some() {
         return false;
     }
-    let from = from.unwrap_or(0);
+    let from = replay.resume.from.unwrap_or(0);
     let gained = replay.valid_len.saturating_sub(from);
     gained > 0 && (gained >= min_gain || gained >= from / 8)
 }
@@ -522,11 +524,27 @@ mod tests {
         let r = replay_from(&path, load_it(), &mut log).unwrap();
         same(&r, &replay(&path).unwrap());
         assert_eq!(log.0.len() as u64, r.records, "replayed from the start");
+        assert_eq!(r.resume.from, None);
+        assert!(
+            worth_saving(&r, u64::MAX),
+            "a replay from the start is saved"
+        );
         // Unchanged, the same checkpoint is used: only the records after it are read.
         write(&path, &all, b"");
         let mut log = Log::default();
-        replay_from(&path, load_it(), &mut log).unwrap();
+        let covered = load_it().unwrap().valid_len;
+        let r = replay_from(&path, load_it(), &mut log).unwrap();
         assert_eq!(log.0.len(), all.len() - 10);
+        assert_eq!(r.resume.from, Some(covered));
+        assert!(
+            worth_saving(&r, u64::MAX),
+            "8 lines past 10: more than an eighth"
+        );
+        // Nothing past it: not saved again.
+        save(&path, &r, |_| Ok(())).unwrap();
+        let r = replay_from(&path, load_it(), &mut ()).unwrap();
+        assert_eq!(r.resume.from, Some(r.valid_len));
+        assert!(!worth_saving(&r, 1));
 
         // Cut short below the checkpoint.
         write(&path, &all[..10], b"");
@@ -586,7 +604,7 @@ mod tests {
         write(&path, &all[..8], b"");
         let r = replay(&path).unwrap();
         assert!(r.missing.is_some());
-        assert!(!worth_saving(&r, None, 1));
+        assert!(!worth_saving(&r, 1));
         save(&path, &r, |_| Ok(())).unwrap();
         assert!(!checkpoint_path(&path).exists());
     }

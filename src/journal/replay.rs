@@ -136,6 +136,9 @@ pub(crate) struct Resume {
     /// Where the journal's bytes a checkpoint holds to start, and their SHA-256 (read back
     /// from a checkpoint; `None` from a replay).
     pub tail: Option<(u64, [u8; 32])>,
+    /// Where this replay began: the end of the checkpoint it went on from, `None` when it
+    /// read the journal from the start.
+    pub from: Option<u64>,
 }
 
 /// The commit hint's check as it stood at `valid_len`.
@@ -468,6 +471,7 @@ pub(crate) fn replay_from(
         super::checkpoint::fits(reader.get_ref(), &first_line, &prev).then_some((prev, witness))
     });
 
+    let began = from.as_ref().map(|(prev, _)| prev.valid_len);
     let (mut r, mut witness, mut offset, mut line_no) = match from {
         Some((prev, witness)) => {
             reader
@@ -603,6 +607,7 @@ pub(crate) fn replay_from(
         max_row: r.max_row,
         witness: witness.as_ref().map(Witness::state),
         tail: None,
+        from: began,
     };
     r.close_open_run();
     let (missing, commit) = match witness {

@@ -455,9 +455,8 @@ impl OneJournal {
             Some((replay, kept)) => (Some(replay), kept),
             None => (None, Kept::new(rows)),
         };
-        let from_len = from.as_ref().map(|r| r.valid_len);
         let replay = journal::replay_from(path, from, &mut kept)?;
-        if journal::worth_saving(&replay, from_len, CHECKPOINT_GAIN)
+        if journal::worth_saving(&replay, CHECKPOINT_GAIN)
             && let Err(e) = journal::save_checkpoint(path, &replay, |w| kept.write(w))
         {
             // Only a cache: without it the next reader replays more.

@@ -89,7 +89,8 @@ row "status at $HOTLINE_N, checkpoint + 200,000 records of tail" "$(calc "round(
 row "status at $HOTLINE_N, peak RSS" "$(awk -F': ' '/Maximum resident/ {printf "%d MB", $2/1024}' "$WORK/status-time.txt")"
 
 TOKEN=$(tsuchi serve --add-agent bench | tail -1)
-tsuchi serve --listen 127.0.0.1:0 --rate-limit 1000000 >"$WORK/serve.out" 2>&1 &
+# The binary itself in the background (not through the function), so that kill reaches it.
+"$BIN" --config "$D/config.toml" --state-dir "$D/state" serve --listen 127.0.0.1:0 --rate-limit 1000000 >"$WORK/serve.out" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q listening "$WORK/serve.out" && break; sleep 0.1; done

@@ -118,6 +118,16 @@ impl Shutdown {
         let _ = self.tx.send(true);
     }
 
+    /// Records why the run ends without asking anything to stop now: what is already handed
+    /// to a worker is still sent (the day's cap counts it), then the run ends with this
+    /// reason. The first reason given is kept, as by [`trigger`](Self::trigger).
+    pub fn note(&self, reason: StopReason) {
+        let mut r = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+    }
+
     /// Registers what must happen even on an immediate exit (flushing the journal).
     pub fn on_immediate_exit(&self, hook: impl Fn() + Send + Sync + 'static) {
         self.exit_hooks

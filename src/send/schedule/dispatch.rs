@@ -17,6 +17,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+/// The longest the dispatcher waits before it looks at its queues again.
+const IDLE_LOOK: Duration = Duration::from_millis(200);
+
 use crate::send::producer::Job;
 use crate::send::shutdown::{Shutdown, StopReason};
 use crate::send::throttle::Throttle;
@@ -204,7 +207,10 @@ impl Dispatcher {
                     describe_wait(open, now, &self.lanes.tz)
                 ));
             }
-            let wait = wait.unwrap_or(Duration::from_secs(3600));
+            // The cursors wake the dispatcher when a message arrives or a queue closes; it
+            // also looks again every IDLE_LOOK at the latest, so that no wake-up it misses can
+            // hold a run up (a run once sat waiting after its last message, under load).
+            let wait = wait.unwrap_or(IDLE_LOOK).min(IDLE_LOOK);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.arrived.notified() => {}
@@ -241,7 +247,9 @@ impl Dispatcher {
             .renews_at()
             .map(|at| describe_wait(at, now, &self.lanes.tz))
             .unwrap_or_else(|| "tomorrow".into());
-        self.shutdown.trigger(StopReason::DailyLimit {
+        // The messages already handed out are within the cap: they are sent; then the workers
+        // find no more work and the run ends for the day.
+        self.shutdown.note(StopReason::DailyLimit {
             limit: cap.limit,
             resumes,
         });

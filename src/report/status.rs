@@ -38,6 +38,30 @@ pub struct Status {
     pub missing_records: Option<String>,
 }
 
+impl Status {
+    /// Counts one valid row of the list: in `group`'s states (when counting by group) and,
+    /// if it failed, under its address's domain.
+    fn count_row(
+        &mut self,
+        group: Option<&str>,
+        state: State,
+        domain: impl FnOnce() -> Result<String>,
+    ) -> Result<()> {
+        if let Some(group) = group {
+            *self
+                .by_group
+                .entry(group.to_string())
+                .or_default()
+                .entry(state.as_str().to_string())
+                .or_default() += 1;
+        }
+        if matches!(state, State::Failed | State::Deferred | State::Bounced) {
+            *self.failures_by_domain.entry(domain()?).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
 /// Computes `status` from the journals; the list is read only to name recipients and group
 /// failures by domain.
 pub fn status(
@@ -107,30 +131,17 @@ pub fn status(
             if !facts.valid {
                 return Ok(());
             }
-            let state = journals.state(row);
-            if by_group {
-                let name = groups
-                    .groups()
-                    .get(facts.group)
-                    .map_or("default", |g| g.name.as_str());
-                *status
-                    .by_group
-                    .entry(name.to_string())
-                    .or_default()
-                    .entry(state.as_str().to_string())
-                    .or_default() += 1;
-            }
-            if matches!(state, State::Failed | State::Deferred | State::Bounced) {
-                let domain = match domains.get(&facts) {
-                    Some(d) => d,
-                    None => {
-                        let d = keys.domain(&facts)?;
-                        domains.entry(facts).or_insert(d)
-                    }
-                };
-                *status.failures_by_domain.entry(domain.clone()).or_default() += 1;
-            }
-            Ok(())
+            let group = groups
+                .groups()
+                .get(facts.group)
+                .map_or("default", |g| g.name.as_str());
+            status.count_row(by_group.then_some(group), journals.state(row), || {
+                if let Some(d) = domains.get(&facts) {
+                    return Ok(String::clone(d));
+                }
+                let d = keys.domain(&facts)?;
+                Ok(domains.entry(facts).or_insert(d).clone())
+            })
         })?;
     } else if keys.is_none()
         && (by_group || !status.failures_by_reply.is_empty())
@@ -141,22 +152,12 @@ pub fn status(
             let Row::Valid { recipient, .. } = row? else {
                 continue;
             };
-            let state = journals.state(recipient.row);
             let domain = recipient
                 .email
                 .rsplit_once('@')
                 .map_or(String::new(), |(_, d)| d.to_ascii_lowercase());
-            if by_group {
-                *status
-                    .by_group
-                    .entry(groups.group_of(&domain).to_string())
-                    .or_default()
-                    .entry(state.as_str().to_string())
-                    .or_default() += 1;
-            }
-            if matches!(state, State::Failed | State::Deferred | State::Bounced) {
-                *status.failures_by_domain.entry(domain).or_default() += 1;
-            }
+            let group = by_group.then(|| groups.group_of(&domain));
+            status.count_row(group, journals.state(recipient.row), || Ok(domain.clone()))?;
         }
     }
     let named: BTreeSet<u64> = duplicates

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::campaign::text;
+use crate::support::catalogue::CATALOGUE;
 use crate::support::letters::{
-    LABELS_EN, LABELS_JA, PEOPLE, hotline, letters_section, read_manifest, unreached_campaign,
+    LABELS_EN, PEOPLE, hotline, letters_section, read_manifest, unreached_campaign,
 };
 
 fn poppler(program: &str, args: &[&str]) -> String {
@@ -87,7 +88,7 @@ async fn each_letter_says_exactly_its_persons_things_and_no_link() {
         let labels = if p.locale == "en" {
             LABELS_EN
         } else {
-            LABELS_JA
+            CATALOGUE
         };
         let mut n = 0;
         for (i, label) in labels.iter().enumerate() {

@@ -41,18 +41,7 @@ pub struct Person {
     pub letter: bool,
 }
 
-/// The field labels in catalogue order, Japanese and English.
-pub const LABELS_JA: [&str; 9] = [
-    "氏名",
-    "性別",
-    "生年月日",
-    "(本メールを受信された)メールアドレス",
-    "住所",
-    "郵便番号",
-    "電話番号",
-    "パスポート番号",
-    "パスポート取得日",
-];
+/// The field labels in catalogue order, in English (the Japanese ones: `catalogue::CATALOGUE`).
 pub const LABELS_EN: [&str; 9] = [
     "Name",
     "Gender",

@@ -297,18 +297,9 @@ fn records_with(
         let line = read_line(&journal, off)?;
         out.push(parse(journal_path, &line)?);
     }
-    if MERGE_IN_BACKGROUND.load(Ordering::Relaxed) {
-        for off in tail_offsets(journal_path, &journal, &first, index.covered, row)? {
-            let line = read_line(&journal, off)?;
-            out.push(parse(journal_path, &line)?);
-        }
-    } else {
-        scan(&journal, index.covered, |r, _, line| {
-            if r == row {
-                out.push(parse(journal_path, line)?);
-            }
-            Ok(())
-        })?;
+    for off in tail_offsets(journal_path, &journal, &first, index.covered, row)? {
+        let line = read_line(&journal, off)?;
+        out.push(parse(journal_path, &line)?);
     }
     out.retain(|rec| match rec {
         Record::Attempt(a) => a.row == row,
@@ -319,7 +310,7 @@ fn records_with(
     Ok(out)
 }
 
-/// What a long-running service has read of a journal's tail beyond its index: the rows of
+/// What this process has read of a journal's tail beyond its index: the rows of
 /// the lines from `from` to `to`, so that each lookup scans only what was appended since the
 /// last one, however far the tail has grown while the index is merged.
 struct TailSeen {
